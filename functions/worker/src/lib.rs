@@ -1,0 +1,81 @@
+//! The SQS worker: performs queued carrier work and records the outcome on the resource.
+//!
+//! The queue is FIFO (one message group per resource), so a batch is processed in order and, as
+//! Lambda requires for FIFO sources, the first message that must be retried stops the batch: it and
+//! every message after it are reported as failures (`ReportBatchItemFailures`) and come back in order.
+//! Nothing is ever dropped silently; a message that keeps failing reaches the dead-letter queue with
+//! its reason logged.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use patchbay_domain::ports::{ProfileCarrier, ProfileStore};
+use patchbay_domain::profiles::{sync_profile, SyncOutcome};
+use patchbay_domain::{Command, CommandEnvelope};
+use time::OffsetDateTime;
+
+pub struct Worker {
+    pub store: Arc<dyn ProfileStore>,
+    pub carrier: Arc<dyn ProfileCarrier>,
+    /// The queue's `maxReceiveCount`: the delivery with this count is the last one.
+    pub max_receive_count: u32,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    Done(SyncOutcome),
+    /// Back to the queue (or, on its last delivery, on to the dead-letter queue).
+    Retry(String),
+}
+
+impl Worker {
+    pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        let mut stopped = false;
+        for record in event.records {
+            let id = record.message_id.clone().unwrap_or_default();
+            if stopped {
+                response.add_failure(id);
+                continue;
+            }
+            if let Handled::Retry(_) = self.handle(&record).await {
+                stopped = true;
+                response.add_failure(id);
+            }
+        }
+        response
+    }
+
+    pub async fn handle(&self, record: &SqsMessage) -> Handled {
+        let message_id = record.message_id.as_deref().unwrap_or("");
+        let receive_count: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        let final_attempt = receive_count >= self.max_receive_count;
+        let envelope: CommandEnvelope = match record.body.as_deref().map(serde_json::from_str) {
+            Some(Ok(env)) => env,
+            Some(Err(e)) => return self.give_back(message_id, receive_count, final_attempt, format!("unreadable command: {e}")),
+            None => return self.give_back(message_id, receive_count, final_attempt, "message has no body".into()),
+        };
+        let result = match &envelope.command {
+            Command::SyncMessagingProfile { user_id, profile_id } => {
+                sync_profile(self.store.as_ref(), self.carrier.as_ref(), user_id, *profile_id, final_attempt, OffsetDateTime::now_utc()).await
+            }
+        };
+        match result {
+            Ok(outcome) => {
+                tracing::info!(message_id, command = %envelope.id, carrier = self.carrier.name(), ?outcome, "command done");
+                Handled::Done(outcome)
+            }
+            Err(e) => self.give_back(message_id, receive_count, final_attempt, format!("{}: {e}", envelope.id)),
+        }
+    }
+
+    fn give_back(&self, message_id: &str, receive_count: u32, final_attempt: bool, reason: String) -> Handled {
+        if final_attempt {
+            tracing::error!(message_id, receive_count, %reason, "giving up on this delivery; the queue moves the message to the dead-letter queue");
+        } else {
+            tracing::warn!(message_id, receive_count, %reason, "command failed; it will be retried");
+        }
+        Handled::Retry(reason)
+    }
+}

@@ -1,0 +1,30 @@
+//! Lambda entry point for the SQS worker: store, secrets and carrier client built once.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use patchbay_adapters::secrets::CarrierSecrets;
+use patchbay_adapters::{carrier, config, telemetry, Config, DynamoStore};
+use patchbay_worker::Worker;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let aws = config::aws_sdk_config().await;
+    let secrets = match &config.carrier_secret_id {
+        Some(id) => CarrierSecrets::load(&aws_sdk_secretsmanager::Client::new(&aws), id).await?,
+        None => CarrierSecrets::default(),
+    };
+    let worker = Arc::new(Worker {
+        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name)),
+        carrier: carrier::profile_carrier(&config, &secrets)?,
+        max_receive_count: config.worker_max_receive_count,
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let worker = worker.clone();
+        async move { Ok::<SqsBatchResponse, Error>(worker.handle_batch(event.payload).await) }
+    }))
+    .await
+}

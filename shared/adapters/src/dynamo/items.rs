@@ -1,0 +1,101 @@
+//! Item shapes and their mapping to domain types (serde_dynamo; no hand-built attribute maps).
+
+use patchbay_domain::{
+    CarrierProfileId, MessagingProfile, ProfileId, ProfileName, StoreError, SyncError, SyncState, UserId,
+    WhitelistedDestinations,
+};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::keys::Key;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProfileItem {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub whitelisted_destinations: Vec<String>,
+    pub active: bool,
+    pub sync_state: SyncState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_error: Option<SyncError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_profile_id: Option<String>,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+impl From<&MessagingProfile> for ProfileItem {
+    fn from(p: &MessagingProfile) -> Self {
+        let key = Key::profile(&p.user_id, p.id);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            id: p.id.to_string(),
+            user_id: p.user_id.to_string(),
+            name: p.name.as_str().to_owned(),
+            whitelisted_destinations: p.whitelisted_destinations.as_strings(),
+            active: p.active,
+            sync_state: p.sync_state,
+            sync_error: p.sync_error.clone(),
+            carrier_profile_id: p.carrier_profile_id.as_ref().map(|c| c.as_str().to_owned()),
+            version: p.version,
+            created_at: rfc3339(p.created_at),
+            updated_at: rfc3339(p.updated_at),
+        }
+    }
+}
+
+impl TryFrom<ProfileItem> for MessagingProfile {
+    type Error = StoreError;
+    fn try_from(i: ProfileItem) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("profile item {}: {what}", i.sk));
+        let time = |s: &str| OffsetDateTime::parse(s, &Rfc3339).map_err(|_| corrupt("timestamp"));
+        Ok(MessagingProfile {
+            id: ProfileId::parse(&i.id).map_err(|_| corrupt("id"))?,
+            user_id: UserId::parse(&i.user_id).map_err(|_| corrupt("user_id"))?,
+            name: ProfileName::parse(&i.name).map_err(|_| corrupt("name"))?,
+            whitelisted_destinations: WhitelistedDestinations::parse(&i.whitelisted_destinations)
+                .map_err(|_| corrupt("whitelisted_destinations"))?,
+            active: i.active,
+            sync_state: i.sync_state,
+            sync_error: i.sync_error.clone(),
+            carrier_profile_id: match &i.carrier_profile_id {
+                Some(c) => Some(CarrierProfileId::parse(c).map_err(|_| corrupt("carrier_profile_id"))?),
+                None => None,
+            },
+            version: i.version,
+            created_at: time(&i.created_at)?,
+            updated_at: time(&i.updated_at)?,
+        })
+    }
+}
+
+/// The per-user active pointer: which profile is active, and a version every activation bumps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActivePointerItem {
+    pub pk: String,
+    pub sk: String,
+    pub profile_id: String,
+    pub version: u64,
+    pub updated_at: String,
+}
+
+/// An idempotency guard: which resource a key created, and a fingerprint of the request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdempotencyItem {
+    pub pk: String,
+    pub sk: String,
+    pub resource_id: String,
+    pub fingerprint: String,
+    /// TTL attribute (epoch seconds); DynamoDB removes the item some time after.
+    pub expires_at: i64,
+}

@@ -1,0 +1,61 @@
+//! Every key of the single table is built here, from typed inputs, and nowhere else.
+//!
+//! | item                 | pk            | sk                                   |
+//! |----------------------|---------------|--------------------------------------|
+//! | messaging profile    | `USER#{user}` | `PROFILE#{profile id}`               |
+//! | active-profile pointer | `USER#{user}` | `ACTIVE_PROFILE`                   |
+//! | idempotency guard    | `USER#{user}` | `IDEMPOTENCY#{scope}#{key}`          |
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use patchbay_domain::{IdempotencyKey, ProfileId, UserId};
+use std::collections::HashMap;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const PROFILE_PREFIX: &str = "PROFILE#";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn user_pk(user: &UserId) -> String {
+        format!("USER#{}", user.as_str())
+    }
+
+    pub fn profile(user: &UserId, id: ProfileId) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("{PROFILE_PREFIX}{id}") }
+    }
+
+    pub fn active_profile(user: &UserId) -> Self {
+        Self { pk: Self::user_pk(user), sk: "ACTIVE_PROFILE".to_owned() }
+    }
+
+    pub fn idempotency(user: &UserId, scope: &str, key: &IdempotencyKey) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("IDEMPOTENCY#{scope}#{}", key.as_str()) }
+    }
+
+    pub fn to_item(&self) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (PK.to_owned(), AttributeValue::S(self.pk.clone())),
+            (SK.to_owned(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stable() {
+        let u = UserId::parse("u-1").unwrap();
+        let p = ProfileId::parse("0190f3c4-5c2a-7b3e-8f00-000000000001").unwrap();
+        assert_eq!(Key::profile(&u, p), Key { pk: "USER#u-1".into(), sk: "PROFILE#0190f3c4-5c2a-7b3e-8f00-000000000001".into() });
+        assert_eq!(Key::active_profile(&u).sk, "ACTIVE_PROFILE");
+        let k = IdempotencyKey::parse("abc").unwrap();
+        assert_eq!(Key::idempotency(&u, "create-profile", &k).sk, "IDEMPOTENCY#create-profile#abc");
+    }
+}

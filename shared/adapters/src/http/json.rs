@@ -1,0 +1,152 @@
+//! Strict request parsing: a JSON body is checked for its media type, its syntax (400) and its shape
+//! (422), and every error names the field; a query string is decoded without ever panicking.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+
+use super::ApiError;
+
+/// Request bodies are small; anything larger is refused with 413 before it is parsed.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub struct JsonBody<T>(pub T);
+
+fn is_json(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else { return false };
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Parse JSON into `T`, naming the field on failure.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {message}")).with_field("body")
+            }
+            serde_json::error::Category::Data => {
+                // Unknown and missing fields are reported by serde against their parent; name the field itself.
+                let named = backticked(&message);
+                let field = match (path.as_str(), named) {
+                    (".", Some(f)) => f.to_owned(),
+                    (".", None) => "body".to_owned(),
+                    (p, Some(f)) if message.starts_with("unknown field") || message.starts_with("missing field") => format!("{p}.{f}"),
+                    (p, _) => p.to_owned(),
+                };
+                let code = if message.starts_with("unknown field") {
+                    "unknown_field"
+                } else if message.starts_with("missing field") {
+                    "missing_field"
+                } else {
+                    "invalid_type"
+                };
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, strip_expected(&message)).with_field(field)
+            }
+        }
+    })
+}
+
+fn backticked(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    Some(&message[start..end])
+}
+
+/// serde's messages end with a position; keep the sentence.
+fn strip_expected(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if !is_json(ct.as_deref()) {
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as application/json").with_field("Content-Type"));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body must be at most {MAX_BODY_BYTES} bytes")).with_field("body")
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", "the body could not be read").with_field("body")
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// The query string as name → value (the last one wins), decoded leniently: a bad percent-escape or
+/// stray byte can't make the request fail here; the typed parse of each value decides.
+pub struct QueryParams(pub HashMap<String, String>);
+
+impl QueryParams {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "the query string is not form-encoded").with_field("query"))?;
+        Ok(QueryParams(pairs.into_iter().collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        tags: Option<Vec<String>>,
+    }
+
+    fn err(json: &str) -> ApiError {
+        parse_json::<Body>(json.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn names_the_field() {
+        let e = err("{");
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (400, "malformed_json"));
+        let e = err(r#"{"name": 5}"#);
+        assert_eq!((e.status.as_u16(), e.code.as_str(), e.field.as_deref()), (422, "invalid_type", Some("name")));
+        let e = err(r#"{}"#);
+        assert_eq!((e.code.as_str(), e.field.as_deref()), ("missing_field", Some("name")));
+        let e = err(r#"{"name":"x","colour":1}"#);
+        assert_eq!((e.code.as_str(), e.field.as_deref()), ("unknown_field", Some("colour")));
+        let e = err(r#"{"name":"x","tags":["a",3]}"#);
+        assert_eq!(e.field.as_deref(), Some("tags[1]"));
+        let e = err(r#"[1]"#);
+        assert_eq!((e.status.as_u16(), e.field.as_deref()), (422, Some("body")));
+    }
+
+    #[test]
+    fn media_types() {
+        assert!(is_json(Some("application/json")));
+        assert!(is_json(Some("Application/JSON; charset=utf-8")));
+        assert!(is_json(Some("application/merge-patch+json")));
+        assert!(!is_json(Some("text/plain")));
+        assert!(!is_json(None));
+    }
+}

@@ -1,0 +1,15 @@
+//! HTTP glue shared by every API function: problem+json errors, the authorizer's claims, strict JSON
+//! bodies and query strings, and the router finish (fallbacks, body limit, /healthz).
+
+pub mod app;
+pub mod auth;
+pub mod json;
+pub mod path;
+pub mod problem;
+pub mod views;
+
+pub use app::{finish, healthz};
+pub use auth::AuthUser;
+pub use json::{JsonBody, QueryParams};
+pub use path::ProfileIdPath;
+pub use problem::ApiError;

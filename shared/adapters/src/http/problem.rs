@@ -1,0 +1,108 @@
+//! `application/problem+json` (RFC 9457) errors with a stable machine `code` and, for bad input, the
+//! offending `field`. Infrastructure failures are logged with their cause and reach the client opaque.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use patchbay_domain::profiles::ProfileError;
+use patchbay_domain::{StoreError, ValidationError};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub detail: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { status, code: code.into(), detail: detail.into(), field: None }
+    }
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+    /// A body that parsed but does not hold valid values: 422 naming the field.
+    pub fn unprocessable(e: ValidationError) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.code, e.message).with_field(e.field)
+    }
+    /// A bad path segment, query parameter or header: 400 naming it.
+    pub fn bad_request(e: ValidationError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, e.code, e.message).with_field(e.field)
+    }
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+    /// The store or the queue failed: logged with its cause, answered without it.
+    pub fn unavailable(what: &str, cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %cause, source = ?cause.source().map(|s| s.to_string()), "{what} unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "a backing service did not answer; retry the request (with the same Idempotency-Key, if any)")
+    }
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("https://patchbay.dev/problems/{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.clone(),
+            field: self.field.clone(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut res = (self.status, body).into_response();
+        let headers = res.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ProfileError::from(e).into()
+    }
+}
+
+impl From<ProfileError> for ApiError {
+    fn from(e: ProfileError) -> Self {
+        match e {
+            ProfileError::NotFound => ApiError::not_found("messaging profile not found"),
+            ProfileError::Conflict(c) => ApiError::new(StatusCode::CONFLICT, c.code(), c.to_string()),
+            ProfileError::Store(StoreError::Corrupt(m)) => {
+                ApiError::internal(&std::io::Error::other(format!("corrupt item: {m}")))
+            }
+            ProfileError::Store(e) => ApiError::unavailable("store", &e),
+            ProfileError::Queue(e) => ApiError::unavailable("work queue", &e),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Adapters: everything that touches AWS or HTTP. The domain's ports are implemented here, and the
+//! glue every function shares (configuration, clients built once per cold start, auth claims,
+//! problem+json errors) lives here too.
+
+pub mod carrier;
+pub mod config;
+pub mod dynamo;
+pub mod http;
+pub mod secrets;
+pub mod sqs;
+pub mod telemetry;
+
+pub use config::{CarrierKind, Config, ConfigError};
+pub use dynamo::DynamoStore;
+pub use sqs::SqsQueue;

@@ -1,0 +1,94 @@
+//! Typed errors. Their variants decide the HTTP status at the edge; nothing here is a string blob.
+
+use std::fmt;
+
+/// A value from outside that does not parse. Names the field so a client can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    /// The offending field, as the client spelled it (`name`, `whitelisted_destinations[2]`, `cursor`).
+    pub field: String,
+    /// A stable machine code (`too_long`, `invalid_country`, ...).
+    pub code: &'static str,
+    /// A human sentence saying what is wrong.
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The same error reported under another field name (e.g. an element of a list).
+    pub fn at(mut self, field: impl Into<String>) -> Self {
+        self.field = field.into();
+        self
+    }
+}
+
+/// Why a write lost against the state in the table. Each one is a DynamoDB condition that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// The per-user active pointer moved between our read and our transaction, more often than we retry.
+    ActivationRace,
+    /// The profile is being deleted; it can no longer be changed or activated.
+    ProfileDeleting,
+    /// The idempotency key was used before with a different request body.
+    IdempotencyKeyReused,
+    /// An item that must not exist already exists (a create hit an existing key).
+    AlreadyExists,
+    /// The item changed since it was read (version guard).
+    Stale,
+}
+
+impl Conflict {
+    pub fn code(self) -> &'static str {
+        match self {
+            Conflict::ActivationRace => "activation_conflict",
+            Conflict::ProfileDeleting => "profile_deleting",
+            Conflict::IdempotencyKeyReused => "idempotency_key_reused",
+            Conflict::AlreadyExists => "already_exists",
+            Conflict::Stale => "stale_write",
+        }
+    }
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Conflict::ActivationRace => {
+                "another activation for this user committed first; retry the request"
+            }
+            Conflict::ProfileDeleting => "the messaging profile is being deleted",
+            Conflict::IdempotencyKeyReused => {
+                "this Idempotency-Key was already used with a different request"
+            }
+            Conflict::AlreadyExists => "the resource already exists",
+            Conflict::Stale => "the resource changed while the request ran; retry the request",
+        })
+    }
+}
+
+/// What a store operation can fail with. `Unavailable` is infrastructure (throttling, network,
+/// emulator down) and becomes an opaque 5xx or a retry; the rest are outcomes a client can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(Conflict),
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    #[error("corrupt item: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Unavailable(Box::new(e))
+    }
+}

@@ -1,0 +1,158 @@
+//! Identifiers. Each one is parsed once at the edge; past that point it is known to be well formed.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+use crate::ValidationError;
+
+/// The user, as named by the authorizer's `sub` claim.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        if raw.is_empty() || raw.len() > 128 {
+            return Err(ValidationError::new("sub", "invalid_user", "the token's subject must be 1 to 128 bytes"));
+        }
+        // Keys are built from this value with `#` separators; refuse anything that could forge one.
+        if raw.chars().any(|c| c == '#' || c.is_control() || c.is_whitespace()) {
+            return Err(ValidationError::new("sub", "invalid_user", "the token's subject has a character that is not allowed"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = ValidationError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+impl From<UserId> for String {
+    fn from(u: UserId) -> String {
+        u.0
+    }
+}
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A messaging profile's id: a UUIDv7, so ids sort by creation time and lists come out in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ProfileId(Uuid);
+
+impl ProfileId {
+    pub fn new_v7() -> Self {
+        Self(Uuid::now_v7())
+    }
+    /// Parses the canonical hyphenated lowercase form only, so one profile has exactly one spelling.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let bad = || ValidationError::new("id", "invalid_id", "must be a profile id as returned by the API (a lowercase UUID)");
+        let id = Uuid::try_parse(raw).map_err(|_| bad())?;
+        if id.hyphenated().to_string() != raw {
+            return Err(bad());
+        }
+        Ok(Self(id))
+    }
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+impl TryFrom<String> for ProfileId {
+    type Error = ValidationError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+impl From<ProfileId> for String {
+    fn from(p: ProfileId) -> String {
+        p.0.hyphenated().to_string()
+    }
+}
+impl fmt::Display for ProfileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.hyphenated())
+    }
+}
+
+/// The carrier's id for a mirrored messaging profile (Telnyx: a UUID; the sandbox: its own).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CarrierProfileId(String);
+
+impl CarrierProfileId {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        if raw.is_empty() || raw.len() > 128 || raw.chars().any(|c| c.is_control() || c == '/' ) {
+            return Err(ValidationError::new("id", "invalid_carrier_id", "the carrier returned an unusable id"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Display for CarrierProfileId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A client's `Idempotency-Key`: 1 to 255 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        if raw.is_empty() || raw.len() > 255 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ValidationError::new(
+                "Idempotency-Key",
+                "invalid_idempotency_key",
+                "must be 1 to 255 visible ASCII characters",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_id_round_trips_and_refuses_other_spellings() {
+        let id = ProfileId::new_v7();
+        assert_eq!(ProfileId::parse(&id.to_string()).unwrap(), id);
+        assert!(ProfileId::parse(&id.to_string().to_uppercase()).is_err());
+        assert!(ProfileId::parse(&id.as_uuid().simple().to_string()).is_err());
+        assert!(ProfileId::parse("").is_err());
+        assert!(ProfileId::parse("../../etc").is_err());
+    }
+
+    #[test]
+    fn user_id_refuses_key_separators() {
+        assert!(UserId::parse("alice").is_ok());
+        assert!(UserId::parse("a#b").is_err());
+        assert!(UserId::parse("").is_err());
+        assert!(UserId::parse(&"x".repeat(129)).is_err());
+        assert!(UserId::parse("a b").is_err());
+    }
+
+    #[test]
+    fn idempotency_key_bounds() {
+        assert!(IdempotencyKey::parse("k-1").is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+        assert!(IdempotencyKey::parse("has space").is_err());
+        assert!(IdempotencyKey::parse("").is_err());
+    }
+}

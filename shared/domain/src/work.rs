@@ -1,0 +1,60 @@
+//! Commands the API hands to the SQS worker. Each carries what makes it idempotent end to end.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ProfileId, UserId};
+
+/// A unit of slow carrier work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// Make the carrier's copy of this profile match ours (create, update or delete it). The worker
+    /// reads the current record, so a stale or repeated command converges on the latest state.
+    SyncMessagingProfile { user_id: UserId, profile_id: ProfileId },
+}
+
+/// A command with the ids the queue needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandEnvelope {
+    /// Deduplication id: the same logical request enqueued twice (a retried Lambda, a replayed
+    /// idempotent request) carries the same id, and the FIFO queue drops the copy.
+    pub id: String,
+    pub command: Command,
+}
+
+impl CommandEnvelope {
+    /// The sync for one version of a profile: every user write bumps the version, so each write
+    /// gets its own command and a retry of the same write does not.
+    pub fn sync_profile(user_id: UserId, profile_id: ProfileId, version: u64) -> Self {
+        Self {
+            id: format!("sync-profile-{profile_id}-v{version}"),
+            command: Command::SyncMessagingProfile { user_id, profile_id },
+        }
+    }
+
+    /// Commands about the same resource are applied in order (SQS FIFO message group).
+    pub fn group(&self) -> String {
+        match &self.command {
+            Command::SyncMessagingProfile { profile_id, .. } => format!("profile-{profile_id}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_json_is_stable() {
+        let pid = ProfileId::parse("0190f3c4-5c2a-7b3e-8f00-000000000001").unwrap();
+        let env = CommandEnvelope::sync_profile(UserId::parse("u1").unwrap(), pid, 3);
+        let json = serde_json::to_value(&env).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"id": "sync-profile-0190f3c4-5c2a-7b3e-8f00-000000000001-v3",
+                "command": {"type": "sync_messaging_profile", "user_id": "u1", "profile_id": "0190f3c4-5c2a-7b3e-8f00-000000000001"}})
+        );
+        assert_eq!(serde_json::from_value::<CommandEnvelope>(json).unwrap(), env);
+        assert_eq!(env.group(), "profile-0190f3c4-5c2a-7b3e-8f00-000000000001");
+    }
+}
