@@ -9,11 +9,13 @@ Prints one line `MOTO_READY <port>` on stdout once it accepts connections.
 """
 
 import argparse
+import logging
 import os
 import signal
 import sys
 import threading
 import time
+import warnings
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -43,6 +45,11 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("MOTO_ALLOW_NONEXISTENT_REGION", "true")
+    # moto warns for every template resource type its CloudFormation skips (API Gateway, Cognito,
+    # alarms): expected here, since the local stack serves the API itself.
+    warnings.filterwarnings("ignore", module="moto")
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("moto").setLevel(logging.ERROR)
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(args.host, args.port, app, threaded=False, request_handler=QuietHandler)
     os.environ["MOTO_PORT"] = str(server.port)

@@ -1,0 +1,12 @@
+//! The local stack, as a library so the tests drive exactly what `patchbay-local up` runs:
+//! the moto emulator (single-threaded), the SAM template's resources created through it, every
+//! function's router on one port behind a dev JWT authorizer, and the worker polling the queue.
+
+pub mod devauth;
+pub mod emulator;
+pub mod poller;
+pub mod server;
+pub mod stack;
+
+pub use emulator::Emulator;
+pub use stack::{LocalStack, StackInfo, StackOptions};

@@ -1,1 +1,126 @@
-fn main() {}
+//! `patchbay-local`: the whole stack on loopback.
+//!
+//!   patchbay-local up                 emulator + resources from the SAM template + API on :3000 + worker
+//!   patchbay-local token --sub alice  a development token for user `alice` (24 h)
+//!
+//! Environment: PATCHBAY_PORT (3000), PATCHBAY_MOTO_PORT (0: any free port), PATCHBAY_DEV_JWT_SECRET,
+//! PATCHBAY_CARRIER (sandbox), TELNYX_BASE_URL, TELNYX_API_KEY (stored in the local carrier secret),
+//! PATCHBAY_LOCAL_VISIBILITY_TIMEOUT (seconds before a failed work message is retried; default: the
+//! queue's), RUST_LOG.
+
+use std::time::Duration;
+
+use patchbay_adapters::secrets::CarrierSecrets;
+use patchbay_adapters::{carrier, telemetry, Config};
+use patchbay_local::devauth::DevAuth;
+use patchbay_local::poller::Poller;
+use patchbay_local::server::{self, Backends};
+use patchbay_local::{LocalStack, StackOptions};
+use patchbay_worker::Worker;
+use tokio::signal::unix::{signal, SignalKind};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+}
+
+fn parse_env<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error> {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v.parse().map_err(|_| format!("{name}={v:?} is not valid").into()),
+        _ => Ok(default),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("up") => up().await,
+        Some("token") => {
+            let mut sub = None;
+            let mut ttl: i64 = 86_400;
+            let mut it = args.iter().skip(1);
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "--sub" => sub = it.next().cloned(),
+                    "--ttl" => ttl = it.next().and_then(|t| t.parse().ok()).ok_or("--ttl takes seconds")?,
+                    other => return Err(format!("unknown argument {other}").into()),
+                }
+            }
+            let sub = sub.ok_or("usage: patchbay-local token --sub USER [--ttl SECONDS]")?;
+            println!("{}", DevAuth::from_env().mint(&sub, ttl)?);
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command {other}; use `up` or `token --sub USER`").into()),
+    }
+}
+
+async fn up() -> Result<(), Error> {
+    telemetry::init();
+    let port: u16 = parse_env("PATCHBAY_PORT", 3000)?;
+    let secret_json = std::env::var("TELNYX_API_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map(|k| serde_json::json!({ "telnyx_api_key": k }).to_string());
+    let stack = LocalStack::start(StackOptions {
+        emulator_port: parse_env("PATCHBAY_MOTO_PORT", 0)?,
+        stack_name: env_or("PATCHBAY_STACK_NAME", "patchbay-local"),
+        secret_json,
+    })
+    .await?;
+
+    // The functions' configuration, exactly as the template's environment gives it on Lambda.
+    let overrides = stack.function_env();
+    let config = Config::from_lookup(|k| {
+        overrides.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
+    })?;
+    let backends = Backends::new(&stack.sdk, &config.table_name, &config.work_queue_url);
+    let secrets = match &config.carrier_secret_id {
+        Some(id) => CarrierSecrets::load(&aws_sdk_secretsmanager::Client::new(&stack.sdk), id).await?,
+        None => CarrierSecrets::default(),
+    };
+    let worker = Worker {
+        store: backends.store.clone(),
+        carrier: carrier::profile_carrier(&config, &secrets)?,
+        max_receive_count: config.worker_max_receive_count,
+    };
+
+    let auth = DevAuth::from_env();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let poller = Poller {
+        sqs: aws_sdk_sqs::Client::new(&stack.sdk),
+        queue_url: config.work_queue_url.clone(),
+        visibility_timeout: std::env::var("PATCHBAY_LOCAL_VISIBILITY_TIMEOUT").ok().and_then(|v| v.parse().ok()),
+        idle: Duration::from_millis(250),
+    };
+    let poll_task = tokio::spawn(poller.run(worker, stop_rx.clone()));
+
+    let example = auth.mint("alice", 86_400)?;
+    println!(
+        "\npatchbay local stack is up\n  API        http://127.0.0.1:{port}  (GET /healthz)\n  emulator   {} (moto; table {}, queue {})\n  carrier    {}\n  token      cargo run -q -p patchbay-local -- token --sub alice\n             e.g. curl -H 'Authorization: Bearer {example}' http://127.0.0.1:{port}/v1/messaging-profiles\nCtrl-C stops everything.\n",
+        stack.emulator.endpoint(),
+        stack.info.table,
+        stack.info.work_queue_url,
+        env_or("PATCHBAY_CARRIER", "sandbox"),
+    );
+
+    let mut stopped = stop_rx;
+    let shutdown = async move {
+        let _ = stopped.changed().await;
+    };
+    let serve = tokio::spawn(server::serve(listener, server::router(&backends, auth), shutdown));
+
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("stopping: API, worker, emulator");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), serve).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), poll_task).await;
+    drop(stack); // kills the emulator
+    Ok(())
+}
