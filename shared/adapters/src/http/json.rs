@@ -33,13 +33,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {message}")).with_field("body")
             }
             serde_json::error::Category::Data => {
-                // Unknown and missing fields are reported by serde against their parent; name the field itself.
-                let named = backticked(&message);
-                let field = match (path.as_str(), named) {
+                // A missing field is reported against its parent; name the field itself.
+                let missing = message.starts_with("missing field").then(|| backticked(&message)).flatten();
+                let field = match (path.as_str(), missing) {
                     (".", Some(f)) => f.to_owned(),
                     (".", None) => "body".to_owned(),
-                    (p, Some(f)) if message.starts_with("unknown field") || message.starts_with("missing field") => format!("{p}.{f}"),
-                    (p, _) => p.to_owned(),
+                    (p, Some(f)) => format!("{p}.{f}"),
+                    (p, None) => p.to_owned(),
                 };
                 let code = if message.starts_with("unknown field") {
                     "unknown_field"
@@ -52,6 +52,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })
+}
+
+/// Parse a JSON object body. serde would also build a struct from an array (`["x"]`); a request
+/// body that is not an object is refused instead.
+pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => parse_json(bytes),
+        Some(_) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_type", "the body must be a JSON object").with_field("body"))
+        }
+        _ => parse_json(bytes),
+    }
 }
 
 fn backticked(message: &str) -> Option<&str> {
@@ -83,7 +95,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", "the body could not be read").with_field("body")
             }
         })?;
-        parse_json(&bytes).map(JsonBody)
+        parse_json_object(&bytes).map(JsonBody)
     }
 }
 
@@ -137,8 +149,21 @@ mod tests {
         assert_eq!((e.code.as_str(), e.field.as_deref()), ("unknown_field", Some("colour")));
         let e = err(r#"{"name":"x","tags":["a",3]}"#);
         assert_eq!(e.field.as_deref(), Some("tags[1]"));
-        let e = err(r#"[1]"#);
-        assert_eq!((e.status.as_u16(), e.field.as_deref()), (422, Some("body")));
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Outer {
+            inner: Body,
+        }
+        let e = parse_json::<Outer>(br#"{"inner": {"tags": []}}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("inner.name"));
+        let e = parse_json::<Outer>(br#"{"inner": {"name": "x", "extra": 1}}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("inner.extra"));
+        for body in [&b"[\"x\"]"[..], b" 1", b"null"] {
+            let e = parse_json_object::<Body>(body).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code.as_str(), e.field.as_deref()), (422, "invalid_type", Some("body")));
+        }
+        assert_eq!(parse_json_object::<Body>(b"").unwrap_err().code, "malformed_json");
+        assert_eq!(parse_json_object::<Body>(b" {\"name\": \"n\"}").unwrap().name, "n");
     }
 
     #[test]
