@@ -121,7 +121,8 @@ pub enum SyncRetry {
 /// The worker side: bring the carrier's copy of one profile in line with the record.
 ///
 /// `final_attempt` is true when the queue will not deliver this message again; a transient carrier
-/// failure is then recorded as `failed` instead of being left pending for ever.
+/// failure is then recorded as `failed` (the user sees why instead of `pending` for ever) and still
+/// answered as a retry, so the message moves on to the dead-letter queue.
 pub async fn sync_profile(
     store: &dyn ProfileStore,
     carrier: &dyn ProfileCarrier,
@@ -205,7 +206,13 @@ async fn fail_or_retry(
         CarrierError::Transient(_) => return Err(SyncRetry::Carrier(error)),
     };
     let state = if profile.is_deleting() { SyncState::Deleting } else { SyncState::Failed };
-    match store.record_sync_failed(&profile.user_id, profile.id, profile.version, state, &sync_error, now).await {
+    let recorded = store.record_sync_failed(&profile.user_id, profile.id, profile.version, state, &sync_error, now).await;
+    if let CarrierError::Transient(_) = error {
+        // Out of attempts: the profile says why, and the message still goes on to the dead-letter
+        // queue (by failing this last delivery) so an operator is alarmed.
+        return Err(SyncRetry::Carrier(error));
+    }
+    match recorded {
         Ok(()) => Ok(SyncOutcome::Failed(sync_error)),
         Err(StoreError::Conflict(Conflict::Stale)) | Err(StoreError::NotFound) => Ok(SyncOutcome::Superseded),
         Err(e) => Err(SyncRetry::Store(e)),
