@@ -167,6 +167,8 @@ async fn bad_input_is_a_problem_naming_the_field_and_stores_nothing() {
         (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(r#"{"name":"   "}"#), 422, "empty", "name"),
         (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(r#"{"name":"a","whitelisted_destinations":["US","usa"]}"#), 422, "invalid_country", "whitelisted_destinations[1]"),
         (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(r#"{"name":"a","whitelisted_destinations":[]}"#), 422, "empty", "whitelisted_destinations"),
+        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(r#"{"name":"a","whitelisted_destinations":null}"#), 422, "invalid_type", "whitelisted_destinations"),
+        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(r#"["a"]"#), 422, "invalid_type", "body"),
         (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").header("Idempotency-Key", "has space").body(r#"{"name":"a"}"#), 400, "invalid_idempotency_key", "Idempotency-Key"),
         (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(vec![b'a'; 70 * 1024]), 413, "body_too_large", "body"),
         (env.http.get(env.api("/v1/messaging-profiles?limit=0")).bearer_auth(&token), 400, "out_of_range", "limit"),

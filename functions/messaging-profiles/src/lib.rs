@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use patchbay_adapters::http::views::{PageView, ProfileView};
+use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::{ApiError, AuthUser, JsonBody, ProfileIdPath, QueryParams};
 use patchbay_domain::ports::{Created, ProfileStore, WorkQueue};
 use patchbay_domain::profiles::Profiles;
@@ -42,16 +43,16 @@ pub fn router(api: Arc<ProfilesApi>) -> Router {
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     whitelisted_destinations: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PatchBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "not_null")]
     whitelisted_destinations: Option<Vec<String>>,
 }
 

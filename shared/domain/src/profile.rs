@@ -18,7 +18,8 @@ impl ProfileName {
         if trimmed.is_empty() {
             return Err(ValidationError::new("name", "empty", "must not be empty"));
         }
-        if trimmed.chars().count() > Self::MAX_CHARS {
+        // Counted before trimming, as the API document's maxLength counts it.
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err(ValidationError::new("name", "too_long", format!("must be at most {} characters", Self::MAX_CHARS)));
         }
         if trimmed.chars().any(char::is_control) {

@@ -66,6 +66,16 @@ pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     }
 }
 
+/// For optional body fields: absent is `None` (with `#[serde(default)]`), but an explicit `null` is
+/// refused like any other wrong type, so `{"name": null}` is an error and not a silent no-op.
+pub fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 fn backticked(message: &str) -> Option<&str> {
     let start = message.find('`')? + 1;
     let end = start + message[start..].find('`')?;
