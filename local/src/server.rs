@@ -26,10 +26,17 @@ impl Backends {
     }
 }
 
-pub fn router(b: &Backends, auth: DevAuth) -> Router {
+/// Every API function's routes, as API Gateway routes them to the functions (no authorizer: on AWS
+/// API Gateway verifies the token before the function runs).
+pub fn function_routes(b: &Backends) -> Router {
     let profiles = patchbay_messaging_profiles::router(Arc::new(ProfilesApi { store: b.store.clone(), queue: b.queue.clone() }));
     let activate = patchbay_activate_profile::router(Arc::new(ActivateApi { store: b.store.clone() }));
-    http::finish(profiles.merge(activate)).layer(axum::middleware::from_fn_with_state(auth, devauth::middleware))
+    http::finish(profiles.merge(activate))
+}
+
+/// The local API: the function routes behind the dev JWT authorizer.
+pub fn router(b: &Backends, auth: DevAuth) -> Router {
+    function_routes(b).layer(axum::middleware::from_fn_with_state(auth, devauth::middleware))
 }
 
 /// Serve on `listener` until `shutdown` resolves.

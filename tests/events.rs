@@ -1,0 +1,71 @@
+//! The sample events in `events/` are real Lambda payloads: each API Gateway v2 request is parsed by
+//! lambda_http exactly as on Lambda (claims in the request context, no dev authorizer) and served
+//! by the functions' routers against the emulator; the SQS batch runs through the worker.
+
+use std::sync::Arc;
+
+use patchbay_adapters::carrier::SandboxCarrier;
+use patchbay_domain::ports::ProfileStore;
+use patchbay_domain::{MessagingProfile, NewProfile, ProfileId, ProfileName, UserId, WhitelistedDestinations};
+use patchbay_e2e::{Parts, TestEnv};
+use patchbay_local::server::{function_routes, Backends};
+use patchbay_worker::Worker;
+use serde_json::Value;
+use time::OffsetDateTime;
+use tower::ServiceExt;
+
+const PID: &str = "01a20000-0000-7000-8000-000000000001";
+
+fn event(name: &str) -> String {
+    std::fs::read_to_string(patchbay_local::emulator::repo_root().join("events").join(name)).unwrap()
+}
+
+async fn invoke(router: &axum::Router, name: &str) -> (u16, Value) {
+    let req = lambda_http::request::from_str(&event(name)).unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"));
+    let res = router.clone().oneshot(req).await.unwrap();
+    let status = res.status().as_u16();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn sample_events_drive_the_functions() {
+    let env = TestEnv::new(Parts { api: false, worker: false }).await;
+    let backends = Backends {
+        store: Arc::new(env.store.clone()),
+        queue: Arc::new(env.queue.clone()),
+    };
+    let router = function_routes(&backends);
+    let user = UserId::parse("events-user").unwrap();
+    let mut p = MessagingProfile::new(
+        user.clone(),
+        NewProfile { name: ProfileName::parse("Fixture").unwrap(), whitelisted_destinations: WhitelistedDestinations::all() },
+        OffsetDateTime::now_utc(),
+    );
+    p.id = ProfileId::parse(PID).unwrap();
+    env.store.create_profile(&p, None).await.unwrap();
+
+    assert_eq!(invoke(&router, "messaging-profiles/healthz.json").await.0, 200);
+    let (s, shown) = invoke(&router, "messaging-profiles/show.json").await;
+    assert_eq!((s, shown["id"].as_str()), (200, Some(PID)));
+    let (s, renamed) = invoke(&router, "messaging-profiles/rename.json").await;
+    assert_eq!((s, renamed["name"].as_str()), (202, Some("Support (renamed)")));
+    let (s, activated) = invoke(&router, "activate-profile/activate.json").await;
+    assert_eq!((s, activated["active_profile"]["id"].as_str()), (200, Some(PID)));
+    let (s, created) = invoke(&router, "messaging-profiles/create.json").await;
+    assert_eq!(s, 202, "{created}");
+    let (s, replayed) = invoke(&router, "messaging-profiles/create.json").await;
+    assert_eq!((s, &replayed["id"]), (202, &created["id"]), "the event's Idempotency-Key replays");
+    let (s, problem) = invoke(&router, "messaging-profiles/create-invalid.json").await;
+    assert_eq!((s, problem["field"].as_str()), (422, Some("name")));
+    let (s, list) = invoke(&router, "messaging-profiles/list.json").await;
+    assert_eq!((s, list["data"].as_array().map(Vec::len)), (200, Some(2)));
+    let (s, deleting) = invoke(&router, "messaging-profiles/delete.json").await;
+    assert_eq!((s, deleting["sync_state"].as_str()), (202, Some("deleting")));
+
+    // The sample SQS batch carries the sync command for the same profile: the worker purges it.
+    let batch: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&event("worker/sync-profile.json")).unwrap();
+    let worker = Worker { store: backends.store.clone(), carrier: Arc::new(SandboxCarrier), max_receive_count: 5 };
+    assert!(worker.handle_batch(batch).await.batch_item_failures.is_empty());
+    assert_eq!(invoke(&router, "messaging-profiles/show.json").await.0, 404);
+}
