@@ -7,6 +7,7 @@ pub mod emulator;
 pub mod poller;
 pub mod server;
 pub mod stack;
+pub mod telemetry;
 
 pub use emulator::Emulator;
 pub use stack::{LocalStack, StackInfo, StackOptions};

@@ -11,8 +11,9 @@
 use std::time::Duration;
 
 use patchbay_adapters::secrets::CarrierSecrets;
-use patchbay_adapters::{carrier, telemetry, Config};
+use patchbay_adapters::{carrier, Config};
 use patchbay_local::devauth::DevAuth;
+use patchbay_local::telemetry;
 use patchbay_local::poller::Poller;
 use patchbay_local::server::{self, Backends};
 use patchbay_local::{LocalStack, StackOptions};

@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use patchbay_adapters::{config, http, telemetry, Config, DynamoStore, SqsQueue};
+use patchbay_adapters::{config, http, Config, DynamoStore, SqsQueue};
 use patchbay_messaging_profiles::{router, ProfilesApi};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init();
+    // JSON logs and the level from AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (set by the template);
+    // every invocation runs in the runtime's span, which carries the request id.
+    lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let aws = config::aws_sdk_config().await;
     let api = Arc::new(ProfilesApi {

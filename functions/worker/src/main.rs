@@ -5,12 +5,14 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use patchbay_adapters::secrets::CarrierSecrets;
-use patchbay_adapters::{carrier, config, telemetry, Config, DynamoStore};
+use patchbay_adapters::{carrier, config, Config, DynamoStore};
 use patchbay_worker::Worker;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
+    // JSON logs and the level from AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (set by the template);
+    // every invocation runs in the runtime's span, which carries the request id.
+    lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let aws = config::aws_sdk_config().await;
     let secrets = match &config.carrier_secret_id {

@@ -8,7 +8,6 @@ pub mod dynamo;
 pub mod http;
 pub mod secrets;
 pub mod sqs;
-pub mod telemetry;
 
 pub use config::{CarrierKind, Config, ConfigError};
 pub use dynamo::DynamoStore;

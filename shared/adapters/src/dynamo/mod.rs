@@ -29,8 +29,8 @@ type Item = HashMap<String, AttributeValue>;
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Attempts of one activation against a moving pointer before the request answers 409.
-pub const ACTIVATION_ATTEMPTS: u32 = 12;
+/// Attempts of one activation (or delete) against state that moves under it before answering 409.
+pub const RACE_ATTEMPTS: u32 = 12;
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -327,7 +327,8 @@ impl ProfileStore for DynamoStore {
         }
         let update = format!("SET {} REMOVE #se", sets.join(", "));
         let names = [("#v", "version"), ("#ss", "sync_state"), ("#ua", "updated_at"), ("#name", "name"), ("#wl", "whitelisted_destinations"), ("#se", "sync_error")];
-        let used: Vec<(&str, &str)> = names.iter().copied().filter(|(k, _)| update.contains(k) || *k == "#ss").collect();
+        // DynamoDB refuses names an expression does not use.
+        let used: Vec<(&str, &str)> = names.iter().copied().filter(|(k, _)| update.contains(k)).collect();
         match self
             .update_profile_item(user, id, &update, "attribute_exists(pk) AND #ss <> :deleting", &used, values)
             .await
@@ -340,7 +341,7 @@ impl ProfileStore for DynamoStore {
     }
 
     async fn mark_deleting(&self, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<MessagingProfile, StoreError> {
-        for attempt in 0..ACTIVATION_ATTEMPTS {
+        for attempt in 0..RACE_ATTEMPTS {
             let current = self.get_profile(user, id).await?;
             if current.is_deleting() {
                 return Ok(current);
@@ -366,12 +367,11 @@ impl ProfileStore for DynamoStore {
             )?;
             let mut items = vec![mark];
             if current.active {
-                let mut del = Delete::builder()
+                let del = Delete::builder()
                     .table_name(&self.table)
                     .set_key(Some(Key::active_profile(user).to_item()))
                     .condition_expression("profile_id = :id")
                     .expression_attribute_values(":id", s(id.to_string()));
-                del = del.return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::None);
                 items.push(TransactWriteItem::builder().delete(built(del.build())?).build());
             }
             match self.transact(items).await {
@@ -391,7 +391,7 @@ impl ProfileStore for DynamoStore {
     }
 
     async fn activate_profile(&self, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<Activation, StoreError> {
-        for attempt in 0..ACTIVATION_ATTEMPTS {
+        for attempt in 0..RACE_ATTEMPTS {
             let (pointer, profile) = self.read_pointer_and_profile(user, id).await?;
             let Some(profile) = profile else { return Err(StoreError::NotFound) };
             if profile.is_deleting() {

@@ -1,5 +1,5 @@
-//! Logging. On Lambda the runtime's JSON format is chosen by `AWS_LAMBDA_LOG_FORMAT` (the template
-//! sets JSON) and the level by `AWS_LAMBDA_LOG_LEVEL`; locally `RUST_LOG` applies.
+//! Logging of the local stack: the level from `RUST_LOG` (default info), text unless
+//! `AWS_LAMBDA_LOG_FORMAT=json`. On Lambda the functions use the runtime's own subscriber.
 
 pub fn init() {
     let filter = std::env::var("AWS_LAMBDA_LOG_LEVEL")
