@@ -31,6 +31,10 @@ pub struct Config {
     pub carrier: CarrierKind,
     /// `TELNYX_BASE_URL` (default `https://api.telnyx.com/v2`).
     pub telnyx_base_url: String,
+    /// `TWILIO_BASE_URL` (default `https://api.twilio.com`).
+    pub twilio_base_url: String,
+    /// `PATCHBAY_PUBLIC_URL`: the public base URL of the webhook receiver (Twilio's SmsUrl is built on it).
+    pub public_url: Option<String>,
     /// `CARRIER_TIMEOUT_MS` (default 8000): one carrier call, connect to last byte.
     pub carrier_timeout: Duration,
     /// `WORKER_MAX_RECEIVE_COUNT` (default 5): the queue's redrive count, so the worker knows a last attempt.
@@ -63,6 +67,8 @@ impl Config {
             carrier_secret_id: get("CARRIER_SECRET_ID").filter(|v| !v.is_empty()),
             carrier,
             telnyx_base_url: get("TELNYX_BASE_URL").unwrap_or_else(|| "https://api.telnyx.com/v2".to_owned()),
+            twilio_base_url: get("TWILIO_BASE_URL").unwrap_or_else(|| "https://api.twilio.com".to_owned()),
+            public_url: get("PATCHBAY_PUBLIC_URL").filter(|v| !v.is_empty()),
             carrier_timeout: Duration::from_millis(number("CARRIER_TIMEOUT_MS", 8000)?),
             worker_max_receive_count: number("WORKER_MAX_RECEIVE_COUNT", 5)? as u32,
         })

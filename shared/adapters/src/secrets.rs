@@ -17,11 +17,20 @@ pub enum SecretsError {
 pub struct CarrierSecrets {
     #[serde(default)]
     pub telnyx_api_key: Option<SecretString>,
+    /// Not a secret by itself, but kept beside its token.
+    #[serde(default)]
+    pub twilio_account_sid: Option<String>,
+    #[serde(default)]
+    pub twilio_auth_token: Option<SecretString>,
 }
 
 impl std::fmt::Debug for CarrierSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CarrierSecrets").field("telnyx_api_key", &self.telnyx_api_key.as_ref().map(|_| "[set]")).finish()
+        f.debug_struct("CarrierSecrets")
+            .field("telnyx_api_key", &self.telnyx_api_key.as_ref().map(|_| "[set]"))
+            .field("twilio_account_sid", &self.twilio_account_sid)
+            .field("twilio_auth_token", &self.twilio_auth_token.as_ref().map(|_| "[set]"))
+            .finish()
     }
 }
 

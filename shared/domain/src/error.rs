@@ -43,6 +43,18 @@ pub enum Conflict {
     AlreadyExists,
     /// The item changed since it was read (version guard).
     Stale,
+    /// Someone else owns (or is buying) this number.
+    NumberUnavailable,
+    /// The caller already owns (or is buying) this number.
+    NumberAlreadyOwned,
+    /// The number is not active (still being bought, failed, or being released).
+    NumberNotActive,
+    /// The number is on another messaging profile; unassign it there first.
+    NumberOnAnotherProfile,
+    /// The number is not on this messaging profile.
+    NumberNotOnProfile,
+    /// The profile still has numbers on it; unassign them first.
+    ProfileHasNumbers,
 }
 
 impl Conflict {
@@ -53,6 +65,12 @@ impl Conflict {
             Conflict::IdempotencyKeyReused => "idempotency_key_reused",
             Conflict::AlreadyExists => "already_exists",
             Conflict::Stale => "stale_write",
+            Conflict::NumberUnavailable => "number_unavailable",
+            Conflict::NumberAlreadyOwned => "number_already_owned",
+            Conflict::NumberNotActive => "number_not_active",
+            Conflict::NumberOnAnotherProfile => "number_on_another_profile",
+            Conflict::NumberNotOnProfile => "number_not_on_profile",
+            Conflict::ProfileHasNumbers => "profile_has_numbers",
         }
     }
 }
@@ -69,6 +87,12 @@ impl fmt::Display for Conflict {
             }
             Conflict::AlreadyExists => "the resource already exists",
             Conflict::Stale => "the resource changed while the request ran; retry the request",
+            Conflict::NumberUnavailable => "this number is not available",
+            Conflict::NumberAlreadyOwned => "you already own this number (or are buying it)",
+            Conflict::NumberNotActive => "the number is not active (still being bought, failed, or being released)",
+            Conflict::NumberOnAnotherProfile => "the number is on another messaging profile; unassign it there first",
+            Conflict::NumberNotOnProfile => "the number is not on this messaging profile",
+            Conflict::ProfileHasNumbers => "the messaging profile still has phone numbers; unassign them first",
         })
     }
 }

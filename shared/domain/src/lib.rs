@@ -3,6 +3,8 @@
 
 pub mod error;
 pub mod ids;
+pub mod number_ops;
+pub mod numbers;
 pub mod page;
 pub mod phone;
 pub mod ports;
@@ -13,6 +15,7 @@ pub mod work;
 pub use error::{Conflict, StoreError, ValidationError};
 pub use ids::{CarrierProfileId, IdempotencyKey, ProfileId, UserId};
 pub use page::{Cursor, Limit, Page};
+pub use numbers::{AreaCode, AvailableNumber, CarrierName, NumberSearch, NumberStatus, PhoneNumber};
 pub use phone::{CountryCode, Destination, E164};
 pub use profile::{
     Activation, MessagingProfile, NewProfile, ProfileName, ProfilePatch, SyncError, SyncState,

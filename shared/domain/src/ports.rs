@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::{
+    AvailableNumber, CarrierName, E164, NumberSearch, PhoneNumber,
     Activation, CarrierProfileId, CommandEnvelope, Cursor, IdempotencyKey, Limit, MessagingProfile,
     Page, ProfileId, ProfilePatch, StoreError, SyncError, SyncState, UserId, WhitelistedDestinations,
     ProfileName,
@@ -118,4 +119,62 @@ pub trait ProfileCarrier: Send + Sync {
     async fn create_messaging_profile(&self, spec: &CarrierProfileSpec) -> Result<CarrierProfileId, CarrierError>;
     async fn update_messaging_profile(&self, id: &CarrierProfileId, spec: &CarrierProfileSpec) -> Result<(), CarrierError>;
     async fn delete_messaging_profile(&self, id: &CarrierProfileId) -> Result<(), CarrierError>;
+}
+
+/// Phone number persistence. Ownership is a global guard item per number, written with
+/// `attribute_not_exists` in the same transaction as the user's record.
+#[async_trait]
+pub trait NumberStore: Send + Sync {
+    /// Start a purchase: guard + pending record (+ idempotency guard) in one transaction.
+    /// `Conflict(NumberUnavailable)` if another user holds the number, `Conflict(NumberAlreadyOwned)`
+    /// if the caller does; with a key, a repeat answers `Replayed`.
+    async fn create_purchase(&self, number: &PhoneNumber, idempotency: Option<(&IdempotencyKey, &str)>) -> Result<Created<PhoneNumber>, StoreError>;
+    async fn get_number(&self, user: &UserId, e164: &E164) -> Result<PhoneNumber, StoreError>;
+    /// The user's numbers in E.164 order.
+    async fn list_numbers(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<PhoneNumber>, StoreError>;
+    /// Every number of the user (for a profile page: a user has few numbers).
+    async fn all_numbers(&self, user: &UserId) -> Result<Vec<PhoneNumber>, StoreError>;
+    /// Worker: remember the carrier's order id (guarded by version and `pending`).
+    async fn record_order(&self, user: &UserId, e164: &E164, version: u64, order_id: &str) -> Result<(), StoreError>;
+    /// Worker: the carrier sold us the number.
+    async fn record_active(&self, user: &UserId, e164: &E164, version: u64, carrier_number_id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Worker: the purchase failed for good; the record says why and the guard is freed, in one transaction.
+    async fn record_purchase_failed(&self, user: &UserId, e164: &E164, version: u64, error: &SyncError, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Start a release: `releasing`, off its profile (the profile's count goes down in the same transaction).
+    async fn mark_releasing(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
+    /// Remove a failed purchase's record (its guard is already free).
+    async fn forget_failed(&self, user: &UserId, e164: &E164) -> Result<(), StoreError>;
+    /// Worker: the carrier released it: record and guard go, in one transaction.
+    async fn purge_released(&self, user: &UserId, e164: &E164, version: u64) -> Result<(), StoreError>;
+    /// Put an active number on a profile (at most one profile per number; the profile must exist and
+    /// not be deleting; its number count goes up in the same transaction).
+    async fn assign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
+    async fn unassign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
+    /// Worker: the carrier has the number on the profile the record names (at `version`).
+    async fn record_number_profile_synced(&self, user: &UserId, e164: &E164, version: u64) -> Result<(), StoreError>;
+}
+
+/// What a purchase call returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purchase {
+    /// Bought; the carrier's id for the number.
+    Done(String),
+    /// An order is running (Telnyx); follow it with `order_status`.
+    Ordered(String),
+}
+
+/// The carrier side of phone numbers.
+#[async_trait]
+pub trait NumberCarrier: Send + Sync {
+    fn name(&self) -> CarrierName;
+    async fn search(&self, query: &NumberSearch) -> Result<Vec<AvailableNumber>, CarrierError>;
+    /// The id of `e164` if this account already owns it (a purchase that succeeded before a retry).
+    async fn find_owned(&self, e164: &E164) -> Result<Option<String>, CarrierError>;
+    async fn buy(&self, e164: &E164) -> Result<Purchase, CarrierError>;
+    /// Follow an order: `Done(id)`, still `Ordered`, or an error (`Permanent` when the order failed).
+    async fn order_status(&self, order_id: &str, e164: &E164) -> Result<Purchase, CarrierError>;
+    async fn release(&self, carrier_number_id: &str) -> Result<(), CarrierError>;
+    /// Put the number on a messaging profile at the carrier (`None` takes it off). Carriers without
+    /// messaging profiles (Twilio) accept and do nothing.
+    async fn set_messaging_profile(&self, carrier_number_id: &str, profile: Option<&CarrierProfileId>) -> Result<(), CarrierError>;
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ProfileId, UserId};
+use crate::{ProfileId, UserId, E164};
 
 /// A unit of slow carrier work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,6 +11,9 @@ pub enum Command {
     /// Make the carrier's copy of this profile match ours (create, update or delete it). The worker
     /// reads the current record, so a stale or repeated command converges on the latest state.
     SyncMessagingProfile { user_id: UserId, profile_id: ProfileId },
+    /// Bring the carrier in line with this number's record: buy it (following an order), put it on
+    /// its messaging profile, or release it.
+    SyncPhoneNumber { user_id: UserId, phone_number: E164 },
 }
 
 /// A command with the ids the queue needs.
@@ -32,10 +35,19 @@ impl CommandEnvelope {
         }
     }
 
+    /// The sync for one version of a number's record.
+    pub fn sync_number(user_id: UserId, phone_number: E164, version: u64) -> Self {
+        Self {
+            id: format!("sync-number-{}-v{version}", phone_number.as_str().trim_start_matches('+')),
+            command: Command::SyncPhoneNumber { user_id, phone_number },
+        }
+    }
+
     /// Commands about the same resource are applied in order (SQS FIFO message group).
     pub fn group(&self) -> String {
         match &self.command {
             Command::SyncMessagingProfile { profile_id, .. } => format!("profile-{profile_id}"),
+            Command::SyncPhoneNumber { phone_number, .. } => format!("number-{}", phone_number.as_str().trim_start_matches('+')),
         }
     }
 }

@@ -3,10 +3,13 @@
 
 pub mod sandbox;
 pub mod telnyx;
+pub mod twilio;
 
 use std::sync::Arc;
 
-use patchbay_domain::ports::{CarrierError, ProfileCarrier};
+use patchbay_domain::number_ops::Carriers;
+use patchbay_domain::ports::{CarrierError, NumberCarrier, ProfileCarrier};
+use patchbay_domain::CarrierName;
 use secrecy::ExposeSecret;
 
 use crate::secrets::CarrierSecrets;
@@ -14,6 +17,7 @@ use crate::{CarrierKind, Config};
 
 pub use sandbox::SandboxCarrier;
 pub use telnyx::TelnyxClient;
+pub use twilio::TwilioClient;
 
 /// The profile carrier this deployment uses, built once per cold start.
 pub fn profile_carrier(config: &Config, secrets: &CarrierSecrets) -> Result<Arc<dyn ProfileCarrier>, CarrierError> {
@@ -28,6 +32,29 @@ pub fn profile_carrier(config: &Config, secrets: &CarrierSecrets) -> Result<Arc<
             Ok(Arc::new(TelnyxClient::new(&config.telnyx_base_url, key.clone(), config.carrier_timeout)?))
         }
     }
+}
+
+/// The number carriers this deployment has credentials for, built once per cold start. The sandbox
+/// is there only when it is the configured carrier; Twilio and Telnyx when their credentials are set.
+pub fn number_carriers(config: &Config, secrets: &CarrierSecrets) -> Result<Carriers, CarrierError> {
+    let mut carriers = Carriers::default();
+    if let Some(key) = secrets.telnyx_api_key.as_ref().filter(|k| !k.expose_secret().is_empty()) {
+        carriers.telnyx = Some(Arc::new(TelnyxClient::new(&config.telnyx_base_url, key.clone(), config.carrier_timeout)?) as Arc<dyn NumberCarrier>);
+    }
+    if let (Some(sid), Some(token)) = (secrets.twilio_account_sid.as_deref(), secrets.twilio_auth_token.as_ref()) {
+        if !sid.is_empty() && !token.expose_secret().is_empty() {
+            let c = TwilioClient::new(&config.twilio_base_url, sid, token.clone(), config.public_url.clone(), config.carrier_timeout)?;
+            carriers.twilio = Some(Arc::new(c) as Arc<dyn NumberCarrier>);
+        }
+    }
+    carriers.default = Some(match config.carrier {
+        CarrierKind::Sandbox => {
+            carriers.sandbox = Some(Arc::new(SandboxCarrier) as Arc<dyn NumberCarrier>);
+            CarrierName::Sandbox
+        }
+        CarrierKind::Telnyx => CarrierName::Telnyx,
+    });
+    Ok(carriers)
 }
 
 /// Retry or not, from an HTTP status: 408, 425, 429 and 5xx are worth another try.

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use patchbay_domain::ports::{CarrierError, CarrierProfileSpec, ProfileCarrier};
-use patchbay_domain::CarrierProfileId;
+use patchbay_domain::ports::{CarrierError, CarrierProfileSpec, NumberCarrier, ProfileCarrier, Purchase};
+use patchbay_domain::{AvailableNumber, CarrierName, CarrierProfileId, NumberSearch, E164};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +99,68 @@ impl TelnyxClient {
     }
 }
 
+#[derive(Deserialize)]
+struct ListEnvelope<T> {
+    #[serde(default = "Vec::new")]
+    data: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct TelnyxAvailable {
+    phone_number: Option<String>,
+    #[serde(default)]
+    region_information: Vec<RegionInfo>,
+    #[serde(default)]
+    features: Vec<Feature>,
+}
+
+#[derive(Deserialize)]
+struct RegionInfo {
+    region_type: Option<String>,
+    region_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Feature {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OrderEnvelope {
+    data: NumberOrder,
+}
+
+#[derive(Deserialize)]
+struct NumberOrder {
+    id: Option<String>,
+    status: Option<String>,
+}
+
+#[derive(Serialize)]
+struct OrderBody<'a> {
+    phone_numbers: [OrderNumber<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct OrderNumber<'a> {
+    phone_number: &'a str,
+}
+
+#[derive(Serialize)]
+struct MessagingBody<'a> {
+    /// A profile id assigns; `""` takes the number off its profile.
+    messaging_profile_id: &'a str,
+}
+
+fn unreadable(e: reqwest::Error) -> CarrierError {
+    CarrierError::Transient(format!("telnyx answer unreadable: {}", e.without_url()))
+}
+
 /// A transport error in words, without the URL's query (none carries secrets, but keep it short).
 fn describe(e: reqwest::Error) -> String {
     if e.is_timeout() {
@@ -131,6 +193,91 @@ impl ProfileCarrier for TelnyxClient {
 
     async fn delete_messaging_profile(&self, id: &CarrierProfileId) -> Result<(), CarrierError> {
         self.send(self.http.delete(self.url(&format!("/messaging_profiles/{}", id.as_str())))).await?;
+        Ok(())
+    }
+}
+
+impl TelnyxClient {
+    async fn order(&self, order_id: &str) -> Result<NumberOrder, CarrierError> {
+        let res = self.send(self.http.get(self.url(&format!("/number_orders/{order_id}")))).await?;
+        Ok(res.json::<OrderEnvelope>().await.map_err(unreadable)?.data)
+    }
+
+    /// An order's outcome: its number's id once it succeeded.
+    async fn settle(&self, order: NumberOrder, e164: &E164) -> Result<Purchase, CarrierError> {
+        let id = order.id.clone().unwrap_or_default();
+        match order.status.as_deref() {
+            Some("success") => match self.find_owned(e164).await? {
+                Some(number_id) => Ok(Purchase::Done(number_id)),
+                None => Ok(Purchase::Ordered(id)),
+            },
+            Some("failure") => Err(CarrierError::Permanent {
+                status: 200,
+                code: "number_order_failed".into(),
+                message: format!("telnyx number order {id} failed"),
+            }),
+            _ if id.is_empty() => Err(CarrierError::Transient("telnyx answered an order without an id".into())),
+            _ => Ok(Purchase::Ordered(id)),
+        }
+    }
+}
+
+#[async_trait]
+impl NumberCarrier for TelnyxClient {
+    fn name(&self) -> CarrierName {
+        CarrierName::Telnyx
+    }
+
+    async fn search(&self, q: &NumberSearch) -> Result<Vec<AvailableNumber>, CarrierError> {
+        let mut query: Vec<(&str, String)> = vec![
+            ("filter[country_code]", q.country.as_str().to_owned()),
+            ("filter[limit]", q.limit.to_string()),
+            ("filter[features][]", "sms".to_owned()),
+        ];
+        if let Some(a) = &q.area_code {
+            query.push(("filter[national_destination_code]", a.as_str().to_owned()));
+        }
+        let res = self.send(self.http.get(self.url("/available_phone_numbers")).query(&query)).await?;
+        let list: ListEnvelope<TelnyxAvailable> = res.json().await.map_err(unreadable)?;
+        Ok(list
+            .data
+            .into_iter()
+            .filter_map(|a| {
+                let e164 = E164::parse(a.phone_number.as_deref()?).ok()?;
+                let region = |kind: &str| a.region_information.iter().find(|r| r.region_type.as_deref() == Some(kind)).and_then(|r| r.region_name.clone());
+                let has = |name: &str| a.features.iter().any(|f| f.name.as_deref() == Some(name));
+                Some(AvailableNumber { phone_number: e164, region: region("state"), locality: region("rate_center"), sms: has("sms"), voice: has("voice") })
+            })
+            .take(usize::from(q.limit))
+            .collect())
+    }
+
+    async fn find_owned(&self, e164: &E164) -> Result<Option<String>, CarrierError> {
+        let res = self.send(self.http.get(self.url("/phone_numbers")).query(&[("filter[phone_number]", e164.as_str())])).await?;
+        let list: ListEnvelope<IdOnly> = res.json().await.map_err(unreadable)?;
+        Ok(list.data.into_iter().find_map(|n| n.id))
+    }
+
+    async fn buy(&self, e164: &E164) -> Result<Purchase, CarrierError> {
+        let body = OrderBody { phone_numbers: [OrderNumber { phone_number: e164.as_str() }] };
+        let res = self.send(self.http.post(self.url("/number_orders")).json(&body)).await?;
+        let order = res.json::<OrderEnvelope>().await.map_err(unreadable)?.data;
+        self.settle(order, e164).await
+    }
+
+    async fn order_status(&self, order_id: &str, e164: &E164) -> Result<Purchase, CarrierError> {
+        let order = self.order(order_id).await?;
+        self.settle(order, e164).await
+    }
+
+    async fn release(&self, carrier_number_id: &str) -> Result<(), CarrierError> {
+        self.send(self.http.delete(self.url(&format!("/phone_numbers/{carrier_number_id}")))).await?;
+        Ok(())
+    }
+
+    async fn set_messaging_profile(&self, carrier_number_id: &str, profile: Option<&CarrierProfileId>) -> Result<(), CarrierError> {
+        let body = MessagingBody { messaging_profile_id: profile.map(|p| p.as_str()).unwrap_or("") };
+        self.send(self.http.patch(self.url(&format!("/phone_numbers/{carrier_number_id}/messaging"))).json(&body)).await?;
         Ok(())
     }
 }

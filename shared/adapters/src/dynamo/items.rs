@@ -1,6 +1,7 @@
 //! Item shapes and their mapping to domain types (serde_dynamo; no hand-built attribute maps).
 
 use patchbay_domain::{
+    CarrierName, NumberStatus, PhoneNumber, E164,
     CarrierProfileId, MessagingProfile, ProfileId, ProfileName, StoreError, SyncError, SyncState, UserId,
     WhitelistedDestinations,
 };
@@ -27,6 +28,10 @@ pub struct ProfileItem {
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
+    /// How many numbers are on the profile; moved in the same transaction as each assignment, and
+    /// a delete is conditioned on it being zero.
+    #[serde(default)]
+    pub assigned_count: u64,
 }
 
 pub fn rfc3339(t: OffsetDateTime) -> String {
@@ -50,6 +55,7 @@ impl From<&MessagingProfile> for ProfileItem {
             version: p.version,
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
+            assigned_count: 0,
         }
     }
 }
@@ -98,4 +104,82 @@ pub struct IdempotencyItem {
     pub fingerprint: String,
     /// TTL attribute (epoch seconds); DynamoDB removes the item some time after.
     pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NumberItem {
+    pub pk: String,
+    pub sk: String,
+    pub phone_number: String,
+    pub user_id: String,
+    pub carrier: CarrierName,
+    pub status: NumberStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_number_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<SyncError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging_profile_id: Option<String>,
+    pub profile_sync: SyncState,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&PhoneNumber> for NumberItem {
+    fn from(n: &PhoneNumber) -> Self {
+        let key = Key::number(&n.user_id, &n.e164);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            phone_number: n.e164.to_string(),
+            user_id: n.user_id.to_string(),
+            carrier: n.carrier,
+            status: n.status,
+            carrier_number_id: n.carrier_number_id.clone(),
+            carrier_order_id: n.carrier_order_id.clone(),
+            failure: n.failure.clone(),
+            messaging_profile_id: n.messaging_profile_id.map(|p| p.to_string()),
+            profile_sync: n.profile_sync,
+            version: n.version,
+            created_at: rfc3339(n.created_at),
+            updated_at: rfc3339(n.updated_at),
+        }
+    }
+}
+
+impl TryFrom<NumberItem> for PhoneNumber {
+    type Error = StoreError;
+    fn try_from(i: NumberItem) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("number item {}: {what}", i.sk));
+        let time = |s: &str| OffsetDateTime::parse(s, &Rfc3339).map_err(|_| corrupt("timestamp"));
+        Ok(PhoneNumber {
+            e164: E164::parse(&i.phone_number).map_err(|_| corrupt("phone_number"))?,
+            user_id: UserId::parse(&i.user_id).map_err(|_| corrupt("user_id"))?,
+            carrier: i.carrier,
+            status: i.status,
+            carrier_number_id: i.carrier_number_id.clone(),
+            carrier_order_id: i.carrier_order_id.clone(),
+            failure: i.failure.clone(),
+            messaging_profile_id: match &i.messaging_profile_id {
+                Some(p) => Some(ProfileId::parse(p).map_err(|_| corrupt("messaging_profile_id"))?),
+                None => None,
+            },
+            profile_sync: i.profile_sync,
+            version: i.version,
+            created_at: time(&i.created_at)?,
+            updated_at: time(&i.updated_at)?,
+        })
+    }
+}
+
+/// The global one-owner guard of a number.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NumberOwnerItem {
+    pub pk: String,
+    pub sk: String,
+    pub user_id: String,
+    pub carrier: CarrierName,
 }

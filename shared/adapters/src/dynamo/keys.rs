@@ -5,14 +5,17 @@
 //! | messaging profile    | `USER#{user}` | `PROFILE#{profile id}`               |
 //! | active-profile pointer | `USER#{user}` | `ACTIVE_PROFILE`                   |
 //! | idempotency guard    | `USER#{user}` | `IDEMPOTENCY#{scope}#{key}`          |
+//! | phone number         | `USER#{user}` | `NUMBER#{e164}`                      |
+//! | number owner guard   | `NUMBER#{e164}` | `OWNER`                            |
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use patchbay_domain::{IdempotencyKey, ProfileId, UserId};
+use patchbay_domain::{IdempotencyKey, ProfileId, UserId, E164};
 use std::collections::HashMap;
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 pub const PROFILE_PREFIX: &str = "PROFILE#";
+pub const NUMBER_PREFIX: &str = "NUMBER#";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
@@ -31,6 +34,15 @@ impl Key {
 
     pub fn active_profile(user: &UserId) -> Self {
         Self { pk: Self::user_pk(user), sk: "ACTIVE_PROFILE".to_owned() }
+    }
+
+    pub fn number(user: &UserId, e164: &E164) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("{NUMBER_PREFIX}{}", e164.as_str()) }
+    }
+
+    /// The one-owner guard of a number; also routes inbound traffic to its owner in one GetItem.
+    pub fn number_owner(e164: &E164) -> Self {
+        Self { pk: format!("{NUMBER_PREFIX}{}", e164.as_str()), sk: "OWNER".to_owned() }
     }
 
     pub fn idempotency(user: &UserId, scope: &str, key: &IdempotencyKey) -> Self {
@@ -57,5 +69,8 @@ mod tests {
         assert_eq!(Key::active_profile(&u).sk, "ACTIVE_PROFILE");
         let k = IdempotencyKey::parse("abc").unwrap();
         assert_eq!(Key::idempotency(&u, "create-profile", &k).sk, "IDEMPOTENCY#create-profile#abc");
+        let n = E164::parse("+12125550123").unwrap();
+        assert_eq!(Key::number(&u, &n).sk, "NUMBER#+12125550123");
+        assert_eq!(Key::number_owner(&n), Key { pk: "NUMBER#+12125550123".into(), sk: "OWNER".into() });
     }
 }

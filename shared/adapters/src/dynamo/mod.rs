@@ -4,6 +4,7 @@
 pub mod errors;
 pub mod items;
 pub mod keys;
+mod numbers;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,7 +26,7 @@ use errors::{classify_tx, classify_write, unavailable, TxFailure, WriteFailure};
 use items::{rfc3339, ActivePointerItem, IdempotencyItem, ProfileItem};
 use keys::{Key, PROFILE_PREFIX};
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -38,19 +39,19 @@ pub struct DynamoStore {
     table: String,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
-fn n(v: u64) -> AttributeValue {
+pub(crate) fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
-fn to_item<T: Serialize>(v: &T) -> Result<Item, StoreError> {
+pub(crate) fn to_item<T: Serialize>(v: &T) -> Result<Item, StoreError> {
     serde_dynamo::to_item(v).map_err(|e| StoreError::Corrupt(format!("serialise: {e}")))
 }
-fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(format!("deserialise: {e}")))
 }
-fn built<T, E: std::error::Error + Send + Sync + 'static>(r: Result<T, E>) -> Result<T, StoreError> {
+pub(crate) fn built<T, E: std::error::Error + Send + Sync + 'static>(r: Result<T, E>) -> Result<T, StoreError> {
     r.map_err(StoreError::unavailable)
 }
 
@@ -63,7 +64,11 @@ impl DynamoStore {
         &self.table
     }
 
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -76,7 +81,7 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    async fn get_profile_item(&self, user: &UserId, id: ProfileId) -> Result<Option<MessagingProfile>, StoreError> {
+    pub(crate) async fn get_profile_item(&self, user: &UserId, id: ProfileId) -> Result<Option<MessagingProfile>, StoreError> {
         match self.get(&Key::profile(user, id)).await? {
             Some(item) => Ok(Some(from_item::<ProfileItem>(item)?.try_into()?)),
             None => Ok(None),
@@ -93,21 +98,20 @@ impl DynamoStore {
         }
     }
 
-    /// One conditional UpdateItem on a profile that answers the new item.
-    async fn update_profile_item(
+    /// One conditional UpdateItem that answers the new item.
+    pub(crate) async fn update_item(
         &self,
-        user: &UserId,
-        id: ProfileId,
+        key: &Key,
         update: &str,
         condition: &str,
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
-    ) -> Result<Option<MessagingProfile>, WriteFailure> {
+    ) -> Result<Option<Item>, WriteFailure> {
         let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Key::profile(user, id).to_item()))
+            .set_key(Some(key.to_item()))
             .update_expression(update)
             .condition_expression(condition)
             .return_values(ReturnValue::AllNew);
@@ -117,8 +121,20 @@ impl DynamoStore {
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        let out = req.send().await.map_err(classify_write)?;
-        match out.attributes {
+        Ok(req.send().await.map_err(classify_write)?.attributes)
+    }
+
+    /// One conditional UpdateItem on a profile that answers the new profile.
+    pub(crate) async fn update_profile_item(
+        &self,
+        user: &UserId,
+        id: ProfileId,
+        update: &str,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Option<MessagingProfile>, WriteFailure> {
+        match self.update_item(&Key::profile(user, id), update, condition, names, values).await? {
             Some(item) => {
                 let p = from_item::<ProfileItem>(item).and_then(MessagingProfile::try_from).map_err(WriteFailure::Other)?;
                 Ok(Some(p))
@@ -127,7 +143,7 @@ impl DynamoStore {
         }
     }
 
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
         self.client
             .transact_write_items()
             .set_transact_items(Some(items))
@@ -137,15 +153,18 @@ impl DynamoStore {
             .map_err(classify_tx)
     }
 
-    fn put(&self, item: Item, condition: &str, values: Vec<(&str, AttributeValue)>) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn put(&self, item: Item, condition: &str, names: &[(&str, &str)], values: Vec<(&str, AttributeValue)>) -> Result<TransactWriteItem, StoreError> {
         let mut p = Put::builder().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
+        for (k, v) in names {
+            p = p.expression_attribute_names(*k, *v);
+        }
         for (k, v) in values {
             p = p.expression_attribute_values(k, v);
         }
         Ok(TransactWriteItem::builder().put(built(p.build())?).build())
     }
 
-    fn update(
+    pub(crate) fn update(
         &self,
         key: &Key,
         update: &str,
@@ -165,6 +184,41 @@ impl DynamoStore {
             u = u.expression_attribute_values(k, v);
         }
         Ok(TransactWriteItem::builder().update(built(u.build())?).build())
+    }
+
+    /// The idempotency guard for `key` (scope: which operation), to go in the creating transaction.
+    /// An expired guard that TTL has not removed yet no longer counts.
+    pub(crate) fn idempotency_put(
+        &self,
+        user: &UserId,
+        scope: &str,
+        key: &IdempotencyKey,
+        resource_id: &str,
+        fingerprint: &str,
+    ) -> Result<(Key, TransactWriteItem), StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let guard_key = Key::idempotency(user, scope, key);
+        let guard = to_item(&IdempotencyItem {
+            pk: guard_key.pk.clone(),
+            sk: guard_key.sk.clone(),
+            resource_id: resource_id.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            expires_at: now + IDEMPOTENCY_TTL.as_secs() as i64,
+        })?;
+        let put = self.put(guard, "attribute_not_exists(pk) OR expires_at < :now", &[], vec![(":now", AttributeValue::N(now.to_string()))])?;
+        Ok((guard_key, put))
+    }
+
+    /// After the guard's condition failed: the resource the key made, if the request is the same.
+    pub(crate) async fn idempotent_resource(&self, guard_key: &Key, fingerprint: &str) -> Result<String, StoreError> {
+        let stored: IdempotencyItem = match self.get(guard_key).await? {
+            Some(item) => from_item(item)?,
+            None => return Err(StoreError::Conflict(Conflict::Stale)),
+        };
+        if stored.fingerprint != fingerprint {
+            return Err(StoreError::Conflict(Conflict::IdempotencyKeyReused));
+        }
+        Ok(stored.resource_id)
     }
 
     /// The pointer and the profile, read together as one serialisable snapshot.
@@ -203,7 +257,7 @@ fn pointer_profile(p: &Option<ActivePointerItem>) -> Option<ProfileId> {
     p.as_ref().and_then(|p| ProfileId::parse(&p.profile_id).ok())
 }
 
-async fn backoff(attempt: u32) {
+pub(crate) async fn backoff(attempt: u32) {
     let cap = 5u64 << attempt.min(5);
     let ms = rand::rng().random_range(1..=cap);
     tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -234,31 +288,13 @@ impl ProfileStore for DynamoStore {
             };
         };
 
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let guard_key = Key::idempotency(&profile.user_id, "create-profile", key);
-        let guard = to_item(&IdempotencyItem {
-            pk: guard_key.pk.clone(),
-            sk: guard_key.sk.clone(),
-            resource_id: profile.id.to_string(),
-            fingerprint: fingerprint.to_owned(),
-            expires_at: now + IDEMPOTENCY_TTL.as_secs() as i64,
-        })?;
-        let items = vec![
-            self.put(item, "attribute_not_exists(pk)", vec![])?,
-            // An expired guard that TTL has not removed yet no longer counts.
-            self.put(guard, "attribute_not_exists(pk) OR expires_at < :now", vec![(":now", AttributeValue::N(now.to_string()))])?,
-        ];
+        let (guard_key, guard) = self.idempotency_put(&profile.user_id, "create-profile", key, &profile.id.to_string(), fingerprint)?;
+        let items = vec![self.put(item, "attribute_not_exists(pk)", &[], vec![])?, guard];
         match self.transact(items).await {
             Ok(()) => Ok(Created::New(profile.clone())),
             Err(TxFailure::Cancelled { reasons }) if TxFailure::condition_failed_at(&reasons, 1) => {
-                let stored: IdempotencyItem = match self.get(&guard_key).await? {
-                    Some(item) => from_item(item)?,
-                    None => return Err(StoreError::Conflict(Conflict::Stale)),
-                };
-                if stored.fingerprint != fingerprint {
-                    return Err(StoreError::Conflict(Conflict::IdempotencyKeyReused));
-                }
-                let id = ProfileId::parse(&stored.resource_id).map_err(|_| StoreError::Corrupt("idempotency resource_id".into()))?;
+                let resource = self.idempotent_resource(&guard_key, fingerprint).await?;
+                let id = ProfileId::parse(&resource).map_err(|_| StoreError::Corrupt("idempotency resource_id".into()))?;
                 match self.get_profile_item(&profile.user_id, id).await? {
                     Some(p) => Ok(Created::Replayed(p)),
                     None => Err(StoreError::NotFound),
@@ -342,12 +378,17 @@ impl ProfileStore for DynamoStore {
 
     async fn mark_deleting(&self, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<MessagingProfile, StoreError> {
         for attempt in 0..RACE_ATTEMPTS {
-            let current = self.get_profile(user, id).await?;
+            let Some(item) = self.get(&Key::profile(user, id)).await? else { return Err(StoreError::NotFound) };
+            let item: ProfileItem = from_item(item)?;
+            if item.assigned_count > 0 {
+                return Err(StoreError::Conflict(Conflict::ProfileHasNumbers));
+            }
+            let current = MessagingProfile::try_from(item)?;
             if current.is_deleting() {
                 return Ok(current);
             }
             let key = Key::profile(user, id);
-            let names = [("#v", "version"), ("#ss", "sync_state"), ("#ua", "updated_at"), ("#act", "active")];
+            let names = [("#v", "version"), ("#ss", "sync_state"), ("#ua", "updated_at"), ("#act", "active"), ("#nc", "assigned_count")];
             let values = || {
                 vec![
                     (":one", n(1)),
@@ -355,13 +396,15 @@ impl ProfileStore for DynamoStore {
                     (":now", s(rfc3339(now))),
                     (":false", AttributeValue::Bool(false)),
                     (":was", AttributeValue::Bool(current.active)),
+                    (":zero", n(0)),
                 ]
             };
             // Conditions pin the state we read: if an activation slips in between, we go round again.
             let mark = self.update(
                 &key,
                 "SET #v = #v + :one, #ss = :deleting, #ua = :now, #act = :false",
-                "attribute_exists(pk) AND #ss <> :deleting AND #act = :was",
+                // No number may be assigned meanwhile: assignments move the count in their own transaction.
+                "attribute_exists(pk) AND #ss <> :deleting AND #act = :was AND (attribute_not_exists(#nc) OR #nc = :zero)",
                 &names,
                 values(),
             )?;
@@ -429,8 +472,8 @@ impl ProfileStore for DynamoStore {
             };
             // The guard: the pointer is still what we read. Every activation moves its version.
             items.push(match &pointer {
-                Some(p) => self.put(to_item(&next)?, "version = :seen", vec![(":seen", n(p.version))])?,
-                None => self.put(to_item(&next)?, "attribute_not_exists(pk)", vec![])?,
+                Some(p) => self.put(to_item(&next)?, "version = :seen", &[], vec![(":seen", n(p.version))])?,
+                None => self.put(to_item(&next)?, "attribute_not_exists(pk)", &[], vec![])?,
             });
 
             match self.transact(items).await {

@@ -1,0 +1,271 @@
+//! Phone number operations: what the number handlers and the worker call.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::ports::{CarrierError, Created, NumberCarrier, NumberStore, ProfileStore, Purchase, QueueError, WorkQueue};
+use crate::profiles::{SyncOutcome, SyncRetry};
+use crate::{
+    AvailableNumber, CarrierName, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, NumberSearch, NumberStatus,
+    Page, PhoneNumber, ProfileId, StoreError, SyncError, SyncState, UserId, E164,
+};
+
+/// The number carriers this deployment has credentials for.
+#[derive(Clone, Default)]
+pub struct Carriers {
+    pub twilio: Option<Arc<dyn NumberCarrier>>,
+    pub telnyx: Option<Arc<dyn NumberCarrier>>,
+    pub sandbox: Option<Arc<dyn NumberCarrier>>,
+    /// Used when a request names none.
+    pub default: Option<CarrierName>,
+}
+
+impl Carriers {
+    pub fn get(&self, name: CarrierName) -> Option<&Arc<dyn NumberCarrier>> {
+        match name {
+            CarrierName::Twilio => self.twilio.as_ref(),
+            CarrierName::Telnyx => self.telnyx.as_ref(),
+            CarrierName::Sandbox => self.sandbox.as_ref(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NumberError {
+    #[error("phone number not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(Conflict),
+    #[error("carrier {0} is not configured")]
+    CarrierNotConfigured(CarrierName),
+    #[error(transparent)]
+    Carrier(CarrierError),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl From<StoreError> for NumberError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => NumberError::NotFound,
+            StoreError::Conflict(c) => NumberError::Conflict(c),
+            other => NumberError::Store(other),
+        }
+    }
+}
+
+/// What a DELETE did.
+#[derive(Debug)]
+pub enum Release {
+    /// The carrier release is queued.
+    Releasing(PhoneNumber),
+    /// A failed purchase: its record is gone; there was nothing to release.
+    Forgotten,
+}
+
+pub struct Numbers<'a> {
+    pub store: &'a dyn NumberStore,
+    pub queue: &'a dyn WorkQueue,
+    pub carriers: &'a Carriers,
+}
+
+impl Numbers<'_> {
+    pub fn carrier(&self, requested: Option<CarrierName>) -> Result<(CarrierName, &Arc<dyn NumberCarrier>), NumberError> {
+        let name = requested.or(self.carriers.default).unwrap_or(CarrierName::Sandbox);
+        self.carriers.get(name).map(|c| (name, c)).ok_or(NumberError::CarrierNotConfigured(name))
+    }
+
+    pub async fn search(&self, carrier: Option<CarrierName>, query: &NumberSearch) -> Result<Vec<AvailableNumber>, NumberError> {
+        let (_, c) = self.carrier(carrier)?;
+        c.search(query).await.map_err(NumberError::Carrier)
+    }
+
+    /// Claim the number (guard + pending record in one transaction) and queue the purchase. A replay
+    /// with the same key answers the first record and queues its sync again while it is pending (the
+    /// FIFO queue drops the copy).
+    pub async fn buy(
+        &self,
+        user: &UserId,
+        e164: E164,
+        carrier: Option<CarrierName>,
+        key: Option<&IdempotencyKey>,
+        now: OffsetDateTime,
+    ) -> Result<Created<PhoneNumber>, NumberError> {
+        let (name, _) = self.carrier(carrier)?;
+        let fingerprint = PhoneNumber::purchase_fingerprint(&e164, name);
+        let number = PhoneNumber::new_purchase(user.clone(), e164, name, now);
+        let created = self.store.create_purchase(&number, key.map(|k| (k, fingerprint.as_str()))).await?;
+        let stored = match &created {
+            Created::New(n) | Created::Replayed(n) => n,
+        };
+        if stored.status == NumberStatus::Pending {
+            self.enqueue(stored).await?;
+        }
+        Ok(created)
+    }
+
+    pub async fn get(&self, user: &UserId, e164: &E164) -> Result<PhoneNumber, NumberError> {
+        Ok(self.store.get_number(user, e164).await?)
+    }
+
+    pub async fn list(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<PhoneNumber>, NumberError> {
+        Ok(self.store.list_numbers(user, after, limit).await?)
+    }
+
+    pub async fn release(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<Release, NumberError> {
+        let current = self.store.get_number(user, e164).await?;
+        if current.status == NumberStatus::Failed {
+            self.store.forget_failed(user, e164).await?;
+            return Ok(Release::Forgotten);
+        }
+        let releasing = self.store.mark_releasing(user, e164, now).await?;
+        self.enqueue(&releasing).await?;
+        Ok(Release::Releasing(releasing))
+    }
+
+    pub async fn assign(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, NumberError> {
+        let n = self.store.assign_number(user, e164, profile, now).await?;
+        self.enqueue(&n).await?;
+        Ok(n)
+    }
+
+    pub async fn unassign(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, NumberError> {
+        let n = self.store.unassign_number(user, e164, profile, now).await?;
+        self.enqueue(&n).await?;
+        Ok(n)
+    }
+
+    async fn enqueue(&self, n: &PhoneNumber) -> Result<(), QueueError> {
+        self.queue.enqueue(&CommandEnvelope::sync_number(n.user_id.clone(), n.e164.clone(), n.version)).await
+    }
+}
+
+/// The worker side: bring the carrier in line with one number's record.
+pub async fn sync_number(
+    store: &dyn NumberStore,
+    profiles: &dyn ProfileStore,
+    carriers: &Carriers,
+    user: &UserId,
+    e164: &E164,
+    final_attempt: bool,
+    now: OffsetDateTime,
+) -> Result<SyncOutcome, SyncRetry> {
+    let n = match store.get_number(user, e164).await {
+        Ok(n) => n,
+        Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
+        Err(e) => return Err(SyncRetry::Store(e)),
+    };
+    let carrier = match carriers.get(n.carrier) {
+        Some(c) => c.as_ref(),
+        None => {
+            let err = CarrierError::NotConfigured(format!("no credentials for {}", n.carrier));
+            return if n.status == NumberStatus::Pending { purchase_failed(store, &n, err, final_attempt, now).await } else { Err(SyncRetry::Carrier(err)) };
+        }
+    };
+    let stale = |r: Result<(), StoreError>, done: SyncOutcome| match r {
+        Ok(()) => Ok(done),
+        Err(StoreError::Conflict(_)) | Err(StoreError::NotFound) => Ok(SyncOutcome::Superseded),
+        Err(e) => Err(SyncRetry::Store(e)),
+    };
+
+    match n.status {
+        NumberStatus::Failed => Ok(SyncOutcome::UpToDate),
+        NumberStatus::Pending => {
+            let attempt = match &n.carrier_order_id {
+                Some(order) => carrier.order_status(order, e164).await,
+                // Look first: a purchase that went through before a lost answer is adopted, not repeated.
+                None => match carrier.find_owned(e164).await {
+                    Ok(Some(id)) => Ok(Purchase::Done(id)),
+                    Ok(None) => carrier.buy(e164).await,
+                    Err(e) => Err(e),
+                },
+            };
+            match attempt {
+                Ok(Purchase::Done(id)) => stale(store.record_active(user, e164, n.version, &id, now).await, SyncOutcome::Created),
+                Ok(Purchase::Ordered(order)) => {
+                    if n.carrier_order_id.as_deref() != Some(order.as_str()) {
+                        if let Err(e) = store.record_order(user, e164, n.version, &order).await {
+                            return stale(Err(e), SyncOutcome::Superseded);
+                        }
+                    }
+                    let err = CarrierError::Transient(format!("number order {order} is still pending"));
+                    purchase_failed(store, &n, err, final_attempt, now).await
+                }
+                Err(e) => purchase_failed(store, &n, e, final_attempt, now).await,
+            }
+        }
+        NumberStatus::Active if n.profile_sync == SyncState::Pending => {
+            let Some(id) = n.carrier_number_id.as_deref() else { return Ok(SyncOutcome::UpToDate) };
+            let target = match n.messaging_profile_id {
+                None => None,
+                Some(pid) => match profiles.get_profile(user, pid).await {
+                    Ok(p) => match p.carrier_profile_id {
+                        Some(cid) => Some(cid),
+                        None if n.carrier == CarrierName::Telnyx => {
+                            return Err(SyncRetry::Carrier(CarrierError::Transient("the messaging profile is not at the carrier yet".into())))
+                        }
+                        None => None,
+                    },
+                    Err(StoreError::NotFound) => None,
+                    Err(e) => return Err(SyncRetry::Store(e)),
+                },
+            };
+            match carrier.set_messaging_profile(id, target.as_ref()).await {
+                Ok(()) => stale(store.record_number_profile_synced(user, e164, n.version).await, SyncOutcome::Updated),
+                Err(e @ CarrierError::Transient(_)) => Err(SyncRetry::Carrier(e)),
+                Err(e) => {
+                    tracing::error!(number = %e164, error = %e, "the carrier refused the messaging profile change");
+                    Ok(SyncOutcome::Failed(carrier_sync_error(&e)))
+                }
+            }
+        }
+        NumberStatus::Active => Ok(SyncOutcome::UpToDate),
+        NumberStatus::Releasing => {
+            if let Some(id) = n.carrier_number_id.as_deref() {
+                match carrier.release(id).await {
+                    Ok(()) | Err(CarrierError::NotFound) => {}
+                    Err(e @ CarrierError::Transient(_)) => return Err(SyncRetry::Carrier(e)),
+                    Err(e) => {
+                        tracing::error!(number = %e164, error = %e, "the carrier refused the release; the number stays releasing");
+                        return Err(SyncRetry::Carrier(e));
+                    }
+                }
+            }
+            stale(store.purge_released(user, e164, n.version).await, SyncOutcome::Deleted)
+        }
+    }
+}
+
+fn carrier_sync_error(e: &CarrierError) -> SyncError {
+    match e {
+        CarrierError::Permanent { status, code, message } => SyncError {
+            code: if code.is_empty() { format!("http_{status}") } else { code.clone() },
+            message: message.clone(),
+        },
+        CarrierError::NotFound => SyncError { code: "not_found".into(), message: "the carrier does not have this number".into() },
+        CarrierError::NotConfigured(m) => SyncError { code: "carrier_not_configured".into(), message: m.clone() },
+        CarrierError::Transient(m) => SyncError { code: "retries_exhausted".into(), message: format!("gave up after repeated transient failures; last: {m}") },
+    }
+}
+
+/// A purchase that cannot go on: permanent errors, and transient ones on the last delivery, mark the
+/// number failed and free it; a transient one before that is retried.
+async fn purchase_failed(store: &dyn NumberStore, n: &PhoneNumber, error: CarrierError, final_attempt: bool, now: OffsetDateTime) -> Result<SyncOutcome, SyncRetry> {
+    let transient = matches!(error, CarrierError::Transient(_));
+    if transient && !final_attempt {
+        return Err(SyncRetry::Carrier(error));
+    }
+    let reason = carrier_sync_error(&error);
+    let recorded = store.record_purchase_failed(&n.user_id, &n.e164, n.version, &reason, now).await;
+    if transient {
+        return Err(SyncRetry::Carrier(error));
+    }
+    match recorded {
+        Ok(()) => Ok(SyncOutcome::Failed(reason)),
+        Err(StoreError::Conflict(_)) | Err(StoreError::NotFound) => Ok(SyncOutcome::Superseded),
+        Err(e) => Err(SyncRetry::Store(e)),
+    }
+}
