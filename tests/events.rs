@@ -31,10 +31,7 @@ async fn invoke(router: &axum::Router, name: &str) -> (u16, Value) {
 #[tokio::test]
 async fn sample_events_drive_the_functions() {
     let env = TestEnv::new(Parts { api: false, worker: false }).await;
-    let backends = Backends {
-        store: Arc::new(env.store.clone()),
-        queue: Arc::new(env.queue.clone()),
-    };
+    let backends = Backends { store: Arc::new(env.store.clone()), queue: Arc::new(env.queue.clone()), carriers: patchbay_e2e::sandbox_carriers() };
     let router = function_routes(&backends);
     let user = UserId::parse("events-user").unwrap();
     let mut p = MessagingProfile::new(
@@ -65,7 +62,13 @@ async fn sample_events_drive_the_functions() {
 
     // The sample SQS batch carries the sync command for the same profile: the worker purges it.
     let batch: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&event("worker/sync-profile.json")).unwrap();
-    let worker = Worker { store: backends.store.clone(), carrier: Arc::new(SandboxCarrier), max_receive_count: 5 };
+    let worker = Worker {
+        store: backends.store.clone(),
+        numbers: backends.store.clone(),
+        carrier: Arc::new(SandboxCarrier),
+        carriers: patchbay_e2e::sandbox_carriers(),
+        max_receive_count: 5,
+    };
     assert!(worker.handle_batch(batch).await.batch_item_failures.is_empty());
     assert_eq!(invoke(&router, "messaging-profiles/show.json").await.0, 404);
 }

@@ -13,6 +13,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use patchbay_adapters::carrier::SandboxCarrier;
 use patchbay_adapters::{DynamoStore, SqsQueue};
+use patchbay_domain::number_ops::Carriers;
+use patchbay_domain::CarrierName;
 use patchbay_local::devauth::DevAuth;
 use patchbay_local::poller::Poller;
 use patchbay_local::server::{self, Backends};
@@ -52,7 +54,7 @@ pub fn shared(parts: Parts) -> Shared {
                     let stack = LocalStack::start(StackOptions { stack_name: "patchbay-test".into(), ..Default::default() })
                         .await
                         .expect("local stack (run local/bootstrap.sh first)");
-                    let backends = Backends::new(&stack.sdk, &stack.info.table, &stack.info.work_queue_url);
+                    let backends = Backends::new(&stack.sdk, &stack.info.table, &stack.info.work_queue_url, sandbox_carriers());
                     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
                     if parts.worker {
                         let poller = Poller {
@@ -61,7 +63,13 @@ pub fn shared(parts: Parts) -> Shared {
                             visibility_timeout: Some(1),
                             idle: Duration::from_millis(50),
                         };
-                        let worker = Worker { store: backends.store.clone(), carrier: std::sync::Arc::new(SandboxCarrier), max_receive_count: 5 };
+                        let worker = Worker {
+                            store: backends.store.clone(),
+                            numbers: backends.store.clone(),
+                            carrier: std::sync::Arc::new(SandboxCarrier),
+                            carriers: sandbox_carriers(),
+                            max_receive_count: 5,
+                        };
                         tokio::spawn(poller.run(worker, stop_rx.clone()));
                     }
                     let api = if parts.api {
@@ -81,6 +89,11 @@ pub fn shared(parts: Parts) -> Shared {
             rx.recv_timeout(Duration::from_secs(120)).expect("the local stack did not start within 120 s")
         })
         .clone()
+}
+
+/// Number carriers as the local stack has them: the sandbox, as the default.
+pub fn sandbox_carriers() -> Carriers {
+    Carriers { sandbox: Some(std::sync::Arc::new(SandboxCarrier)), default: Some(CarrierName::Sandbox), ..Default::default() }
 }
 
 /// Per-test handles: SDK clients built in the test's own runtime.

@@ -76,14 +76,17 @@ async fn up() -> Result<(), Error> {
     let config = Config::from_lookup(|k| {
         overrides.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
     })?;
-    let backends = Backends::new(&stack.sdk, &config.table_name, &config.work_queue_url);
     let secrets = match &config.carrier_secret_id {
         Some(id) => CarrierSecrets::load(&aws_sdk_secretsmanager::Client::new(&stack.sdk), id).await?,
         None => CarrierSecrets::default(),
     };
+    let carriers = carrier::number_carriers(&config, &secrets)?;
+    let backends = Backends::new(&stack.sdk, &config.table_name, &config.work_queue_url, carriers.clone());
     let worker = Worker {
         store: backends.store.clone(),
+        numbers: backends.store.clone(),
         carrier: carrier::profile_carrier(&config, &secrets)?,
+        carriers,
         max_receive_count: config.worker_max_receive_count,
     };
 

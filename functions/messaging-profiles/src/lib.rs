@@ -8,13 +8,13 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use patchbay_adapters::http::views::{PageView, ProfileView};
+use patchbay_adapters::http::views::{PageView, ProfilePageView, ProfileView};
 use patchbay_adapters::http::json::not_null;
-use patchbay_adapters::http::{ApiError, AuthUser, JsonBody, ProfileIdPath, QueryParams};
-use patchbay_domain::ports::{Created, ProfileStore, WorkQueue};
+use patchbay_adapters::http::{idempotency_key, ApiError, AuthUser, JsonBody, ProfileIdPath, QueryParams};
+use patchbay_domain::ports::{Created, NumberStore, ProfileStore, WorkQueue};
 use patchbay_domain::profiles::Profiles;
 use patchbay_domain::{
-    Cursor, IdempotencyKey, Limit, NewProfile, ProfileId, ProfileName, ProfilePatch, ValidationError,
+    Cursor, Limit, NewProfile, ProfileId, ProfileName, ProfilePatch, ValidationError,
     WhitelistedDestinations,
 };
 use serde::Deserialize;
@@ -23,6 +23,8 @@ use time::OffsetDateTime;
 /// What the handlers share, built once per cold start.
 pub struct ProfilesApi {
     pub store: Arc<dyn ProfileStore>,
+    /// Read for the profile page (assigned and still-available numbers).
+    pub numbers: Arc<dyn NumberStore>,
     pub queue: Arc<dyn WorkQueue>,
 }
 
@@ -54,18 +56,6 @@ struct PatchBody {
     name: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
     whitelisted_destinations: Option<Vec<String>>,
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
-    match headers.get("idempotency-key") {
-        None => Ok(None),
-        Some(v) => {
-            let raw = v.to_str().map_err(|_| {
-                ApiError::bad_request(ValidationError::new("Idempotency-Key", "invalid_idempotency_key", "must be visible ASCII"))
-            })?;
-            IdempotencyKey::parse(raw).map(Some).map_err(ApiError::bad_request)
-        }
-    }
 }
 
 fn accepted(profile: &patchbay_domain::MessagingProfile, replayed: bool) -> Response {
@@ -119,7 +109,8 @@ async fn list(State(api): State<Arc<ProfilesApi>>, AuthUser(user): AuthUser, que
 
 async fn show(State(api): State<Arc<ProfilesApi>>, AuthUser(user): AuthUser, ProfileIdPath(id): ProfileIdPath) -> Result<Response, ApiError> {
     let p = api.ops().get(&user, id).await?;
-    Ok(Json(ProfileView::from(&p)).into_response())
+    let numbers = api.numbers.all_numbers(&user).await?;
+    Ok(Json(ProfilePageView::new(&p, &numbers)).into_response())
 }
 
 async fn update(

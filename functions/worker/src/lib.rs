@@ -9,14 +9,17 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use patchbay_domain::ports::{ProfileCarrier, ProfileStore};
+use patchbay_domain::number_ops::{sync_number, Carriers};
+use patchbay_domain::ports::{NumberStore, ProfileCarrier, ProfileStore};
 use patchbay_domain::profiles::{sync_profile, SyncOutcome};
 use patchbay_domain::{Command, CommandEnvelope};
 use time::OffsetDateTime;
 
 pub struct Worker {
     pub store: Arc<dyn ProfileStore>,
+    pub numbers: Arc<dyn NumberStore>,
     pub carrier: Arc<dyn ProfileCarrier>,
+    pub carriers: Carriers,
     /// The queue's `maxReceiveCount`: the delivery with this count is the last one.
     pub max_receive_count: u32,
 }
@@ -60,10 +63,13 @@ impl Worker {
             Command::SyncMessagingProfile { user_id, profile_id } => {
                 sync_profile(self.store.as_ref(), self.carrier.as_ref(), user_id, *profile_id, final_attempt, OffsetDateTime::now_utc()).await
             }
+            Command::SyncPhoneNumber { user_id, phone_number } => {
+                sync_number(self.numbers.as_ref(), self.store.as_ref(), &self.carriers, user_id, phone_number, final_attempt, OffsetDateTime::now_utc()).await
+            }
         };
         match result {
             Ok(outcome) => {
-                tracing::info!(message_id, command = %envelope.id, carrier = self.carrier.name(), ?outcome, "command done");
+                tracing::info!(message_id, command = %envelope.id, ?outcome, "command done");
                 Handled::Done(outcome)
             }
             Err(e) => self.give_back(message_id, receive_count, final_attempt, format!("{}: {e}", envelope.id)),

@@ -19,9 +19,12 @@ async fn main() -> Result<(), Error> {
         Some(id) => CarrierSecrets::load(&aws_sdk_secretsmanager::Client::new(&aws), id).await?,
         None => CarrierSecrets::default(),
     };
+    let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name));
     let worker = Arc::new(Worker {
-        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name)),
+        store: store.clone(),
+        numbers: store,
         carrier: carrier::profile_carrier(&config, &secrets)?,
+        carriers: carrier::number_carriers(&config, &secrets)?,
         max_receive_count: config.worker_max_receive_count,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {

@@ -39,8 +39,8 @@ pub enum NumberError {
     Conflict(Conflict),
     #[error("carrier {0} is not configured")]
     CarrierNotConfigured(CarrierName),
-    #[error(transparent)]
-    Carrier(CarrierError),
+    #[error("{0}: {1}")]
+    Carrier(CarrierName, CarrierError),
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
@@ -79,8 +79,8 @@ impl Numbers<'_> {
     }
 
     pub async fn search(&self, carrier: Option<CarrierName>, query: &NumberSearch) -> Result<Vec<AvailableNumber>, NumberError> {
-        let (_, c) = self.carrier(carrier)?;
-        c.search(query).await.map_err(NumberError::Carrier)
+        let (name, c) = self.carrier(carrier)?;
+        c.search(query).await.map_err(|e| NumberError::Carrier(name, e))
     }
 
     /// Claim the number (guard + pending record in one transaction) and queue the purchase. A replay
@@ -126,21 +126,27 @@ impl Numbers<'_> {
         Ok(Release::Releasing(releasing))
     }
 
-    pub async fn assign(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, NumberError> {
-        let n = self.store.assign_number(user, e164, profile, now).await?;
-        self.enqueue(&n).await?;
-        Ok(n)
-    }
-
-    pub async fn unassign(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, NumberError> {
-        let n = self.store.unassign_number(user, e164, profile, now).await?;
-        self.enqueue(&n).await?;
-        Ok(n)
-    }
-
     async fn enqueue(&self, n: &PhoneNumber) -> Result<(), QueueError> {
-        self.queue.enqueue(&CommandEnvelope::sync_number(n.user_id.clone(), n.e164.clone(), n.version)).await
+        enqueue_sync(self.queue, n).await
     }
+}
+
+async fn enqueue_sync(queue: &dyn WorkQueue, n: &PhoneNumber) -> Result<(), QueueError> {
+    queue.enqueue(&CommandEnvelope::sync_number(n.user_id.clone(), n.e164.clone(), n.version)).await
+}
+
+/// Put an owned, active number on one of the user's profiles, and queue the carrier's copy of it.
+pub async fn assign(store: &dyn NumberStore, queue: &dyn WorkQueue, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, NumberError> {
+    let n = store.assign_number(user, e164, profile, now).await?;
+    enqueue_sync(queue, &n).await?;
+    Ok(n)
+}
+
+/// Take a number off the profile it is on, and queue the carrier's copy of it.
+pub async fn unassign(store: &dyn NumberStore, queue: &dyn WorkQueue, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, NumberError> {
+    let n = store.unassign_number(user, e164, profile, now).await?;
+    enqueue_sync(queue, &n).await?;
+    Ok(n)
 }
 
 /// The worker side: bring the carrier in line with one number's record.

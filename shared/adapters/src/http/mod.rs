@@ -11,5 +11,5 @@ pub mod views;
 pub use app::{finish, healthz};
 pub use auth::AuthUser;
 pub use json::{JsonBody, QueryParams};
-pub use path::ProfileIdPath;
+pub use path::{idempotency_key, E164Path, ProfileIdPath, ProfileNumberPath};
 pub use problem::ApiError;

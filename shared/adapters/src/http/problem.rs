@@ -3,7 +3,10 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use patchbay_domain::number_ops::NumberError;
+use patchbay_domain::ports::CarrierError;
 use patchbay_domain::profiles::ProfileError;
+use patchbay_domain::CarrierName;
 use patchbay_domain::{StoreError, ValidationError};
 use serde::Serialize;
 
@@ -17,6 +20,16 @@ pub struct Problem {
     pub code: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// When a carrier refused or failed: its name, code and message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<CarrierProblem>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CarrierProblem {
+    pub name: String,
+    pub code: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone)]
@@ -25,11 +38,12 @@ pub struct ApiError {
     pub code: String,
     pub detail: String,
     pub field: Option<String>,
+    pub carrier: Option<CarrierProblem>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { status, code: code.into(), detail: detail.into(), field: None }
+        Self { status, code: code.into(), detail: detail.into(), field: None, carrier: None }
     }
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
@@ -67,6 +81,7 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.clone(),
             field: self.field.clone(),
+            carrier: self.carrier.clone(),
         }
     }
 }
@@ -103,6 +118,40 @@ impl From<ProfileError> for ApiError {
             }
             ProfileError::Store(e) => ApiError::unavailable("store", &e),
             ProfileError::Queue(e) => ApiError::unavailable("work queue", &e),
+        }
+    }
+}
+
+impl ApiError {
+    /// A carrier call made while answering (a search): 502 when it refused, 503 when it failed.
+    pub fn carrier(name: CarrierName, e: CarrierError) -> Self {
+        let (status, code, message) = match e {
+            CarrierError::Permanent { status, code, message } => (StatusCode::BAD_GATEWAY, if code.is_empty() { format!("http_{status}") } else { code }, message),
+            CarrierError::NotFound => (StatusCode::BAD_GATEWAY, "not_found".to_owned(), "the carrier answered 404".to_owned()),
+            CarrierError::Transient(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable".to_owned(), m),
+            CarrierError::NotConfigured(m) => (StatusCode::SERVICE_UNAVAILABLE, "not_configured".to_owned(), m),
+        };
+        tracing::warn!(carrier = %name, %code, %message, "carrier call failed");
+        let mut err = ApiError::new(status, "carrier_error", format!("{name} answered {code}: {message}"));
+        err.carrier = Some(CarrierProblem { name: name.to_string(), code, message });
+        err
+    }
+}
+
+impl From<NumberError> for ApiError {
+    fn from(e: NumberError) -> Self {
+        match e {
+            NumberError::NotFound => ApiError::not_found("phone number not found"),
+            NumberError::Conflict(c) => ApiError::new(StatusCode::CONFLICT, c.code(), c.to_string()),
+            NumberError::CarrierNotConfigured(name) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "carrier_not_configured",
+                format!("this deployment has no credentials for {name}"),
+            )
+            .with_field("carrier"),
+            NumberError::Carrier(name, e) => ApiError::carrier(name, e),
+            NumberError::Store(e) => ProfileError::Store(e).into(),
+            NumberError::Queue(e) => ProfileError::Queue(e).into(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! What the API shows: the JSON shapes of resources, built from domain types.
 
-use patchbay_domain::{MessagingProfile, Page, SyncState};
+use patchbay_domain::{AvailableNumber, CarrierName, MessagingProfile, NumberStatus, Page, PhoneNumber, SyncState};
 use serde::Serialize;
 
 use crate::dynamo::items::rfc3339;
@@ -49,5 +49,71 @@ pub struct PageView<T> {
 impl<'a, D: 'a, T: From<&'a D>> From<&'a Page<D>> for PageView<T> {
     fn from(p: &'a Page<D>) -> Self {
         Self { data: p.data.iter().map(T::from).collect(), next_cursor: p.next_cursor.as_ref().map(|c| c.as_str().to_owned()) }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct NumberView {
+    pub phone_number: String,
+    pub carrier: CarrierName,
+    pub status: NumberStatus,
+    pub failure: Option<SyncErrorView>,
+    pub messaging_profile_id: Option<String>,
+    /// Whether the carrier has the number on `messaging_profile_id` yet.
+    pub profile_sync: SyncState,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&PhoneNumber> for NumberView {
+    fn from(n: &PhoneNumber) -> Self {
+        Self {
+            phone_number: n.e164.to_string(),
+            carrier: n.carrier,
+            status: n.status,
+            failure: n.failure.as_ref().map(|e| SyncErrorView { code: e.code.clone(), message: e.message.clone() }),
+            messaging_profile_id: n.messaging_profile_id.map(|p| p.to_string()),
+            profile_sync: n.profile_sync,
+            created_at: rfc3339(n.created_at),
+            updated_at: rfc3339(n.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AvailableNumberView {
+    pub phone_number: String,
+    pub region: Option<String>,
+    pub locality: Option<String>,
+    pub sms: bool,
+    pub voice: bool,
+}
+
+impl From<&AvailableNumber> for AvailableNumberView {
+    fn from(a: &AvailableNumber) -> Self {
+        Self { phone_number: a.phone_number.to_string(), region: a.region.clone(), locality: a.locality.clone(), sms: a.sms, voice: a.voice }
+    }
+}
+
+/// A profile's page: the profile, the numbers on it, and the user's active numbers on no profile.
+#[derive(Debug, Serialize)]
+pub struct ProfilePageView {
+    #[serde(flatten)]
+    pub profile: ProfileView,
+    pub assigned_numbers: Vec<NumberView>,
+    pub available_numbers: Vec<NumberView>,
+}
+
+impl ProfilePageView {
+    pub fn new(p: &MessagingProfile, numbers: &[PhoneNumber]) -> Self {
+        Self {
+            profile: ProfileView::from(p),
+            assigned_numbers: numbers.iter().filter(|n| n.messaging_profile_id == Some(p.id)).map(NumberView::from).collect(),
+            available_numbers: numbers
+                .iter()
+                .filter(|n| n.messaging_profile_id.is_none() && n.status == NumberStatus::Active)
+                .map(NumberView::from)
+                .collect(),
+        }
     }
 }

@@ -1,0 +1,105 @@
+//! Phone numbers: search what carriers offer, buy (202 pending; the worker buys), list, show, release.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use patchbay_adapters::http::json::not_null;
+use patchbay_adapters::http::views::{AvailableNumberView, NumberView, PageView};
+use patchbay_adapters::http::{idempotency_key, ApiError, AuthUser, E164Path, JsonBody, QueryParams};
+use patchbay_domain::number_ops::{Carriers, Numbers, Release};
+use patchbay_domain::ports::{Created, NumberStore, WorkQueue};
+use patchbay_domain::{CarrierName, Cursor, Limit, NumberSearch, PhoneNumber, ValidationError, E164};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+pub struct NumbersApi {
+    pub store: Arc<dyn NumberStore>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub carriers: Carriers,
+}
+
+impl NumbersApi {
+    fn ops(&self) -> Numbers<'_> {
+        Numbers { store: self.store.as_ref(), queue: self.queue.as_ref(), carriers: &self.carriers }
+    }
+}
+
+pub fn router(api: Arc<NumbersApi>) -> Router {
+    Router::new()
+        .route("/v1/available-phone-numbers", get(search))
+        .route("/v1/phone-numbers", get(list).post(buy))
+        .route("/v1/phone-numbers/{e164}", get(show).delete(release))
+        .with_state(api)
+}
+
+fn carrier_param(raw: Option<&str>) -> Result<Option<CarrierName>, ApiError> {
+    raw.map(CarrierName::parse).transpose().map_err(ApiError::bad_request)
+}
+
+async fn search(State(api): State<Arc<NumbersApi>>, AuthUser(_): AuthUser, q: QueryParams) -> Result<Response, ApiError> {
+    let query = NumberSearch::parse(q.get("country"), q.get("area_code"), q.get("limit")).map_err(ApiError::bad_request)?;
+    let carrier = carrier_param(q.get("carrier"))?;
+    let found = api.ops().search(carrier, &query).await?;
+    Ok(Json(serde_json::json!({ "data": found.iter().map(AvailableNumberView::from).collect::<Vec<_>>() })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuyBody {
+    phone_number: String,
+    #[serde(default, deserialize_with = "not_null")]
+    carrier: Option<String>,
+}
+
+fn accepted(n: &PhoneNumber, replayed: bool) -> Response {
+    let mut res = (StatusCode::ACCEPTED, Json(NumberView::from(n))).into_response();
+    if let Ok(loc) = HeaderValue::from_str(&format!("/v1/phone-numbers/{}", n.e164)) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    if replayed {
+        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    res
+}
+
+async fn buy(State(api): State<Arc<NumbersApi>>, AuthUser(user): AuthUser, headers: HeaderMap, JsonBody(body): JsonBody<BuyBody>) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let e164 = E164::parse(&body.phone_number).map_err(ApiError::unprocessable)?;
+    let carrier = body.carrier.as_deref().map(CarrierName::parse).transpose().map_err(ApiError::unprocessable)?;
+    match api.ops().buy(&user, e164, carrier, key.as_ref(), OffsetDateTime::now_utc()).await? {
+        Created::New(n) => Ok(accepted(&n, false)),
+        Created::Replayed(n) => Ok(accepted(&n, true)),
+    }
+}
+
+async fn list(State(api): State<Arc<NumbersApi>>, AuthUser(user): AuthUser, q: QueryParams) -> Result<Response, ApiError> {
+    let limit = Limit::parse(q.get("limit")).map_err(ApiError::bad_request)?;
+    let cursor = match q.get("cursor") {
+        None => None,
+        Some(raw) => {
+            let c = Cursor::parse(raw).map_err(ApiError::bad_request)?;
+            E164::parse(&c.position().unwrap_or_default()).map_err(|_| {
+                ApiError::bad_request(ValidationError::new("cursor", "invalid_cursor", "must be a next_cursor value from a previous page"))
+            })?;
+            Some(c)
+        }
+    };
+    let page = api.ops().list(&user, cursor.as_ref(), limit).await?;
+    Ok(Json(PageView::<NumberView>::from(&page)).into_response())
+}
+
+async fn show(State(api): State<Arc<NumbersApi>>, AuthUser(user): AuthUser, E164Path(e164): E164Path) -> Result<Response, ApiError> {
+    let n = api.ops().get(&user, &e164).await?;
+    Ok(Json(NumberView::from(&n)).into_response())
+}
+
+async fn release(State(api): State<Arc<NumbersApi>>, AuthUser(user): AuthUser, E164Path(e164): E164Path) -> Result<Response, ApiError> {
+    match api.ops().release(&user, &e164, OffsetDateTime::now_utc()).await? {
+        Release::Releasing(n) => Ok((StatusCode::ACCEPTED, Json(NumberView::from(&n))).into_response()),
+        Release::Forgotten => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
