@@ -1,0 +1,311 @@
+//! The number worker against the real store and Twilio/Telnyx fakes (wiremock) with the specs'
+//! shapes: one purchase per number whatever is retried or redelivered, failures recorded with the
+//! carrier's reason and the number freed, Telnyx orders followed, assignments mirrored, releases.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use patchbay_adapters::carrier::{SandboxCarrier, TelnyxClient, TwilioClient};
+use patchbay_domain::number_ops::{self, Carriers, Numbers};
+use patchbay_domain::ports::{NumberCarrier, NumberStore, ProfileStore};
+use patchbay_domain::profiles::SyncOutcome;
+use patchbay_domain::{
+    CarrierName, CarrierProfileId, CommandEnvelope, IdempotencyKey, MessagingProfile, NewProfile, NumberStatus, PhoneNumber,
+    ProfileName, UserId, WhitelistedDestinations, E164,
+};
+use patchbay_e2e::{user, Parts, TestEnv};
+use patchbay_local::poller::Poller;
+use patchbay_worker::{Handled, Worker};
+use secrecy::SecretString;
+use serde_json::json;
+use time::OffsetDateTime;
+use wiremock::matchers::{body_json, body_string_contains, header_exists, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const PARTS: Parts = Parts { api: false, worker: false };
+const SID: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+fn twilio(server: &MockServer, timeout_ms: u64) -> Arc<dyn NumberCarrier> {
+    Arc::new(
+        TwilioClient::new(&server.uri(), SID, SecretString::from("token"), Some("https://hooks.example.com".into()), Duration::from_millis(timeout_ms))
+            .unwrap(),
+    )
+}
+
+fn telnyx(server: &MockServer) -> Arc<dyn NumberCarrier> {
+    Arc::new(TelnyxClient::new(&server.uri(), SecretString::from("KEY_test"), Duration::from_secs(2)).unwrap())
+}
+
+fn worker(env: &TestEnv, carriers: Carriers, max: u32) -> Worker {
+    Worker {
+        store: Arc::new(env.store.clone()),
+        numbers: Arc::new(env.store.clone()),
+        carrier: Arc::new(SandboxCarrier),
+        carriers,
+        max_receive_count: max,
+    }
+}
+
+fn with(name: CarrierName, c: Arc<dyn NumberCarrier>) -> Carriers {
+    let mut carriers = Carriers { default: Some(name), ..Default::default() };
+    match name {
+        CarrierName::Twilio => carriers.twilio = Some(c),
+        CarrierName::Telnyx => carriers.telnyx = Some(c),
+        CarrierName::Sandbox => carriers.sandbox = Some(c),
+    }
+    carriers
+}
+
+fn record(env: &CommandEnvelope, receive_count: u32) -> SqsMessage {
+    serde_json::from_value(json!({
+        "messageId": format!("m-{}-{receive_count}", env.id),
+        "body": serde_json::to_string(env).unwrap(),
+        "attributes": {"ApproximateReceiveCount": receive_count.to_string()},
+    }))
+    .unwrap()
+}
+
+fn uid() -> UserId {
+    UserId::parse(&user().0).unwrap()
+}
+
+/// A number unique to this test run (the emulator is shared by the binary's tests).
+fn number(line: u32) -> E164 {
+    E164::parse(&format!("+1415555{line:04}")).unwrap()
+}
+
+async fn pending_purchase(env: &TestEnv, user: &UserId, e164: &E164, carrier: CarrierName) -> PhoneNumber {
+    let n = PhoneNumber::new_purchase(user.clone(), e164.clone(), carrier, OffsetDateTime::now_utc());
+    env.store.create_purchase(&n, None).await.unwrap();
+    n
+}
+
+fn twilio_number(sid: &str, e164: &E164) -> serde_json::Value {
+    json!({"sid": sid, "account_sid": SID, "phone_number": e164.as_str(), "friendly_name": e164.as_str(), "status": "in-use"})
+}
+
+fn empty_incoming() -> serde_json::Value {
+    json!({"incoming_phone_numbers": [], "page": 0, "page_size": 50, "start": 0, "end": 0, "uri": "/x", "first_page_uri": "/x", "next_page_uri": null, "previous_page_uri": null})
+}
+
+#[tokio::test]
+async fn a_twilio_purchase_retried_by_the_client_and_redelivered_by_sqs_buys_once() {
+    let env = TestEnv::new(PARTS).await;
+    let server = MockServer::start().await;
+    let e164 = number(1001);
+    let base = format!("/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json");
+    Mock::given(method("GET"))
+        .and(path(base.clone()))
+        .and(query_param("PhoneNumber", e164.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(empty_incoming()))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(base))
+        .and(header_exists("authorization"))
+        .and(body_string_contains("PhoneNumber=%2B14155551001"))
+        .and(body_string_contains("SmsUrl=https%3A%2F%2Fhooks.example.com%2Fwebhooks%2Ftwilio%2Fmessages"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(twilio_number("PN11111111111111111111111111111111", &e164)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let carriers = with(CarrierName::Twilio, twilio(&server, 2000));
+    let w = worker(&env, carriers.clone(), 5);
+    let u = uid();
+    let key = IdempotencyKey::parse("buy-twice").unwrap();
+    let ops = Numbers { store: &env.store, queue: &env.queue, carriers: &carriers };
+    // The client sends the same buy twice (a retry after a lost answer).
+    for _ in 0..2 {
+        ops.buy(&u, e164.clone(), Some(CarrierName::Twilio), Some(&key), OffsetDateTime::now_utc()).await.unwrap();
+    }
+    // The worker drains the queue as Lambda would (the FIFO queue dropped the duplicate command).
+    let poller = Poller { sqs: env.sqs.clone(), queue_url: env.shared.info.work_queue_url.clone(), visibility_timeout: Some(1), idle: Duration::ZERO };
+    for _ in 0..5 {
+        poller.poll_once(&w).await.unwrap();
+    }
+    let n = env.store.get_number(&u, &e164).await.unwrap();
+    assert_eq!((n.status, n.carrier_number_id.as_deref()), (NumberStatus::Active, Some("PN11111111111111111111111111111111")));
+    // SQS redelivers the command anyway: nothing is bought again.
+    let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), 1);
+    assert_eq!(w.handle(&record(&cmd, 2)).await, Handled::Done(SyncOutcome::UpToDate));
+}
+
+#[tokio::test]
+async fn a_purchase_that_went_through_before_a_lost_answer_is_adopted_not_repeated() {
+    let env = TestEnv::new(PARTS).await;
+    let server = MockServer::start().await;
+    let e164 = number(1002);
+    let base = format!("/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json");
+    Mock::given(method("GET"))
+        .and(path(base.clone()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"incoming_phone_numbers": [twilio_number("PN22222222222222222222222222222222", &e164)]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST")).and(path(base)).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
+    let w = worker(&env, with(CarrierName::Twilio, twilio(&server, 2000)), 5);
+    let u = uid();
+    let n = pending_purchase(&env, &u, &e164, CarrierName::Twilio).await;
+    let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), n.version);
+    assert_eq!(w.handle(&record(&cmd, 2)).await, Handled::Done(SyncOutcome::Created));
+    assert_eq!(env.store.get_number(&u, &e164).await.unwrap().carrier_number_id.as_deref(), Some("PN22222222222222222222222222222222"));
+}
+
+#[tokio::test]
+async fn twilio_21422_fails_the_purchase_with_the_reason_and_frees_the_number() {
+    let env = TestEnv::new(PARTS).await;
+    let server = MockServer::start().await;
+    let e164 = number(1003);
+    let base = format!("/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json");
+    Mock::given(method("GET")).and(path(base.clone())).respond_with(ResponseTemplate::new(200).set_body_json(empty_incoming())).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path(base))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"code": 21422, "message": "PhoneNumber requested is not available", "more_info": "https://www.twilio.com/docs/errors/21422", "status": 400})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let w = worker(&env, with(CarrierName::Twilio, twilio(&server, 2000)), 5);
+    let u = uid();
+    let n = pending_purchase(&env, &u, &e164, CarrierName::Twilio).await;
+    let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), n.version);
+    let Handled::Done(SyncOutcome::Failed(reason)) = w.handle(&record(&cmd, 1)).await else { panic!("expected a recorded failure") };
+    assert_eq!(reason.code, "21422");
+    let stored = env.store.get_number(&u, &e164).await.unwrap();
+    assert_eq!((stored.status, stored.failure.map(|f| f.message)), (NumberStatus::Failed, Some("PhoneNumber requested is not available".to_owned())));
+    // The guard is gone: another user can start a purchase of it.
+    let other = pending_purchase(&env, &uid(), &e164, CarrierName::Twilio).await;
+    assert_eq!(other.status, NumberStatus::Pending);
+    // Redelivery of the failed one: no second carrier call.
+    assert_eq!(w.handle(&record(&cmd, 2)).await, Handled::Done(SyncOutcome::UpToDate));
+}
+
+#[tokio::test]
+async fn a_500_then_success_is_active_after_a_retry() {
+    let env = TestEnv::new(PARTS).await;
+    let server = MockServer::start().await;
+    let e164 = number(1004);
+    let base = format!("/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json");
+    Mock::given(method("GET")).and(path(base.clone())).respond_with(ResponseTemplate::new(200).set_body_json(empty_incoming())).mount(&server).await;
+    Mock::given(method("POST"))
+        .and(path(base.clone()))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"code": 20500, "message": "Internal Server Error", "status": 500})))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(base))
+        .respond_with(ResponseTemplate::new(201).set_body_json(twilio_number("PN44444444444444444444444444444444", &e164)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let w = worker(&env, with(CarrierName::Twilio, twilio(&server, 2000)), 5);
+    let u = uid();
+    let n = pending_purchase(&env, &u, &e164, CarrierName::Twilio).await;
+    let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), n.version);
+    assert!(matches!(w.handle(&record(&cmd, 1)).await, Handled::Retry(_)));
+    assert_eq!(env.store.get_number(&u, &e164).await.unwrap().status, NumberStatus::Pending);
+    assert_eq!(w.handle(&record(&cmd, 2)).await, Handled::Done(SyncOutcome::Created));
+    assert_eq!(env.store.get_number(&u, &e164).await.unwrap().status, NumberStatus::Active);
+}
+
+#[tokio::test]
+async fn timeouts_never_leave_a_number_pending_for_ever() {
+    let env = TestEnv::new(PARTS).await;
+    let server = MockServer::start().await;
+    let e164 = number(1005);
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(empty_incoming()).set_delay(Duration::from_millis(600)))
+        .mount(&server)
+        .await;
+    let w = worker(&env, with(CarrierName::Twilio, twilio(&server, 100)), 3);
+    let u = uid();
+    let n = pending_purchase(&env, &u, &e164, CarrierName::Twilio).await;
+    let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), n.version);
+    for attempt in 1..=3 {
+        assert!(matches!(w.handle(&record(&cmd, attempt)).await, Handled::Retry(_)), "attempt {attempt}");
+    }
+    let stored = env.store.get_number(&u, &e164).await.unwrap();
+    assert_eq!((stored.status, stored.failure.map(|f| f.code)), (NumberStatus::Failed, Some("retries_exhausted".to_owned())));
+    assert!(pending_purchase(&env, &uid(), &e164, CarrierName::Twilio).await.status == NumberStatus::Pending, "the number is free again");
+}
+
+#[tokio::test]
+async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
+    let env = TestEnv::new(PARTS).await;
+    let server = MockServer::start().await;
+    let e164 = number(1006);
+    let number_id = "1293384261075731499";
+    // Not owned before the order; owned after it succeeded.
+    Mock::given(method("GET"))
+        .and(path("/phone_numbers"))
+        .and(query_param("filter[phone_number]", e164.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/phone_numbers"))
+        .and(query_param("filter[phone_number]", e164.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [{"id": number_id, "phone_number": e164.as_str(), "record_type": "phone_number"}]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/number_orders"))
+        .and(body_json(json!({"phone_numbers": [{"phone_number": e164.as_str()}]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "12ade33a-21c0-473b-b055-b3c836e1c292", "status": "pending", "record_type": "number_order", "phone_numbers_count": 1}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/number_orders/12ade33a-21c0-473b-b055-b3c836e1c292"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "12ade33a-21c0-473b-b055-b3c836e1c292", "status": "success", "record_type": "number_order"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cid = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+    Mock::given(method("PATCH"))
+        .and(path(format!("/phone_numbers/{number_id}/messaging")))
+        .and(body_json(json!({"messaging_profile_id": cid})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": number_id, "messaging_profile_id": cid}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("/phone_numbers/{number_id}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": number_id}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let w = worker(&env, with(CarrierName::Telnyx, telnyx(&server)), 5);
+    let u = uid();
+    let n = pending_purchase(&env, &u, &e164, CarrierName::Telnyx).await;
+    let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), n.version);
+    // The order is pending: remembered, and the message comes back to follow it.
+    assert!(matches!(w.handle(&record(&cmd, 1)).await, Handled::Retry(r) if r.contains("pending")));
+    assert!(env.store.get_number(&u, &e164).await.unwrap().carrier_order_id.is_some());
+    assert_eq!(w.handle(&record(&cmd, 2)).await, Handled::Done(SyncOutcome::Created));
+    let active = env.store.get_number(&u, &e164).await.unwrap();
+    assert_eq!((active.status, active.carrier_number_id.as_deref(), active.carrier_order_id), (NumberStatus::Active, Some(number_id), None));
+
+    // Put it on a profile that Telnyx knows.
+    let profile = MessagingProfile::new(
+        u.clone(),
+        NewProfile { name: ProfileName::parse("Ops").unwrap(), whitelisted_destinations: WhitelistedDestinations::all() },
+        OffsetDateTime::now_utc(),
+    );
+    env.store.create_profile(&profile, None).await.unwrap();
+    env.store.record_synced(&u, profile.id, 1, &CarrierProfileId::parse(cid).unwrap(), OffsetDateTime::now_utc()).await.unwrap();
+    let assigned = number_ops::assign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+    let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), assigned.version);
+    assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Updated));
+    assert_eq!(env.store.get_number(&u, &e164).await.unwrap().profile_sync, patchbay_domain::SyncState::Synced);
+
+    // Release: off the profile (its count back to zero), then gone at the carrier and here.
+    let releasing = env.store.mark_releasing(&u, &e164, OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!((releasing.status, releasing.messaging_profile_id), (NumberStatus::Releasing, None));
+    let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), releasing.version);
+    assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Deleted));
+    assert!(env.store.get_number(&u, &e164).await.is_err());
+    // The profile can go now that no number is on it.
+    env.store.mark_deleting(&u, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+}
