@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the project needs beside the Rust toolchain: a project-local Python virtual
 # environment (.venv) with moto (the AWS emulator), aws-sam-translator, cfn-lint and schemathesis,
-# pinned by local/requirements.txt and local/constraints.txt. Idempotent: a second run with the same
-# pins does nothing.
+# pinned by local/requirements.txt and local/constraints.txt, and Prism (npm, pinned by
+# local/contract/package-lock.json) for the carrier contract tests. Idempotent: a second run with
+# the same pins does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,12 +11,20 @@ PY=${PATCHBAY_BOOTSTRAP_PYTHON:-python3}
 stamp=.venv/.patchbay-pins
 want=$(cat local/requirements.txt local/constraints.txt | sha256sum | cut -d' ' -f1)
 
-if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  exit 0
+if ! { [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; }; then
+  command -v "$PY" >/dev/null || { echo "bootstrap: $PY not found; install Python 3.10+ (apt-get install python3 python3-venv)" >&2; exit 1; }
+  echo "bootstrap: creating .venv with the pinned tools (moto, aws-sam-translator, cfn-lint, schemathesis)" >&2
+  "$PY" -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r local/requirements.txt -c local/constraints.txt
+  echo "$want" > "$stamp"
 fi
-command -v "$PY" >/dev/null || { echo "bootstrap: $PY not found; install Python 3.10+ (apt-get install python3 python3-venv)" >&2; exit 1; }
-echo "bootstrap: creating .venv with the pinned tools (moto, aws-sam-translator, cfn-lint, schemathesis)" >&2
-"$PY" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r local/requirements.txt -c local/constraints.txt
-echo "$want" > "$stamp"
+
+npm_stamp=local/contract/node_modules/.patchbay-pins
+npm_want=$(sha256sum local/contract/package-lock.json | cut -d' ' -f1)
+if ! { [ -x local/contract/node_modules/.bin/prism ] && [ -f "$npm_stamp" ] && [ "$(cat "$npm_stamp")" = "$npm_want" ]; }; then
+  command -v npm >/dev/null || { echo "bootstrap: npm not found; install Node.js 18+ (apt-get install nodejs npm)" >&2; exit 1; }
+  echo "bootstrap: installing Prism (carrier spec mocks) into local/contract/node_modules" >&2
+  npm ci --prefix local/contract --no-audit --no-fund --loglevel=error >&2
+  echo "$npm_want" > "$npm_stamp"
+fi

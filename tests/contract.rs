@@ -1,0 +1,165 @@
+//! Contract tests: the Twilio and Telnyx clients against Prism serving the providers' official
+//! OpenAPI specs (`../shared/providers/`). A recording proxy sits between client and mock and keeps
+//! Prism's verdict on every request (`sl-violations`, and 422 for a request that breaks the spec).
+//! Only request-side violations count: some of the specs' own examples break their response schemas.
+
+use std::future::IntoFuture;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use patchbay_adapters::carrier::{TelnyxClient, TwilioClient};
+use patchbay_domain::ports::{CarrierProfileSpec, NumberCarrier, ProfileCarrier};
+use patchbay_domain::{CarrierProfileId, NumberSearch, ProfileId, ProfileName, WhitelistedDestinations, E164};
+use patchbay_local::emulator::repo_root;
+use secrecy::SecretString;
+
+struct Prism(Child);
+
+impl Drop for Prism {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `prism mock` on a free port, ready when it accepts connections.
+async fn prism(spec: &str) -> (Prism, u16) {
+    let bin = repo_root().join("local/contract/node_modules/.bin/prism");
+    assert!(bin.exists(), "{} is missing: run local/bootstrap.sh", bin.display());
+    let spec = repo_root().join("../shared/providers").join(spec);
+    assert!(spec.exists(), "{} is missing: the providers' specs sit in ../shared/providers", spec.display());
+    let port = free_port();
+    let child = Command::new(bin)
+        .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .arg(&spec)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start prism");
+    let guard = Prism(child);
+    for _ in 0..240 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return (guard, port);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("prism did not start for {}", spec.display());
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    request: String,
+    status: u16,
+    request_violations: Vec<String>,
+}
+
+#[derive(Clone)]
+struct Proxy {
+    upstream: String,
+    http: reqwest::Client,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+async fn forward(State(p): State<Proxy>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let url = format!("{}{}", p.upstream, parts.uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/"));
+    let mut out = p.http.request(parts.method.clone(), &url).body(bytes.to_vec());
+    for (k, v) in parts.headers.iter() {
+        if k != "host" && k != "content-length" {
+            out = out.header(k, v);
+        }
+    }
+    let res = out.send().await.expect("prism answered");
+    let status = res.status().as_u16();
+    let violations: Vec<serde_json::Value> = res
+        .headers()
+        .get("sl-violations")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| serde_json::from_str(v).ok())
+        .unwrap_or_default();
+    let request_violations = violations
+        .iter()
+        .filter(|v| v["location"].get(0).and_then(|l| l.as_str()) == Some("request"))
+        .map(|v| v.to_string())
+        .collect();
+    p.seen.lock().unwrap().push(Seen { request: format!("{} {}", parts.method, parts.uri), status, request_violations });
+    let mut builder = Response::builder().status(status);
+    for (k, v) in res.headers() {
+        builder = builder.header(k, v);
+    }
+    builder.body(Body::from(res.bytes().await.unwrap_or_default())).unwrap()
+}
+
+async fn proxy_to(port: u16) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let state = Proxy { upstream: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new(), seen: seen.clone() };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(axum::serve(listener, axum::Router::new().fallback(forward).with_state(state)).into_future());
+    (format!("http://{addr}"), seen)
+}
+
+fn assert_clean(seen: &Arc<Mutex<Vec<Seen>>>, expected: usize) {
+    let seen = seen.lock().unwrap().clone();
+    for s in &seen {
+        eprintln!("{} -> {}", s.request, s.status);
+    }
+    assert!(seen.len() >= expected, "expected at least {expected} requests, saw {seen:?}");
+    for s in &seen {
+        assert!(s.request_violations.is_empty() && s.status != 422, "{} breaks the spec: {:?}", s.request, s.request_violations);
+    }
+}
+
+fn search() -> NumberSearch {
+    NumberSearch::parse(Some("US"), Some("212"), Some("5")).unwrap()
+}
+
+#[tokio::test]
+async fn twilio_client_requests_validate_against_the_official_spec() {
+    let (_prism, port) = prism("twilio_api_v2010.json").await;
+    let (base, seen) = proxy_to(port).await;
+    let c = TwilioClient::new(&base, "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", SecretString::from("token"), Some("https://hooks.example.com".into()), Duration::from_secs(10)).unwrap();
+    let e164 = E164::parse("+12125550123").unwrap();
+
+    let found = c.search(&search()).await.expect("search");
+    assert!(!found.is_empty(), "the spec's example offers a number");
+    c.find_owned(&e164).await.expect("find owned");
+    c.buy(&e164).await.expect("buy");
+    c.release("PN0123456789abcdef0123456789abcdef").await.expect("release");
+    assert_clean(&seen, 4);
+}
+
+#[tokio::test]
+async fn telnyx_client_requests_validate_against_the_official_spec() {
+    let (_prism, port) = prism("telnyx_spec3.yml").await;
+    let (base, seen) = proxy_to(port).await;
+    let c = TelnyxClient::new(&base, SecretString::from("KEY_test"), Duration::from_secs(10)).unwrap();
+    let e164 = E164::parse("+12125550123").unwrap();
+    let spec = CarrierProfileSpec {
+        local_id: ProfileId::new_v7(),
+        name: ProfileName::parse("Support").unwrap(),
+        whitelisted_destinations: WhitelistedDestinations::parse(&["US"]).unwrap(),
+    };
+    let cid = c.create_messaging_profile(&spec).await.expect("create messaging profile");
+    c.update_messaging_profile(&cid, &spec).await.expect("update messaging profile");
+    c.delete_messaging_profile(&cid).await.expect("delete messaging profile");
+
+    c.search(&search()).await.expect("search");
+    c.find_owned(&e164).await.expect("find owned");
+    let _ = c.buy(&e164).await.expect("order");
+    let _ = c.order_status("12ade33a-21c0-473b-b055-b3c836e1c292", &e164).await.expect("order status");
+    let profile = CarrierProfileId::parse("dd50eba1-a0c0-4563-9925-b25e842a7cb6").unwrap();
+    c.set_messaging_profile("1293384261075731499", Some(&profile)).await.expect("assign to profile");
+    c.set_messaging_profile("1293384261075731499", None).await.expect("unassign");
+    c.release("1293384261075731499").await.expect("release");
+    assert_clean(&seen, 10);
+}
