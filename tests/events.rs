@@ -33,6 +33,13 @@ async fn sample_events_drive_the_functions() {
     let env = TestEnv::new(Parts { api: false, worker: false }).await;
     let backends = Backends { store: Arc::new(env.store.clone()), queue: Arc::new(env.queue.clone()), carriers: patchbay_e2e::sandbox_carriers() };
     let router = function_routes(&backends);
+    let worker = Worker {
+        store: backends.store.clone(),
+        numbers: backends.store.clone(),
+        carrier: Arc::new(SandboxCarrier),
+        carriers: patchbay_e2e::sandbox_carriers(),
+        max_receive_count: 5,
+    };
     let user = UserId::parse("events-user").unwrap();
     let mut p = MessagingProfile::new(
         user.clone(),
@@ -57,18 +64,27 @@ async fn sample_events_drive_the_functions() {
     assert_eq!((s, problem["field"].as_str()), (422, Some("name")));
     let (s, list) = invoke(&router, "messaging-profiles/list.json").await;
     assert_eq!((s, list["data"].as_array().map(Vec::len)), (200, Some(2)));
+    // Numbers: search, buy (the sample SQS batch buys it), assign, unassign, release.
+    let (s, found) = invoke(&router, "phone-numbers/search.json").await;
+    assert_eq!((s, found["data"].as_array().map(Vec::len)), (200, Some(5)));
+    let (s, bought) = invoke(&router, "phone-numbers/buy.json").await;
+    assert_eq!((s, bought["status"].as_str()), (202, Some("pending")), "{bought}");
+    let numbers_batch: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&event("worker/sync-number.json")).unwrap();
+    assert!(worker.handle_batch(numbers_batch).await.batch_item_failures.is_empty());
+    let (s, shown) = invoke(&router, "phone-numbers/show.json").await;
+    assert_eq!((s, shown["status"].as_str()), (200, Some("active")));
+    assert_eq!(invoke(&router, "phone-numbers/list.json").await.1["data"].as_array().map(Vec::len), Some(1));
+    let (s, assigned) = invoke(&router, "assign-number/assign.json").await;
+    assert_eq!((s, assigned["messaging_profile_id"].as_str()), (202, Some(PID)));
+    assert_eq!(invoke(&router, "assign-number/unassign.json").await.0, 202);
+    let (s, releasing) = invoke(&router, "phone-numbers/release.json").await;
+    assert_eq!((s, releasing["status"].as_str()), (202, Some("releasing")));
+
     let (s, deleting) = invoke(&router, "messaging-profiles/delete.json").await;
     assert_eq!((s, deleting["sync_state"].as_str()), (202, Some("deleting")));
 
     // The sample SQS batch carries the sync command for the same profile: the worker purges it.
     let batch: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&event("worker/sync-profile.json")).unwrap();
-    let worker = Worker {
-        store: backends.store.clone(),
-        numbers: backends.store.clone(),
-        carrier: Arc::new(SandboxCarrier),
-        carriers: patchbay_e2e::sandbox_carriers(),
-        max_receive_count: 5,
-    };
     assert!(worker.handle_batch(batch).await.batch_item_failures.is_empty());
     assert_eq!(invoke(&router, "messaging-profiles/show.json").await.0, 404);
 }
