@@ -300,6 +300,22 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
     assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Updated));
     assert_eq!(env.store.get_number(&u, &e164).await.unwrap().profile_sync, patchbay_domain::SyncState::Synced);
 
+    // Telnyx refuses the next change for good: recorded on the number, not retried.
+    Mock::given(method("PATCH"))
+        .and(path(format!("/phone_numbers/{number_id}/messaging")))
+        .and(body_json(json!({"messaging_profile_id": ""})))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({"errors": [{"code": "10015", "title": "Invalid parameter", "detail": "messaging_profile_id"}]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let off = number_ops::unassign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+    let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), off.version);
+    assert!(matches!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Failed(e)) if e.code == "10015"));
+    let refused = env.store.get_number(&u, &e164).await.unwrap();
+    assert_eq!((refused.profile_sync, refused.profile_sync_error.map(|e| e.code)), (patchbay_domain::SyncState::Failed, Some("10015".to_owned())));
+    // Back on the profile for the release below.
+    number_ops::assign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+
     // Release: off the profile (its count back to zero), then gone at the carrier and here.
     let releasing = env.store.mark_releasing(&u, &e164, OffsetDateTime::now_utc()).await.unwrap();
     assert_eq!((releasing.status, releasing.messaging_profile_id), (NumberStatus::Releasing, None));

@@ -223,8 +223,8 @@ pub async fn sync_number(
                 Ok(()) => stale(store.record_number_profile_synced(user, e164, n.version).await, SyncOutcome::Updated),
                 Err(e @ CarrierError::Transient(_)) => Err(SyncRetry::Carrier(e)),
                 Err(e) => {
-                    tracing::error!(number = %e164, error = %e, "the carrier refused the messaging profile change");
-                    Ok(SyncOutcome::Failed(carrier_sync_error(&e)))
+                    let reason = carrier_sync_error(&e);
+                    stale(store.record_number_profile_failed(user, e164, n.version, &reason).await, SyncOutcome::Failed(reason))
                 }
             }
         }

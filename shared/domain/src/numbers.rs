@@ -130,6 +130,8 @@ pub struct PhoneNumber {
     pub messaging_profile_id: Option<ProfileId>,
     /// Whether the carrier has the number on the right profile yet (Telnyx mirrors it).
     pub profile_sync: crate::SyncState,
+    /// Why the carrier refused the last profile change, when `profile_sync` is `failed`.
+    pub profile_sync_error: Option<SyncError>,
     pub version: u64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -147,6 +149,7 @@ impl PhoneNumber {
             failure: None,
             messaging_profile_id: None,
             profile_sync: crate::SyncState::Synced,
+            profile_sync_error: None,
             version: 1,
             created_at: now,
             updated_at: now,

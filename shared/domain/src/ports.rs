@@ -152,6 +152,8 @@ pub trait NumberStore: Send + Sync {
     async fn unassign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
     /// Worker: the carrier has the number on the profile the record names (at `version`).
     async fn record_number_profile_synced(&self, user: &UserId, e164: &E164, version: u64) -> Result<(), StoreError>;
+    /// Worker: the carrier refused the profile change for good (`profile_sync: failed`, with why).
+    async fn record_number_profile_failed(&self, user: &UserId, e164: &E164, version: u64, error: &SyncError) -> Result<(), StoreError>;
 }
 
 /// What a purchase call returned.

@@ -123,6 +123,8 @@ pub struct NumberItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messaging_profile_id: Option<String>,
     pub profile_sync: SyncState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_sync_error: Option<SyncError>,
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -143,6 +145,7 @@ impl From<&PhoneNumber> for NumberItem {
             failure: n.failure.clone(),
             messaging_profile_id: n.messaging_profile_id.map(|p| p.to_string()),
             profile_sync: n.profile_sync,
+            profile_sync_error: n.profile_sync_error.clone(),
             version: n.version,
             created_at: rfc3339(n.created_at),
             updated_at: rfc3339(n.updated_at),
@@ -168,6 +171,7 @@ impl TryFrom<NumberItem> for PhoneNumber {
                 None => None,
             },
             profile_sync: i.profile_sync,
+            profile_sync_error: i.profile_sync_error.clone(),
             version: i.version,
             created_at: time(&i.created_at)?,
             updated_at: time(&i.updated_at)?,

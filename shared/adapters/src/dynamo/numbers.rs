@@ -331,9 +331,9 @@ impl NumberStore for DynamoStore {
             let items = vec![
                 self.update(
                     &Key::number(user, e164),
-                    "SET #mp = :p, #ps = :pending, #v = #v + :one, #ua = :now",
+                    "SET #mp = :p, #ps = :pending, #v = #v + :one, #ua = :now REMOVE #pe",
                     "#v = :v AND #st = :active AND attribute_not_exists(#mp)",
-                    &[("#mp", "messaging_profile_id"), ("#ps", "profile_sync"), ("#v", "version"), ("#ua", "updated_at"), ("#st", "status")],
+                    &[("#mp", "messaging_profile_id"), ("#ps", "profile_sync"), ("#pe", "profile_sync_error"), ("#v", "version"), ("#ua", "updated_at"), ("#st", "status")],
                     vec![
                         (":p", s(profile.to_string())),
                         (":pending", s("pending")),
@@ -370,9 +370,9 @@ impl NumberStore for DynamoStore {
             let items = vec![
                 self.update(
                     &Key::number(user, e164),
-                    "SET #ps = :pending, #v = #v + :one, #ua = :now REMOVE #mp",
+                    "SET #ps = :pending, #v = #v + :one, #ua = :now REMOVE #mp, #pe",
                     "#v = :v AND #mp = :p",
-                    &[("#mp", "messaging_profile_id"), ("#ps", "profile_sync"), ("#v", "version"), ("#ua", "updated_at")],
+                    &[("#mp", "messaging_profile_id"), ("#ps", "profile_sync"), ("#pe", "profile_sync_error"), ("#v", "version"), ("#ua", "updated_at")],
                     vec![(":pending", s("pending")), (":one", n(1)), (":now", s(rfc3339(now))), (":v", n(current.version)), (":p", s(profile.to_string()))],
                 )?,
                 self.profile_count(user, profile, -1, false)?,
@@ -387,7 +387,26 @@ impl NumberStore for DynamoStore {
     }
 
     async fn record_number_profile_synced(&self, user: &UserId, e164: &E164, version: u64) -> Result<(), StoreError> {
-        self.update_number(user, e164, "SET #ps = :synced", "#v = :v", &[("#ps", "profile_sync"), ("#v", "version")], vec![(":synced", s("synced")), (":v", n(version))])
-            .await
+        self.update_number(
+            user,
+            e164,
+            "SET #ps = :synced REMOVE #pe",
+            "#v = :v",
+            &[("#ps", "profile_sync"), ("#pe", "profile_sync_error"), ("#v", "version")],
+            vec![(":synced", s("synced")), (":v", n(version))],
+        )
+        .await
+    }
+
+    async fn record_number_profile_failed(&self, user: &UserId, e164: &E164, version: u64, error: &SyncError) -> Result<(), StoreError> {
+        self.update_number(
+            user,
+            e164,
+            "SET #ps = :failed, #pe = :e",
+            "#v = :v",
+            &[("#ps", "profile_sync"), ("#pe", "profile_sync_error"), ("#v", "version")],
+            vec![(":failed", s("failed")), (":e", error_map(error)), (":v", n(version))],
+        )
+        .await
     }
 }

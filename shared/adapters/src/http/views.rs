@@ -61,6 +61,7 @@ pub struct NumberView {
     pub messaging_profile_id: Option<String>,
     /// Whether the carrier has the number on `messaging_profile_id` yet.
     pub profile_sync: SyncState,
+    pub profile_sync_error: Option<SyncErrorView>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -74,6 +75,7 @@ impl From<&PhoneNumber> for NumberView {
             failure: n.failure.as_ref().map(|e| SyncErrorView { code: e.code.clone(), message: e.message.clone() }),
             messaging_profile_id: n.messaging_profile_id.map(|p| p.to_string()),
             profile_sync: n.profile_sync,
+            profile_sync_error: n.profile_sync_error.as_ref().map(|e| SyncErrorView { code: e.code.clone(), message: e.message.clone() }),
             created_at: rfc3339(n.created_at),
             updated_at: rfc3339(n.updated_at),
         }
