@@ -325,3 +325,62 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
     // The profile can go now that no number is on it.
     env.store.mark_deleting(&u, profile.id, OffsetDateTime::now_utc()).await.unwrap();
 }
+
+/// The search route with a real Twilio client against a fake: a carrier refusal is 502 and a carrier
+/// failure 503, each with the carrier's own code and message; never a 500.
+#[tokio::test]
+async fn search_carrier_failures_are_502_or_503_with_the_carriers_words() {
+    use tower::ServiceExt;
+    let env = TestEnv::new(PARTS).await;
+    let server = MockServer::start().await;
+    let list = format!("/2010-04-01/Accounts/{SID}/AvailablePhoneNumbers/US/Local.json");
+    Mock::given(method("GET"))
+        .and(path(list.clone()))
+        .and(query_param("AreaCode", "999"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"code": 21451, "message": "Invalid area code", "status": 400})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(list.clone()))
+        .and(query_param("AreaCode", "998"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"code": 20503, "message": "Service Unavailable", "status": 503})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(list))
+        .and(query_param("AreaCode", "212"))
+        .and(query_param("PageSize", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"available_phone_numbers": [
+            {"phone_number": "+12125550181", "locality": "New York", "region": "NY", "capabilities": {"SMS": true, "voice": true}},
+            {"phone_number": "not a number", "capabilities": {"sms": true}}
+        ]})))
+        .mount(&server)
+        .await;
+    let api = patchbay_phone_numbers::NumbersApi {
+        store: Arc::new(env.store.clone()),
+        queue: Arc::new(env.queue.clone()),
+        carriers: with(CarrierName::Twilio, twilio(&server, 2000)),
+    };
+    let router = patchbay_adapters::http::finish(patchbay_phone_numbers::router(Arc::new(api)));
+    let claims = serde_json::Map::from_iter([("sub".to_owned(), json!("searcher"))]);
+    let call = |area: &str, limit: &str| {
+        let mut req = axum::http::Request::get(format!("/v1/available-phone-numbers?country=US&area_code={area}&limit={limit}&carrier=twilio"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        req.extensions_mut().insert(patchbay_local::devauth::request_context("GET", "/v1/available-phone-numbers", &claims).unwrap());
+        let router = router.clone();
+        async move {
+            let res = router.oneshot(req).await.unwrap();
+            let status = res.status().as_u16();
+            let body: serde_json::Value = serde_json::from_slice(&axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap()).unwrap();
+            (status, body)
+        }
+    };
+    let (st, body) = call("999", "10").await;
+    assert_eq!((st, body["code"].as_str(), body["carrier"]["code"].as_str(), body["carrier"]["message"].as_str()), (502, Some("carrier_error"), Some("21451"), Some("Invalid area code")));
+    let (st, body) = call("998", "10").await;
+    assert_eq!((st, body["carrier"]["name"].as_str()), (503, Some("twilio")), "{body}");
+    let (st, body) = call("212", "2").await;
+    assert_eq!(st, 200);
+    assert_eq!(body["data"], json!([{"phone_number": "+12125550181", "region": "NY", "locality": "New York", "sms": true, "voice": true}]), "unusable numbers are dropped");
+}
