@@ -67,7 +67,8 @@ async fn concurrent_activations_leave_exactly_one_active_profile() {
         );
         // The API agrees with the table.
         let (_, list, _) = parts(env.http.get(env.api("/v1/messaging-profiles")).bearer_auth(&token).send().await.unwrap()).await;
-        let api_active: Vec<&str> = list["data"].as_array().unwrap().iter().filter(|p| p["active"] == true).map(|p| p["id"].as_str().unwrap()).collect();
+        let api_active: Vec<&str> =
+            list["data"].as_array().unwrap().iter().filter(|p| p["active"] == true).map(|p| p["id"].as_str().unwrap()).collect();
         assert_eq!(api_active, vec![active[0].as_str()]);
     }
     eprintln!("{ROUNDS} rounds x {CONCURRENT} concurrent activations: {conflicts} answered 409 after retries");

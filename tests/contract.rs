@@ -80,17 +80,10 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
     }
     let res = out.send().await.expect("prism answered");
     let status = res.status().as_u16();
-    let violations: Vec<serde_json::Value> = res
-        .headers()
-        .get("sl-violations")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| serde_json::from_str(v).ok())
-        .unwrap_or_default();
-    let request_violations = violations
-        .iter()
-        .filter(|v| v["location"].get(0).and_then(|l| l.as_str()) == Some("request"))
-        .map(|v| v.to_string())
-        .collect();
+    let violations: Vec<serde_json::Value> =
+        res.headers().get("sl-violations").and_then(|v| v.to_str().ok()).and_then(|v| serde_json::from_str(v).ok()).unwrap_or_default();
+    let request_violations =
+        violations.iter().filter(|v| v["location"].get(0).and_then(|l| l.as_str()) == Some("request")).map(|v| v.to_string()).collect();
     p.seen.lock().unwrap().push(Seen { request: format!("{} {}", parts.method, parts.uri), status, request_violations });
     let mut builder = Response::builder().status(status);
     for (k, v) in res.headers() {
@@ -127,7 +120,14 @@ fn search() -> NumberSearch {
 async fn twilio_client_requests_validate_against_the_official_spec() {
     let (_prism, port) = prism("twilio_api_v2010.json").await;
     let (base, seen) = proxy_to(port).await;
-    let c = TwilioClient::new(&base, "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", SecretString::from("token"), Some("https://hooks.example.com".into()), Duration::from_secs(10)).unwrap();
+    let c = TwilioClient::new(
+        &base,
+        "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        SecretString::from("token"),
+        Some("https://hooks.example.com".into()),
+        Duration::from_secs(10),
+    )
+    .unwrap();
     let e164 = E164::parse("+12125550123").unwrap();
 
     let found = c.search(&search()).await.expect("search");

@@ -13,7 +13,9 @@ async fn get(env: &TestEnv, token: &str, path: &str) -> (u16, Value) {
 }
 
 async fn buy(env: &TestEnv, token: &str, number: &str) -> (u16, Value) {
-    let (st, b, _) = parts(env.http.post(env.api("/v1/phone-numbers")).bearer_auth(token).json(&json!({"phone_number": number})).send().await.unwrap()).await;
+    let (st, b, _) =
+        parts(env.http.post(env.api("/v1/phone-numbers")).bearer_auth(token).json(&json!({"phone_number": number})).send().await.unwrap())
+            .await;
     (st, b)
 }
 
@@ -62,19 +64,25 @@ async fn search_buy_assign_unassign_release_and_buy_again() {
     assert_eq!(active["carrier"], "sandbox");
     assert_eq!(owner_in_table(&env, &number).await.as_deref(), Some(uid.as_str()));
 
-    let (_, profile, _) = parts(env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).json(&json!({"name": "Sales"})).send().await.unwrap()).await;
+    let (_, profile, _) =
+        parts(env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).json(&json!({"name": "Sales"})).send().await.unwrap())
+            .await;
     let pid = profile["id"].as_str().unwrap().to_owned();
     let assign_url = env.api(&format!("/v1/messaging-profiles/{pid}/phone-numbers/{number}"));
     let (st, assigned, _) = parts(env.http.put(&assign_url).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!((st, assigned["messaging_profile_id"].as_str()), (202, Some(pid.as_str())), "{assigned}");
 
     let (_, page) = get(&env, &token, &format!("/v1/messaging-profiles/{pid}")).await;
-    assert_eq!(page["assigned_numbers"].as_array().unwrap().iter().map(|n| n["phone_number"].clone()).collect::<Vec<_>>(), vec![json!(number)]);
+    assert_eq!(
+        page["assigned_numbers"].as_array().unwrap().iter().map(|n| n["phone_number"].clone()).collect::<Vec<_>>(),
+        vec![json!(number)]
+    );
     assert_eq!(page["available_numbers"], json!([]));
     wait_number(&env, &token, &number, |n| n["profile_sync"] == "synced").await;
 
     // A profile with numbers on it cannot be deleted.
-    let (st, problem, _) = parts(env.http.delete(env.api(&format!("/v1/messaging-profiles/{pid}"))).bearer_auth(&token).send().await.unwrap()).await;
+    let (st, problem, _) =
+        parts(env.http.delete(env.api(&format!("/v1/messaging-profiles/{pid}"))).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!((st, problem["code"].as_str()), (409, Some("profile_has_numbers")));
 
     let (st, _, _) = parts(env.http.delete(&assign_url).bearer_auth(&token).send().await.unwrap()).await;
@@ -83,9 +91,12 @@ async fn search_buy_assign_unassign_release_and_buy_again() {
     assert_eq!(page["assigned_numbers"], json!([]));
     assert_eq!(page["available_numbers"].as_array().unwrap().len(), 1, "{page}");
 
-    let (st, releasing, _) = parts(env.http.delete(env.api(&format!("/v1/phone-numbers/{number}"))).bearer_auth(&token).send().await.unwrap()).await;
+    let (st, releasing, _) =
+        parts(env.http.delete(env.api(&format!("/v1/phone-numbers/{number}"))).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!((st, releasing["status"].as_str()), (202, Some("releasing")));
-    eventually(30, || async { (get(&env, &token, &format!("/v1/phone-numbers/{number}")).await.0 == 404).then_some(()) }).await.expect("released");
+    eventually(30, || async { (get(&env, &token, &format!("/v1/phone-numbers/{number}")).await.0 == 404).then_some(()) })
+        .await
+        .expect("released");
     assert_eq!(owner_in_table(&env, &number).await, None, "the owner guard is gone");
 
     // Free again: someone else can buy it.
@@ -93,7 +104,8 @@ async fn search_buy_assign_unassign_release_and_buy_again() {
     assert_eq!(buy(&env, &other, &number).await.0, 202);
     wait_number(&env, &other, &number, |n| n["status"] == "active").await;
     // And the profile, now empty, can be deleted.
-    let (st, _, _) = parts(env.http.delete(env.api(&format!("/v1/messaging-profiles/{pid}"))).bearer_auth(&token).send().await.unwrap()).await;
+    let (st, _, _) =
+        parts(env.http.delete(env.api(&format!("/v1/messaging-profiles/{pid}"))).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!(st, 202);
 }
 
@@ -124,7 +136,14 @@ async fn a_retried_buy_with_the_same_key_is_one_purchase() {
     let env = TestEnv::new(PARTS).await;
     let (uid, token) = user();
     let number = fresh_number("718", 120);
-    let send = |n: &str| env.http.post(env.api("/v1/phone-numbers")).bearer_auth(&token).header("Idempotency-Key", "buy-1").json(&json!({"phone_number": n})).send();
+    let send = |n: &str| {
+        env.http
+            .post(env.api("/v1/phone-numbers"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "buy-1")
+            .json(&json!({"phone_number": n}))
+            .send()
+    };
     let first = send(&number).await.unwrap();
     assert_eq!(first.status(), 202);
     let again = send(&number).await.unwrap();
@@ -145,7 +164,8 @@ async fn a_refused_purchase_is_failed_with_the_reason_and_frees_the_number() {
     assert_eq!(failed["failure"]["code"], "21422");
     assert_eq!(owner_in_table(&env, &number).await, None, "the guard was freed with the failure");
     // The failed record can be cleared, and the number tried again.
-    let (st, _, _) = parts(env.http.delete(env.api(&format!("/v1/phone-numbers/{number}"))).bearer_auth(&token).send().await.unwrap()).await;
+    let (st, _, _) =
+        parts(env.http.delete(env.api(&format!("/v1/phone-numbers/{number}"))).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!(st, 204);
     assert_eq!(buy(&env, &token, &number).await.0, 202);
 }
@@ -162,22 +182,36 @@ async fn numbers_are_private_and_checked() {
     assert_eq!(parts(env.http.delete(env.api(&format!("/v1/phone-numbers/{number}"))).bearer_auth(&b).send().await.unwrap()).await.0, 404);
     assert_eq!(get(&env, &b, "/v1/phone-numbers").await.1["data"], json!([]));
     // B cannot put A's number on B's profile, nor A's number on A's profile from B's account.
-    let (_, bp, _) = parts(env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&b).json(&json!({"name": "B"})).send().await.unwrap()).await;
+    let (_, bp, _) =
+        parts(env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&b).json(&json!({"name": "B"})).send().await.unwrap()).await;
     let bp = bp["id"].as_str().unwrap();
-    let (st, _, _) = parts(env.http.put(env.api(&format!("/v1/messaging-profiles/{bp}/phone-numbers/{number}"))).bearer_auth(&b).send().await.unwrap()).await;
+    let (st, _, _) =
+        parts(env.http.put(env.api(&format!("/v1/messaging-profiles/{bp}/phone-numbers/{number}"))).bearer_auth(&b).send().await.unwrap())
+            .await;
     assert_eq!(st, 404);
-    let (_, ap, _) = parts(env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&a).json(&json!({"name": "A"})).send().await.unwrap()).await;
+    let (_, ap, _) =
+        parts(env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&a).json(&json!({"name": "A"})).send().await.unwrap()).await;
     let ap = ap["id"].as_str().unwrap();
-    let (st, _, _) = parts(env.http.put(env.api(&format!("/v1/messaging-profiles/{bp}/phone-numbers/{number}"))).bearer_auth(&a).send().await.unwrap()).await;
+    let (st, _, _) =
+        parts(env.http.put(env.api(&format!("/v1/messaging-profiles/{bp}/phone-numbers/{number}"))).bearer_auth(&a).send().await.unwrap())
+            .await;
     assert_eq!(st, 404, "A cannot use B's profile");
     // On one profile at most.
-    let (st, _, _) = parts(env.http.put(env.api(&format!("/v1/messaging-profiles/{ap}/phone-numbers/{number}"))).bearer_auth(&a).send().await.unwrap()).await;
+    let (st, _, _) =
+        parts(env.http.put(env.api(&format!("/v1/messaging-profiles/{ap}/phone-numbers/{number}"))).bearer_auth(&a).send().await.unwrap())
+            .await;
     assert_eq!(st, 202);
-    let (_, ap2, _) = parts(env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&a).json(&json!({"name": "A2"})).send().await.unwrap()).await;
+    let (_, ap2, _) =
+        parts(env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&a).json(&json!({"name": "A2"})).send().await.unwrap()).await;
     let ap2 = ap2["id"].as_str().unwrap();
-    let (st, body, _) = parts(env.http.put(env.api(&format!("/v1/messaging-profiles/{ap2}/phone-numbers/{number}"))).bearer_auth(&a).send().await.unwrap()).await;
+    let (st, body, _) =
+        parts(env.http.put(env.api(&format!("/v1/messaging-profiles/{ap2}/phone-numbers/{number}"))).bearer_auth(&a).send().await.unwrap())
+            .await;
     assert_eq!((st, body["code"].as_str()), (409, Some("number_on_another_profile")));
-    let (st, body, _) = parts(env.http.delete(env.api(&format!("/v1/messaging-profiles/{ap2}/phone-numbers/{number}"))).bearer_auth(&a).send().await.unwrap()).await;
+    let (st, body, _) = parts(
+        env.http.delete(env.api(&format!("/v1/messaging-profiles/{ap2}/phone-numbers/{number}"))).bearer_auth(&a).send().await.unwrap(),
+    )
+    .await;
     assert_eq!((st, body["code"].as_str()), (409, Some("number_not_on_profile")));
 }
 
@@ -203,7 +237,8 @@ async fn bad_number_requests_name_the_field() {
         (json!({"phone_number": "+12125550123", "carrier": "twilio"}), 422, "carrier"),
         (json!({"number": "+12125550123"}), 422, "number"),
     ] {
-        let (st, problem, _) = parts(env.http.post(env.api("/v1/phone-numbers")).bearer_auth(&token).json(&body).send().await.unwrap()).await;
+        let (st, problem, _) =
+            parts(env.http.post(env.api("/v1/phone-numbers")).bearer_auth(&token).json(&body).send().await.unwrap()).await;
         assert_eq!((st, problem["field"].as_str()), (status, Some(field)), "{body}: {problem}");
     }
     assert_eq!(get(&env, &token, "/v1/phone-numbers/+12125550199").await.0, 404);

@@ -11,8 +11,8 @@ use patchbay_domain::number_ops::{self, Carriers, Numbers};
 use patchbay_domain::ports::{NumberCarrier, NumberStore, ProfileStore};
 use patchbay_domain::profiles::SyncOutcome;
 use patchbay_domain::{
-    CarrierName, CarrierProfileId, CommandEnvelope, IdempotencyKey, MessagingProfile, NewProfile, NumberStatus, PhoneNumber,
-    ProfileName, UserId, WhitelistedDestinations, E164,
+    CarrierName, CarrierProfileId, CommandEnvelope, IdempotencyKey, MessagingProfile, NewProfile, NumberStatus, PhoneNumber, ProfileName,
+    UserId, WhitelistedDestinations, E164,
 };
 use patchbay_e2e::{user, Parts, TestEnv};
 use patchbay_local::poller::Poller;
@@ -28,8 +28,14 @@ const SID: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 fn twilio(server: &MockServer, timeout_ms: u64) -> Arc<dyn NumberCarrier> {
     Arc::new(
-        TwilioClient::new(&server.uri(), SID, SecretString::from("token"), Some("https://hooks.example.com".into()), Duration::from_millis(timeout_ms))
-            .unwrap(),
+        TwilioClient::new(
+            &server.uri(),
+            SID,
+            SecretString::from("token"),
+            Some("https://hooks.example.com".into()),
+            Duration::from_millis(timeout_ms),
+        )
+        .unwrap(),
     )
 }
 
@@ -120,7 +126,12 @@ async fn a_twilio_purchase_retried_by_the_client_and_redelivered_by_sqs_buys_onc
         ops.buy(&u, e164.clone(), Some(CarrierName::Twilio), Some(&key), OffsetDateTime::now_utc()).await.unwrap();
     }
     // The worker drains the queue as Lambda would (the FIFO queue dropped the duplicate command).
-    let poller = Poller { sqs: env.sqs.clone(), queue_url: env.shared.info.work_queue_url.clone(), visibility_timeout: Some(1), idle: Duration::ZERO };
+    let poller = Poller {
+        sqs: env.sqs.clone(),
+        queue_url: env.shared.info.work_queue_url.clone(),
+        visibility_timeout: Some(1),
+        idle: Duration::ZERO,
+    };
     for _ in 0..5 {
         poller.poll_once(&w).await.unwrap();
     }
@@ -139,7 +150,10 @@ async fn a_purchase_that_went_through_before_a_lost_answer_is_adopted_not_repeat
     let base = format!("/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json");
     Mock::given(method("GET"))
         .and(path(base.clone()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"incoming_phone_numbers": [twilio_number("PN22222222222222222222222222222222", &e164)]})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"incoming_phone_numbers": [twilio_number("PN22222222222222222222222222222222", &e164)]})),
+        )
         .mount(&server)
         .await;
     Mock::given(method("POST")).and(path(base)).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
@@ -157,7 +171,11 @@ async fn twilio_21422_fails_the_purchase_with_the_reason_and_frees_the_number() 
     let server = MockServer::start().await;
     let e164 = number(1003);
     let base = format!("/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json");
-    Mock::given(method("GET")).and(path(base.clone())).respond_with(ResponseTemplate::new(200).set_body_json(empty_incoming())).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path(base.clone()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(empty_incoming()))
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(path(base))
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({"code": 21422, "message": "PhoneNumber requested is not available", "more_info": "https://www.twilio.com/docs/errors/21422", "status": 400})))
@@ -171,7 +189,10 @@ async fn twilio_21422_fails_the_purchase_with_the_reason_and_frees_the_number() 
     let Handled::Done(SyncOutcome::Failed(reason)) = w.handle(&record(&cmd, 1)).await else { panic!("expected a recorded failure") };
     assert_eq!(reason.code, "21422");
     let stored = env.store.get_number(&u, &e164).await.unwrap();
-    assert_eq!((stored.status, stored.failure.map(|f| f.message)), (NumberStatus::Failed, Some("PhoneNumber requested is not available".to_owned())));
+    assert_eq!(
+        (stored.status, stored.failure.map(|f| f.message)),
+        (NumberStatus::Failed, Some("PhoneNumber requested is not available".to_owned()))
+    );
     // The guard is gone: another user can start a purchase of it.
     let other = pending_purchase(&env, &uid(), &e164, CarrierName::Twilio).await;
     assert_eq!(other.status, NumberStatus::Pending);
@@ -185,7 +206,11 @@ async fn a_500_then_success_is_active_after_a_retry() {
     let server = MockServer::start().await;
     let e164 = number(1004);
     let base = format!("/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json");
-    Mock::given(method("GET")).and(path(base.clone())).respond_with(ResponseTemplate::new(200).set_body_json(empty_incoming())).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path(base.clone()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(empty_incoming()))
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(path(base.clone()))
         .respond_with(ResponseTemplate::new(500).set_body_json(json!({"code": 20500, "message": "Internal Server Error", "status": 500})))
@@ -246,7 +271,10 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
     Mock::given(method("GET"))
         .and(path("/phone_numbers"))
         .and(query_param("filter[phone_number]", e164.as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [{"id": number_id, "phone_number": e164.as_str(), "record_type": "phone_number"}]})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data": [{"id": number_id, "phone_number": e164.as_str(), "record_type": "phone_number"}]})),
+        )
         .mount(&server)
         .await;
     Mock::given(method("POST"))
@@ -258,7 +286,9 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
         .await;
     Mock::given(method("GET"))
         .and(path("/number_orders/12ade33a-21c0-473b-b055-b3c836e1c292"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "12ade33a-21c0-473b-b055-b3c836e1c292", "status": "success", "record_type": "number_order"}})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"data": {"id": "12ade33a-21c0-473b-b055-b3c836e1c292", "status": "success", "record_type": "number_order"}}),
+        ))
         .expect(1)
         .mount(&server)
         .await;
@@ -285,7 +315,10 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
     assert!(env.store.get_number(&u, &e164).await.unwrap().carrier_order_id.is_some());
     assert_eq!(w.handle(&record(&cmd, 2)).await, Handled::Done(SyncOutcome::Created));
     let active = env.store.get_number(&u, &e164).await.unwrap();
-    assert_eq!((active.status, active.carrier_number_id.as_deref(), active.carrier_order_id), (NumberStatus::Active, Some(number_id), None));
+    assert_eq!(
+        (active.status, active.carrier_number_id.as_deref(), active.carrier_order_id),
+        (NumberStatus::Active, Some(number_id), None)
+    );
 
     // Put it on a profile that Telnyx knows.
     let profile = MessagingProfile::new(
@@ -304,7 +337,10 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
     Mock::given(method("PATCH"))
         .and(path(format!("/phone_numbers/{number_id}/messaging")))
         .and(body_json(json!({"messaging_profile_id": ""})))
-        .respond_with(ResponseTemplate::new(422).set_body_json(json!({"errors": [{"code": "10015", "title": "Invalid parameter", "detail": "messaging_profile_id"}]})))
+        .respond_with(
+            ResponseTemplate::new(422)
+                .set_body_json(json!({"errors": [{"code": "10015", "title": "Invalid parameter", "detail": "messaging_profile_id"}]})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -312,7 +348,10 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
     let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), off.version);
     assert!(matches!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Failed(e)) if e.code == "10015"));
     let refused = env.store.get_number(&u, &e164).await.unwrap();
-    assert_eq!((refused.profile_sync, refused.profile_sync_error.map(|e| e.code)), (patchbay_domain::SyncState::Failed, Some("10015".to_owned())));
+    assert_eq!(
+        (refused.profile_sync, refused.profile_sync_error.map(|e| e.code)),
+        (patchbay_domain::SyncState::Failed, Some("10015".to_owned()))
+    );
     // Back on the profile for the release below.
     number_ops::assign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
 
@@ -364,9 +403,10 @@ async fn search_carrier_failures_are_502_or_503_with_the_carriers_words() {
     let router = patchbay_adapters::http::finish(patchbay_phone_numbers::router(Arc::new(api)));
     let claims = serde_json::Map::from_iter([("sub".to_owned(), json!("searcher"))]);
     let call = |area: &str, limit: &str| {
-        let mut req = axum::http::Request::get(format!("/v1/available-phone-numbers?country=US&area_code={area}&limit={limit}&carrier=twilio"))
-            .body(axum::body::Body::empty())
-            .unwrap();
+        let mut req =
+            axum::http::Request::get(format!("/v1/available-phone-numbers?country=US&area_code={area}&limit={limit}&carrier=twilio"))
+                .body(axum::body::Body::empty())
+                .unwrap();
         req.extensions_mut().insert(patchbay_local::devauth::request_context("GET", "/v1/available-phone-numbers", &claims).unwrap());
         let router = router.clone();
         async move {
@@ -377,10 +417,17 @@ async fn search_carrier_failures_are_502_or_503_with_the_carriers_words() {
         }
     };
     let (st, body) = call("999", "10").await;
-    assert_eq!((st, body["code"].as_str(), body["carrier"]["code"].as_str(), body["carrier"]["message"].as_str()), (502, Some("carrier_error"), Some("21451"), Some("Invalid area code")));
+    assert_eq!(
+        (st, body["code"].as_str(), body["carrier"]["code"].as_str(), body["carrier"]["message"].as_str()),
+        (502, Some("carrier_error"), Some("21451"), Some("Invalid area code"))
+    );
     let (st, body) = call("998", "10").await;
     assert_eq!((st, body["carrier"]["name"].as_str()), (503, Some("twilio")), "{body}");
     let (st, body) = call("212", "2").await;
     assert_eq!(st, 200);
-    assert_eq!(body["data"], json!([{"phone_number": "+12125550181", "region": "NY", "locality": "New York", "sms": true, "voice": true}]), "unusable numbers are dropped");
+    assert_eq!(
+        body["data"],
+        json!([{"phone_number": "+12125550181", "region": "NY", "locality": "New York", "sms": true, "voice": true}]),
+        "unusable numbers are dropped"
+    );
 }

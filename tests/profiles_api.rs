@@ -48,16 +48,26 @@ async fn profile_lifecycle_is_mirrored_to_the_carrier() {
     assert!(synced["carrier_profile_id"].as_str().unwrap().starts_with("sbx-"));
     let carrier_id = synced["carrier_profile_id"].clone();
 
-    let res = env.http.patch(env.api(&format!("/v1/messaging-profiles/{id}"))).bearer_auth(&token).json(&json!({"name": "Help desk"})).send().await.unwrap();
+    let res = env
+        .http
+        .patch(env.api(&format!("/v1/messaging-profiles/{id}")))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Help desk"}))
+        .send()
+        .await
+        .unwrap();
     let (s, renamed, _) = parts(res).await;
     assert_eq!((s, renamed["name"].as_str(), renamed["sync_state"].as_str()), (202, Some("Help desk"), Some("pending")));
     assert_eq!(renamed["whitelisted_destinations"], json!(["US", "CA"]), "a rename keeps the other settings");
     let synced = wait_for_state(&env, &token, &id, "synced").await;
     assert_eq!(synced["carrier_profile_id"], carrier_id, "an update reuses the carrier's profile");
 
-    let (s, deleting, _) = parts(env.http.delete(env.api(&format!("/v1/messaging-profiles/{id}"))).bearer_auth(&token).send().await.unwrap()).await;
+    let (s, deleting, _) =
+        parts(env.http.delete(env.api(&format!("/v1/messaging-profiles/{id}"))).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!((s, deleting["sync_state"].as_str()), (202, Some("deleting")));
-    eventually(30, || async { (show(&env, &token, &id).await.0 == 404).then_some(()) }).await.expect("the profile is purged once the carrier's copy is gone");
+    eventually(30, || async { (show(&env, &token, &id).await.0 == 404).then_some(()) })
+        .await
+        .expect("the profile is purged once the carrier's copy is gone");
     assert!(env.table_profiles(&uid).await.is_empty());
     let (_, list, _) = parts(env.http.get(env.api("/v1/messaging-profiles")).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!(list, json!({"data": [], "next_cursor": null}));
@@ -125,7 +135,9 @@ async fn another_users_profile_is_404_for_every_verb_and_stays_untouched() {
 async fn idempotency_key_replays_the_first_create() {
     let env = TestEnv::new(PARTS).await;
     let (uid, token) = user();
-    let send = |body: Value| env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("Idempotency-Key", "k-123").json(&body).send();
+    let send = |body: Value| {
+        env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("Idempotency-Key", "k-123").json(&body).send()
+    };
     let first = send(json!({"name": "Once"})).await.unwrap();
     assert_eq!(first.status(), 202);
     let first: Value = first.json().await.unwrap();
@@ -159,25 +171,127 @@ async fn bad_input_is_a_problem_naming_the_field_and_stores_nothing() {
     };
     let long_name = format!(r#"{{"name": "{}"}}"#, "x".repeat(101));
     let cases: Vec<(reqwest::RequestBuilder, u16, &str, &str)> = vec![
-        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body("{"), 400, "malformed_json", "body"),
-        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(r#"{"name": 7}"#), 422, "invalid_type", "name"),
-        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body("{}"), 422, "missing_field", "name"),
-        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(r#"{"name":"a","colour":"red"}"#), 422, "unknown_field", "colour"),
-        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(long_name), 422, "too_long", "name"),
-        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(r#"{"name":"   "}"#), 422, "empty", "name"),
-        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(r#"{"name":"a","whitelisted_destinations":["US","usa"]}"#), 422, "invalid_country", "whitelisted_destinations[1]"),
-        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(r#"{"name":"a","whitelisted_destinations":[]}"#), 422, "empty", "whitelisted_destinations"),
-        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(r#"{"name":"a","whitelisted_destinations":null}"#), 422, "invalid_type", "whitelisted_destinations"),
-        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(r#"["a"]"#), 422, "invalid_type", "body"),
-        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").header("Idempotency-Key", "has space").body(r#"{"name":"a"}"#), 400, "invalid_idempotency_key", "Idempotency-Key"),
-        (env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(vec![b'a'; 70 * 1024]), 413, "body_too_large", "body"),
+        (
+            env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body("{"),
+            400,
+            "malformed_json",
+            "body",
+        ),
+        (
+            env.http
+                .post(env.api("/v1/messaging-profiles"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(r#"{"name": 7}"#),
+            422,
+            "invalid_type",
+            "name",
+        ),
+        (
+            env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body("{}"),
+            422,
+            "missing_field",
+            "name",
+        ),
+        (
+            env.http
+                .post(env.api("/v1/messaging-profiles"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(r#"{"name":"a","colour":"red"}"#),
+            422,
+            "unknown_field",
+            "colour",
+        ),
+        (
+            env.http.post(env.api("/v1/messaging-profiles")).bearer_auth(&token).header("content-type", "application/json").body(long_name),
+            422,
+            "too_long",
+            "name",
+        ),
+        (
+            env.http
+                .post(env.api("/v1/messaging-profiles"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(r#"{"name":"   "}"#),
+            422,
+            "empty",
+            "name",
+        ),
+        (
+            env.http
+                .post(env.api("/v1/messaging-profiles"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(r#"{"name":"a","whitelisted_destinations":["US","usa"]}"#),
+            422,
+            "invalid_country",
+            "whitelisted_destinations[1]",
+        ),
+        (
+            env.http
+                .post(env.api("/v1/messaging-profiles"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(r#"{"name":"a","whitelisted_destinations":[]}"#),
+            422,
+            "empty",
+            "whitelisted_destinations",
+        ),
+        (
+            env.http
+                .post(env.api("/v1/messaging-profiles"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(r#"{"name":"a","whitelisted_destinations":null}"#),
+            422,
+            "invalid_type",
+            "whitelisted_destinations",
+        ),
+        (
+            env.http
+                .post(env.api("/v1/messaging-profiles"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(r#"["a"]"#),
+            422,
+            "invalid_type",
+            "body",
+        ),
+        (
+            env.http
+                .post(env.api("/v1/messaging-profiles"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .header("Idempotency-Key", "has space")
+                .body(r#"{"name":"a"}"#),
+            400,
+            "invalid_idempotency_key",
+            "Idempotency-Key",
+        ),
+        (
+            env.http
+                .post(env.api("/v1/messaging-profiles"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(vec![b'a'; 70 * 1024]),
+            413,
+            "body_too_large",
+            "body",
+        ),
         (env.http.get(env.api("/v1/messaging-profiles?limit=0")).bearer_auth(&token), 400, "out_of_range", "limit"),
         (env.http.get(env.api("/v1/messaging-profiles?limit=abc")).bearer_auth(&token), 400, "out_of_range", "limit"),
         (env.http.get(env.api("/v1/messaging-profiles?cursor=%%%")).bearer_auth(&token), 400, "invalid_cursor", "cursor"),
         (env.http.get(env.api("/v1/messaging-profiles?cursor=bm90LWFuLWlk")).bearer_auth(&token), 400, "invalid_cursor", "cursor"),
         (env.http.get(env.api("/v1/messaging-profiles/not-an-id")).bearer_auth(&token), 400, "invalid_id", "id"),
         (env.http.post(env.api("/v1/messaging-profiles/%FF%FE/activate")).bearer_auth(&token), 400, "invalid_id", "id"),
-        (env.http.patch(env.api("/v1/messaging-profiles/01a2014a-6fcb-727e-ae47-638abad3cb57")).bearer_auth(&token).json(&json!({})), 422, "empty_patch", "body"),
+        (
+            env.http.patch(env.api("/v1/messaging-profiles/01a2014a-6fcb-727e-ae47-638abad3cb57")).bearer_auth(&token).json(&json!({})),
+            422,
+            "empty_patch",
+            "body",
+        ),
     ];
     for (req, status, code, field) in cases {
         let (s, body, ct) = parts(req.send().await.unwrap()).await;
@@ -201,7 +315,12 @@ async fn a_bad_rename_keeps_what_was_stored() {
     let (_, p) = create(&env, &token, json!({"name": "Keep", "whitelisted_destinations": ["GB"]})).await;
     let id = p["id"].as_str().unwrap();
     let url = env.api(&format!("/v1/messaging-profiles/{id}"));
-    for body in [json!({"name": ""}), json!({"whitelisted_destinations": ["*", "US"]}), json!({"name": null, "whitelisted_destinations": null}), json!({"name": ["x"]})] {
+    for body in [
+        json!({"name": ""}),
+        json!({"whitelisted_destinations": ["*", "US"]}),
+        json!({"name": null, "whitelisted_destinations": null}),
+        json!({"name": ["x"]}),
+    ] {
         let (s, problem, _) = parts(env.http.patch(&url).bearer_auth(&token).json(&body).send().await.unwrap()).await;
         assert_eq!(s, 422, "{body} -> {problem}");
     }

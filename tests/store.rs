@@ -3,8 +3,8 @@
 
 use patchbay_domain::ports::{Created, ProfileStore};
 use patchbay_domain::{
-    Conflict, IdempotencyKey, Limit, MessagingProfile, NewProfile, ProfileId, ProfileName, ProfilePatch, StoreError,
-    SyncError, SyncState, UserId, WhitelistedDestinations,
+    Conflict, IdempotencyKey, Limit, MessagingProfile, NewProfile, ProfileId, ProfileName, ProfilePatch, StoreError, SyncError, SyncState,
+    UserId, WhitelistedDestinations,
 };
 use patchbay_e2e::{user, Parts, TestEnv};
 use time::OffsetDateTime;
@@ -14,7 +14,10 @@ const PARTS: Parts = Parts { api: false, worker: false };
 fn new_profile(user: &UserId, name: &str) -> MessagingProfile {
     MessagingProfile::new(
         user.clone(),
-        NewProfile { name: ProfileName::parse(name).unwrap(), whitelisted_destinations: WhitelistedDestinations::parse(&["US", "CA"]).unwrap() },
+        NewProfile {
+            name: ProfileName::parse(name).unwrap(),
+            whitelisted_destinations: WhitelistedDestinations::parse(&["US", "CA"]).unwrap(),
+        },
         OffsetDateTime::now_utc(),
     )
 }
@@ -163,7 +166,10 @@ async fn worker_writes_are_guarded_by_the_version() {
     // A sync of version 1 finishing late must not mark version 2 synced.
     assert!(matches!(env.store.record_synced(&u, p.id, 1, &cid, now).await, Err(StoreError::Conflict(Conflict::Stale))));
     let err = SyncError { code: "10015".into(), message: "bad".into() };
-    assert!(matches!(env.store.record_sync_failed(&u, p.id, 1, SyncState::Failed, &err, now).await, Err(StoreError::Conflict(Conflict::Stale))));
+    assert!(matches!(
+        env.store.record_sync_failed(&u, p.id, 1, SyncState::Failed, &err, now).await,
+        Err(StoreError::Conflict(Conflict::Stale))
+    ));
     // ...but it keeps the carrier id it created, once.
     env.store.record_carrier_id(&u, p.id, &cid).await.unwrap();
     let other = patchbay_domain::CarrierProfileId::parse("c-2").unwrap();

@@ -28,7 +28,13 @@ fn telnyx(server: &MockServer, timeout_ms: u64) -> Arc<dyn ProfileCarrier> {
 }
 
 fn worker(env: &TestEnv, carrier: Arc<dyn ProfileCarrier>) -> Worker {
-    Worker { store: Arc::new(env.store.clone()), numbers: Arc::new(env.store.clone()), carrier, carriers: Default::default(), max_receive_count: 3 }
+    Worker {
+        store: Arc::new(env.store.clone()),
+        numbers: Arc::new(env.store.clone()),
+        carrier,
+        carriers: Default::default(),
+        max_receive_count: 3,
+    }
 }
 
 fn record(env: &CommandEnvelope, receive_count: u32) -> SqsMessage {
@@ -206,11 +212,22 @@ async fn a_message_that_keeps_failing_lands_in_the_dead_letter_queue() {
     let server = MockServer::start().await;
     Mock::given(method("POST")).and(path("/messaging_profiles")).respond_with(ResponseTemplate::new(500)).mount(&server).await;
     // The template's redrive policy: maxReceiveCount 5. The worker agrees on the last attempt.
-    let w = Worker { store: Arc::new(env.store.clone()), numbers: Arc::new(env.store.clone()), carrier: telnyx(&server, 2000), carriers: Default::default(), max_receive_count: 5 };
+    let w = Worker {
+        store: Arc::new(env.store.clone()),
+        numbers: Arc::new(env.store.clone()),
+        carrier: telnyx(&server, 2000),
+        carriers: Default::default(),
+        max_receive_count: 5,
+    };
     let (u, p) = new_profile(&env, "Doomed").await;
     // The command goes in exactly as the API enqueues it.
     env.queue.enqueue(&CommandEnvelope::sync_profile(u.clone(), p.id, p.version)).await.unwrap();
-    let poller = Poller { sqs: env.sqs.clone(), queue_url: env.shared.info.work_queue_url.clone(), visibility_timeout: Some(1), idle: Duration::ZERO };
+    let poller = Poller {
+        sqs: env.sqs.clone(),
+        queue_url: env.shared.info.work_queue_url.clone(),
+        visibility_timeout: Some(1),
+        idle: Duration::ZERO,
+    };
 
     let mut dead = Vec::new();
     for _ in 0..40 {

@@ -53,10 +53,8 @@ impl DevAuth {
 /// The request context API Gateway (HTTP API, payload 2.0) builds for a request with these claims.
 pub fn request_context(method: &str, path: &str, claims: &Map<String, Value>) -> Option<RequestContext> {
     // API Gateway hands JWT claims to the function as strings.
-    let claims: Map<String, Value> = claims
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))))
-        .collect();
+    let claims: Map<String, Value> =
+        claims.iter().map(|(k, v)| (k.clone(), Value::String(v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))).collect();
     let ctx = json!({
         "routeKey": "$default",
         "accountId": "123456789012",

@@ -14,7 +14,11 @@ pub struct Emulator {
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
     #[error("could not start {python}: {source} (run `local/bootstrap.sh` first, or set PATCHBAY_PYTHON)")]
-    Spawn { python: String, #[source] source: std::io::Error },
+    Spawn {
+        python: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("moto did not come up: {0}")]
     NotReady(String),
 }

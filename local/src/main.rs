@@ -13,9 +13,9 @@ use std::time::Duration;
 use patchbay_adapters::secrets::CarrierSecrets;
 use patchbay_adapters::{carrier, Config};
 use patchbay_local::devauth::DevAuth;
-use patchbay_local::telemetry;
 use patchbay_local::poller::Poller;
 use patchbay_local::server::{self, Backends};
+use patchbay_local::telemetry;
 use patchbay_local::{LocalStack, StackOptions};
 use patchbay_worker::Worker;
 use tokio::signal::unix::{signal, SignalKind};
@@ -60,10 +60,8 @@ async fn main() -> Result<(), Error> {
 async fn up() -> Result<(), Error> {
     telemetry::init();
     let port: u16 = parse_env("PATCHBAY_PORT", 3000)?;
-    let secret_json = std::env::var("TELNYX_API_KEY")
-        .ok()
-        .filter(|k| !k.is_empty())
-        .map(|k| serde_json::json!({ "telnyx_api_key": k }).to_string());
+    let secret_json =
+        std::env::var("TELNYX_API_KEY").ok().filter(|k| !k.is_empty()).map(|k| serde_json::json!({ "telnyx_api_key": k }).to_string());
     let stack = LocalStack::start(StackOptions {
         emulator_port: parse_env("PATCHBAY_MOTO_PORT", 0)?,
         stack_name: env_or("PATCHBAY_STACK_NAME", "patchbay-local"),
@@ -73,13 +71,9 @@ async fn up() -> Result<(), Error> {
 
     // The functions' configuration, exactly as the template's environment gives it on Lambda.
     let overrides = stack.function_env();
-    let config = Config::from_lookup(|k| {
-        overrides.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
-    })?;
-    let secrets = match &config.carrier_secret_id {
-        Some(id) => CarrierSecrets::load(&aws_sdk_secretsmanager::Client::new(&stack.sdk), id).await?,
-        None => CarrierSecrets::default(),
-    };
+    let config =
+        Config::from_lookup(|k| overrides.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok()))?;
+    let secrets = CarrierSecrets::load_configured(&stack.sdk, &config).await?;
     let carriers = carrier::number_carriers(&config, &secrets)?;
     let backends = Backends::new(&stack.sdk, &config.table_name, &config.work_queue_url, carriers.clone());
     let worker = Worker {

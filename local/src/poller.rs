@@ -41,11 +41,8 @@ impl Poller {
         let records: Vec<SqsMessage> = messages
             .iter()
             .filter_map(|m| {
-                let attributes: serde_json::Map<String, serde_json::Value> = m
-                    .attributes
-                    .as_ref()
-                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect())
-                    .unwrap_or_default();
+                let attributes: serde_json::Map<String, serde_json::Value> =
+                    m.attributes.as_ref().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v))).collect()).unwrap_or_default();
                 serde_json::from_value(json!({
                     "messageId": m.message_id,
                     "receiptHandle": m.receipt_handle,

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use patchbay_activate_profile::ActivateApi;
+use patchbay_adapters::{http, DynamoStore, SqsQueue};
 use patchbay_assign_number::AssignApi;
 use patchbay_domain::number_ops::Carriers;
-use patchbay_phone_numbers::NumbersApi;
-use patchbay_adapters::{http, DynamoStore, SqsQueue};
 use patchbay_messaging_profiles::ProfilesApi;
+use patchbay_phone_numbers::NumbersApi;
 
 use crate::devauth::{self, DevAuth};
 
@@ -34,9 +34,17 @@ impl Backends {
 /// Every API function's routes, as API Gateway routes them to the functions (no authorizer: on AWS
 /// API Gateway verifies the token before the function runs).
 pub fn function_routes(b: &Backends) -> Router {
-    let profiles = patchbay_messaging_profiles::router(Arc::new(ProfilesApi { store: b.store.clone(), numbers: b.store.clone(), queue: b.queue.clone() }));
+    let profiles = patchbay_messaging_profiles::router(Arc::new(ProfilesApi {
+        store: b.store.clone(),
+        numbers: b.store.clone(),
+        queue: b.queue.clone(),
+    }));
     let activate = patchbay_activate_profile::router(Arc::new(ActivateApi { store: b.store.clone() }));
-    let numbers = patchbay_phone_numbers::router(Arc::new(NumbersApi { store: b.store.clone(), queue: b.queue.clone(), carriers: b.carriers.clone() }));
+    let numbers = patchbay_phone_numbers::router(Arc::new(NumbersApi {
+        store: b.store.clone(),
+        queue: b.queue.clone(),
+        carriers: b.carriers.clone(),
+    }));
     let assign = patchbay_assign_number::router(Arc::new(AssignApi { store: b.store.clone(), queue: b.queue.clone() }));
     http::finish(profiles.merge(activate).merge(numbers).merge(assign))
 }

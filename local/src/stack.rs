@@ -53,8 +53,7 @@ impl LocalStack {
     pub async fn start(opts: StackOptions) -> Result<Self, StackError> {
         let emulator = Emulator::start(opts.emulator_port)?;
         let mut cmd = Command::new(python());
-        cmd.arg(repo_root().join("local/stack.py"))
-            .args(["deploy", "--endpoint", &emulator.endpoint(), "--stack", &opts.stack_name]);
+        cmd.arg(repo_root().join("local/stack.py")).args(["deploy", "--endpoint", &emulator.endpoint(), "--stack", &opts.stack_name]);
         if let Some(secret) = &opts.secret_json {
             cmd.args(["--secret-json", secret]);
         }

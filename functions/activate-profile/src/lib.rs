@@ -29,11 +29,12 @@ pub fn router(api: Arc<ActivateApi>) -> Router {
     Router::new().route("/v1/messaging-profiles/{id}/activate", post(activate)).with_state(api)
 }
 
-async fn activate(State(api): State<Arc<ActivateApi>>, AuthUser(user): AuthUser, ProfileIdPath(id): ProfileIdPath) -> Result<Response, ApiError> {
+async fn activate(
+    State(api): State<Arc<ActivateApi>>,
+    AuthUser(user): AuthUser,
+    ProfileIdPath(id): ProfileIdPath,
+) -> Result<Response, ApiError> {
     let a = profiles::activate(api.store.as_ref(), &user, id, OffsetDateTime::now_utc()).await?;
-    Ok(Json(ActivationView {
-        active_profile: ProfileView::from(&a.profile),
-        deactivated_profile_id: a.deactivated.map(|d| d.to_string()),
-    })
-    .into_response())
+    Ok(Json(ActivationView { active_profile: ProfileView::from(&a.profile), deactivated_profile_id: a.deactivated.map(|d| d.to_string()) })
+        .into_response())
 }

@@ -12,8 +12,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let aws = config::aws_sdk_config().await;
-    let api = Arc::new(ActivateApi {
-        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name)),
-    });
+    let api = Arc::new(ActivateApi { store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name)) });
     lambda_http::run(http::finish(router(api))).await
 }

@@ -24,12 +24,20 @@ pub fn router(api: Arc<AssignApi>) -> Router {
     Router::new().route("/v1/messaging-profiles/{id}/phone-numbers/{e164}", put(assign).delete(unassign)).with_state(api)
 }
 
-async fn assign(State(api): State<Arc<AssignApi>>, AuthUser(user): AuthUser, ProfileNumberPath(profile, e164): ProfileNumberPath) -> Result<Response, ApiError> {
+async fn assign(
+    State(api): State<Arc<AssignApi>>,
+    AuthUser(user): AuthUser,
+    ProfileNumberPath(profile, e164): ProfileNumberPath,
+) -> Result<Response, ApiError> {
     let n = number_ops::assign(api.store.as_ref(), api.queue.as_ref(), &user, &e164, profile, OffsetDateTime::now_utc()).await?;
     Ok((StatusCode::ACCEPTED, Json(NumberView::from(&n))).into_response())
 }
 
-async fn unassign(State(api): State<Arc<AssignApi>>, AuthUser(user): AuthUser, ProfileNumberPath(profile, e164): ProfileNumberPath) -> Result<Response, ApiError> {
+async fn unassign(
+    State(api): State<Arc<AssignApi>>,
+    AuthUser(user): AuthUser,
+    ProfileNumberPath(profile, e164): ProfileNumberPath,
+) -> Result<Response, ApiError> {
     let n = number_ops::unassign(api.store.as_ref(), api.queue.as_ref(), &user, &e164, profile, OffsetDateTime::now_utc()).await?;
     Ok((StatusCode::ACCEPTED, Json(NumberView::from(&n))).into_response())
 }

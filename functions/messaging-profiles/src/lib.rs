@@ -4,19 +4,16 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use patchbay_adapters::http::views::{PageView, ProfilePageView, ProfileView};
 use patchbay_adapters::http::json::not_null;
-use patchbay_adapters::http::{idempotency_key, ApiError, AuthUser, JsonBody, ProfileIdPath, QueryParams};
+use patchbay_adapters::http::views::{PageView, ProfilePageView, ProfileView};
+use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, JsonBody, ProfileIdPath, QueryParams};
 use patchbay_domain::ports::{Created, NumberStore, ProfileStore, WorkQueue};
 use patchbay_domain::profiles::Profiles;
-use patchbay_domain::{
-    Cursor, Limit, NewProfile, ProfileId, ProfileName, ProfilePatch, ValidationError,
-    WhitelistedDestinations,
-};
+use patchbay_domain::{Cursor, Limit, NewProfile, ProfileId, ProfileName, ProfilePatch, ValidationError, WhitelistedDestinations};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -59,14 +56,7 @@ struct PatchBody {
 }
 
 fn accepted(profile: &patchbay_domain::MessagingProfile, replayed: bool) -> Response {
-    let mut res = (StatusCode::ACCEPTED, Json(ProfileView::from(profile))).into_response();
-    if let Ok(loc) = HeaderValue::from_str(&format!("/v1/messaging-profiles/{}", profile.id)) {
-        res.headers_mut().insert(header::LOCATION, loc);
-    }
-    if replayed {
-        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    res
+    http::accepted(ProfileView::from(profile), &format!("/v1/messaging-profiles/{}", profile.id), replayed)
 }
 
 async fn create(
@@ -107,7 +97,11 @@ async fn list(State(api): State<Arc<ProfilesApi>>, AuthUser(user): AuthUser, que
     Ok(Json(PageView::<ProfileView>::from(&page)).into_response())
 }
 
-async fn show(State(api): State<Arc<ProfilesApi>>, AuthUser(user): AuthUser, ProfileIdPath(id): ProfileIdPath) -> Result<Response, ApiError> {
+async fn show(
+    State(api): State<Arc<ProfilesApi>>,
+    AuthUser(user): AuthUser,
+    ProfileIdPath(id): ProfileIdPath,
+) -> Result<Response, ApiError> {
     let p = api.ops().get(&user, id).await?;
     let numbers = api.numbers.all_numbers(&user).await?;
     Ok(Json(ProfilePageView::new(&p, &numbers)).into_response())
@@ -120,18 +114,17 @@ async fn update(
     JsonBody(body): JsonBody<PatchBody>,
 ) -> Result<Response, ApiError> {
     let name = body.name.as_deref().map(ProfileName::parse).transpose().map_err(ApiError::unprocessable)?;
-    let wl = body
-        .whitelisted_destinations
-        .as_deref()
-        .map(WhitelistedDestinations::parse)
-        .transpose()
-        .map_err(ApiError::unprocessable)?;
+    let wl = body.whitelisted_destinations.as_deref().map(WhitelistedDestinations::parse).transpose().map_err(ApiError::unprocessable)?;
     let patch = ProfilePatch::new(name, wl).map_err(ApiError::unprocessable)?;
     let p = api.ops().update(&user, id, &patch, OffsetDateTime::now_utc()).await?;
     Ok(accepted(&p, false))
 }
 
-async fn delete(State(api): State<Arc<ProfilesApi>>, AuthUser(user): AuthUser, ProfileIdPath(id): ProfileIdPath) -> Result<Response, ApiError> {
+async fn delete(
+    State(api): State<Arc<ProfilesApi>>,
+    AuthUser(user): AuthUser,
+    ProfileIdPath(id): ProfileIdPath,
+) -> Result<Response, ApiError> {
     let p = api.ops().delete(&user, id, OffsetDateTime::now_utc()).await?;
     Ok(accepted(&p, false))
 }

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::{AvailableNumberView, NumberView, PageView};
-use patchbay_adapters::http::{idempotency_key, ApiError, AuthUser, E164Path, JsonBody, QueryParams};
+use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, E164Path, JsonBody, QueryParams};
 use patchbay_domain::number_ops::{Carriers, Numbers, Release};
 use patchbay_domain::ports::{Created, NumberStore, WorkQueue};
 use patchbay_domain::{CarrierName, Cursor, Limit, NumberSearch, PhoneNumber, ValidationError, E164};
@@ -56,17 +56,15 @@ struct BuyBody {
 }
 
 fn accepted(n: &PhoneNumber, replayed: bool) -> Response {
-    let mut res = (StatusCode::ACCEPTED, Json(NumberView::from(n))).into_response();
-    if let Ok(loc) = HeaderValue::from_str(&format!("/v1/phone-numbers/{}", n.e164)) {
-        res.headers_mut().insert(header::LOCATION, loc);
-    }
-    if replayed {
-        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    res
+    http::accepted(NumberView::from(n), &format!("/v1/phone-numbers/{}", n.e164), replayed)
 }
 
-async fn buy(State(api): State<Arc<NumbersApi>>, AuthUser(user): AuthUser, headers: HeaderMap, JsonBody(body): JsonBody<BuyBody>) -> Result<Response, ApiError> {
+async fn buy(
+    State(api): State<Arc<NumbersApi>>,
+    AuthUser(user): AuthUser,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<BuyBody>,
+) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let e164 = E164::parse(&body.phone_number).map_err(ApiError::unprocessable)?;
     let carrier = body.carrier.as_deref().map(CarrierName::parse).transpose().map_err(ApiError::unprocessable)?;
@@ -99,7 +97,7 @@ async fn show(State(api): State<Arc<NumbersApi>>, AuthUser(user): AuthUser, E164
 
 async fn release(State(api): State<Arc<NumbersApi>>, AuthUser(user): AuthUser, E164Path(e164): E164Path) -> Result<Response, ApiError> {
     match api.ops().release(&user, &e164, OffsetDateTime::now_utc()).await? {
-        Release::Releasing(n) => Ok((StatusCode::ACCEPTED, Json(NumberView::from(&n))).into_response()),
+        Release::Releasing(n) => Ok((StatusCode::ACCEPTED, Json(NumberView::from(n.as_ref()))).into_response()),
         Release::Forgotten => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }

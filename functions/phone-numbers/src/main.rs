@@ -11,10 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let aws = config::aws_sdk_config().await;
-    let secrets = match &config.carrier_secret_id {
-        Some(id) => CarrierSecrets::load(&aws_sdk_secretsmanager::Client::new(&aws), id).await?,
-        None => CarrierSecrets::default(),
-    };
+    let secrets = CarrierSecrets::load_configured(&aws, &config).await?;
     let api = Arc::new(NumbersApi {
         store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name)),
         queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.work_queue_url)),

@@ -61,10 +61,20 @@ impl Worker {
         };
         let result = match &envelope.command {
             Command::SyncMessagingProfile { user_id, profile_id } => {
-                sync_profile(self.store.as_ref(), self.carrier.as_ref(), user_id, *profile_id, final_attempt, OffsetDateTime::now_utc()).await
+                sync_profile(self.store.as_ref(), self.carrier.as_ref(), user_id, *profile_id, final_attempt, OffsetDateTime::now_utc())
+                    .await
             }
             Command::SyncPhoneNumber { user_id, phone_number } => {
-                sync_number(self.numbers.as_ref(), self.store.as_ref(), &self.carriers, user_id, phone_number, final_attempt, OffsetDateTime::now_utc()).await
+                sync_number(
+                    self.numbers.as_ref(),
+                    self.store.as_ref(),
+                    &self.carriers,
+                    user_id,
+                    phone_number,
+                    final_attempt,
+                    OffsetDateTime::now_utc(),
+                )
+                .await
             }
         };
         match result {

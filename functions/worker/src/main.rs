@@ -15,10 +15,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     let aws = config::aws_sdk_config().await;
-    let secrets = match &config.carrier_secret_id {
-        Some(id) => CarrierSecrets::load(&aws_sdk_secretsmanager::Client::new(&aws), id).await?,
-        None => CarrierSecrets::default(),
-    };
+    let secrets = CarrierSecrets::load_configured(&aws, &config).await?;
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name));
     let worker = Arc::new(Worker {
         store: store.clone(),

@@ -7,7 +7,11 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
     #[error("could not read secret {id}: {source}")]
-    Fetch { id: String, #[source] source: Box<dyn std::error::Error + Send + Sync> },
+    Fetch {
+        id: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("secret {id} is not the expected JSON object ({why})")]
     Shape { id: String, why: String },
 }
@@ -41,6 +45,14 @@ impl CarrierSecrets {
             id: id.to_owned(),
             why: format!("{:?} at line {} column {}", e.classify(), e.line(), e.column()),
         })
+    }
+
+    /// The secret `CARRIER_SECRET_ID` names, or no credentials when it names none.
+    pub async fn load_configured(aws: &aws_config::SdkConfig, config: &crate::Config) -> Result<Self, SecretsError> {
+        match &config.carrier_secret_id {
+            Some(id) => Self::load(&aws_sdk_secretsmanager::Client::new(aws), id).await,
+            None => Ok(Self::default()),
+        }
     }
 
     pub async fn load(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<Self, SecretsError> {

@@ -16,11 +16,7 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            code,
-            message: message.into(),
-        }
+        Self { field: field.into(), code, message: message.into() }
     }
 
     /// The same error reported under another field name (e.g. an element of a list).
@@ -78,13 +74,9 @@ impl Conflict {
 impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Conflict::ActivationRace => {
-                "another activation for this user committed first; retry the request"
-            }
+            Conflict::ActivationRace => "another activation for this user committed first; retry the request",
             Conflict::ProfileDeleting => "the messaging profile is being deleted",
-            Conflict::IdempotencyKeyReused => {
-                "this Idempotency-Key was already used with a different request"
-            }
+            Conflict::IdempotencyKeyReused => "this Idempotency-Key was already used with a different request",
             Conflict::AlreadyExists => "the resource already exists",
             Conflict::Stale => "the resource changed while the request ran; retry the request",
             Conflict::NumberUnavailable => "this number is not available",

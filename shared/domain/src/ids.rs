@@ -89,7 +89,7 @@ pub struct CarrierProfileId(String);
 
 impl CarrierProfileId {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        if raw.is_empty() || raw.len() > 128 || raw.chars().any(|c| c.is_control() || c == '/' ) {
+        if raw.is_empty() || raw.len() > 128 || raw.chars().any(|c| c.is_control() || c == '/') {
             return Err(ValidationError::new("id", "invalid_carrier_id", "the carrier returned an unusable id"));
         }
         Ok(Self(raw.to_owned()))
@@ -111,11 +111,7 @@ pub struct IdempotencyKey(String);
 impl IdempotencyKey {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         if raw.is_empty() || raw.len() > 255 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ValidationError::new(
-                "Idempotency-Key",
-                "invalid_idempotency_key",
-                "must be 1 to 255 visible ASCII characters",
-            ));
+            return Err(ValidationError::new("Idempotency-Key", "invalid_idempotency_key", "must be 1 to 255 visible ASCII characters"));
         }
         Ok(Self(raw.to_owned()))
     }

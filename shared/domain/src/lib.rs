@@ -14,11 +14,8 @@ pub mod work;
 
 pub use error::{Conflict, StoreError, ValidationError};
 pub use ids::{CarrierProfileId, IdempotencyKey, ProfileId, UserId};
-pub use page::{Cursor, Limit, Page};
 pub use numbers::{AreaCode, AvailableNumber, CarrierName, NumberSearch, NumberStatus, PhoneNumber};
+pub use page::{Cursor, Limit, Page};
 pub use phone::{CountryCode, Destination, E164};
-pub use profile::{
-    Activation, MessagingProfile, NewProfile, ProfileName, ProfilePatch, SyncError, SyncState,
-    WhitelistedDestinations,
-};
+pub use profile::{Activation, MessagingProfile, NewProfile, ProfileName, ProfilePatch, SyncError, SyncState, WhitelistedDestinations};
 pub use work::{Command, CommandEnvelope};

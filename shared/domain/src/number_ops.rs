@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use crate::ports::{CarrierError, Created, NumberCarrier, NumberStore, ProfileStore, Purchase, QueueError, WorkQueue};
 use crate::profiles::{SyncOutcome, SyncRetry};
 use crate::{
-    AvailableNumber, CarrierName, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, NumberSearch, NumberStatus,
-    Page, PhoneNumber, ProfileId, StoreError, SyncError, SyncState, UserId, E164,
+    AvailableNumber, CarrierName, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, NumberSearch, NumberStatus, Page, PhoneNumber,
+    ProfileId, StoreError, SyncError, SyncState, UserId, E164,
 };
 
 /// The number carriers this deployment has credentials for.
@@ -61,7 +61,7 @@ impl From<StoreError> for NumberError {
 #[derive(Debug)]
 pub enum Release {
     /// The carrier release is queued.
-    Releasing(PhoneNumber),
+    Releasing(Box<PhoneNumber>),
     /// A failed purchase: its record is gone; there was nothing to release.
     Forgotten,
 }
@@ -123,7 +123,7 @@ impl Numbers<'_> {
         }
         let releasing = self.store.mark_releasing(user, e164, now).await?;
         self.enqueue(&releasing).await?;
-        Ok(Release::Releasing(releasing))
+        Ok(Release::Releasing(Box::new(releasing)))
     }
 
     async fn enqueue(&self, n: &PhoneNumber) -> Result<(), QueueError> {
@@ -136,14 +136,28 @@ async fn enqueue_sync(queue: &dyn WorkQueue, n: &PhoneNumber) -> Result<(), Queu
 }
 
 /// Put an owned, active number on one of the user's profiles, and queue the carrier's copy of it.
-pub async fn assign(store: &dyn NumberStore, queue: &dyn WorkQueue, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, NumberError> {
+pub async fn assign(
+    store: &dyn NumberStore,
+    queue: &dyn WorkQueue,
+    user: &UserId,
+    e164: &E164,
+    profile: ProfileId,
+    now: OffsetDateTime,
+) -> Result<PhoneNumber, NumberError> {
     let n = store.assign_number(user, e164, profile, now).await?;
     enqueue_sync(queue, &n).await?;
     Ok(n)
 }
 
 /// Take a number off the profile it is on, and queue the carrier's copy of it.
-pub async fn unassign(store: &dyn NumberStore, queue: &dyn WorkQueue, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, NumberError> {
+pub async fn unassign(
+    store: &dyn NumberStore,
+    queue: &dyn WorkQueue,
+    user: &UserId,
+    e164: &E164,
+    profile: ProfileId,
+    now: OffsetDateTime,
+) -> Result<PhoneNumber, NumberError> {
     let n = store.unassign_number(user, e164, profile, now).await?;
     enqueue_sync(queue, &n).await?;
     Ok(n)
@@ -168,7 +182,11 @@ pub async fn sync_number(
         Some(c) => c.as_ref(),
         None => {
             let err = CarrierError::NotConfigured(format!("no credentials for {}", n.carrier));
-            return if n.status == NumberStatus::Pending { purchase_failed(store, &n, err, final_attempt, now).await } else { Err(SyncRetry::Carrier(err)) };
+            return if n.status == NumberStatus::Pending {
+                purchase_failed(store, &n, err, final_attempt, now).await
+            } else {
+                Err(SyncRetry::Carrier(err))
+            };
         }
     };
     let stale = |r: Result<(), StoreError>, done: SyncOutcome| match r {
@@ -211,7 +229,9 @@ pub async fn sync_number(
                     Ok(p) => match p.carrier_profile_id {
                         Some(cid) => Some(cid),
                         None if n.carrier == CarrierName::Telnyx => {
-                            return Err(SyncRetry::Carrier(CarrierError::Transient("the messaging profile is not at the carrier yet".into())))
+                            return Err(SyncRetry::Carrier(CarrierError::Transient(
+                                "the messaging profile is not at the carrier yet".into(),
+                            )))
                         }
                         None => None,
                     },
@@ -247,19 +267,26 @@ pub async fn sync_number(
 
 fn carrier_sync_error(e: &CarrierError) -> SyncError {
     match e {
-        CarrierError::Permanent { status, code, message } => SyncError {
-            code: if code.is_empty() { format!("http_{status}") } else { code.clone() },
-            message: message.clone(),
-        },
+        CarrierError::Permanent { status, code, message } => {
+            SyncError { code: if code.is_empty() { format!("http_{status}") } else { code.clone() }, message: message.clone() }
+        }
         CarrierError::NotFound => SyncError { code: "not_found".into(), message: "the carrier does not have this number".into() },
         CarrierError::NotConfigured(m) => SyncError { code: "carrier_not_configured".into(), message: m.clone() },
-        CarrierError::Transient(m) => SyncError { code: "retries_exhausted".into(), message: format!("gave up after repeated transient failures; last: {m}") },
+        CarrierError::Transient(m) => {
+            SyncError { code: "retries_exhausted".into(), message: format!("gave up after repeated transient failures; last: {m}") }
+        }
     }
 }
 
 /// A purchase that cannot go on: permanent errors, and transient ones on the last delivery, mark the
 /// number failed and free it; a transient one before that is retried.
-async fn purchase_failed(store: &dyn NumberStore, n: &PhoneNumber, error: CarrierError, final_attempt: bool, now: OffsetDateTime) -> Result<SyncOutcome, SyncRetry> {
+async fn purchase_failed(
+    store: &dyn NumberStore,
+    n: &PhoneNumber,
+    error: CarrierError,
+    final_attempt: bool,
+    now: OffsetDateTime,
+) -> Result<SyncOutcome, SyncRetry> {
     let transient = matches!(error, CarrierError::Transient(_));
     if transient && !final_attempt {
         return Err(SyncRetry::Carrier(error));

@@ -48,11 +48,7 @@ impl AreaCode {
     pub fn parse(raw: &str, country: CountryCode) -> Result<Self, ValidationError> {
         let nanp = matches!(country.as_str(), "US" | "CA" | "PR" | "GU" | "VI" | "AS" | "MP");
         let digits = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit());
-        let ok = if nanp {
-            digits && raw.len() == 3 && !raw.starts_with(['0', '1'])
-        } else {
-            digits && raw.len() <= 5
-        };
+        let ok = if nanp { digits && raw.len() == 3 && !raw.starts_with(['0', '1']) } else { digits && raw.len() <= 5 };
         if !ok {
             let why = if nanp { "must be three digits, the first 2-9 (e.g. 212)" } else { "must be 1 to 5 digits" };
             return Err(ValidationError::new("area_code", "invalid_area_code", why));
@@ -84,7 +80,13 @@ impl NumberSearch {
             None => Self::DEFAULT_LIMIT,
             Some(l) => match l.parse::<u8>() {
                 Ok(n) if (1..=Self::MAX_LIMIT).contains(&n) => n,
-                _ => return Err(ValidationError::new("limit", "out_of_range", format!("must be a whole number from 1 to {}", Self::MAX_LIMIT))),
+                _ => {
+                    return Err(ValidationError::new(
+                        "limit",
+                        "out_of_range",
+                        format!("must be a whole number from 1 to {}", Self::MAX_LIMIT),
+                    ))
+                }
             },
         };
         Ok(Self { country, area_code, limit })

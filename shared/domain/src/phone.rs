@@ -55,7 +55,8 @@ pub struct CountryCode(phonenumber::country::Id);
 
 impl CountryCode {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let bad = || ValidationError::new("country", "invalid_country", "must be an ISO 3166-1 alpha-2 country code in upper case, e.g. US");
+        let bad =
+            || ValidationError::new("country", "invalid_country", "must be an ISO 3166-1 alpha-2 country code in upper case, e.g. US");
         if raw.len() != 2 || !raw.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(bad());
         }
@@ -78,9 +79,9 @@ impl Destination {
         if raw == "*" {
             return Ok(Destination::All);
         }
-        CountryCode::parse(raw).map(Destination::Country).map_err(|e| {
-            ValidationError::new(e.field, e.code, "must be '*' or an ISO 3166-1 alpha-2 country code in upper case, e.g. US")
-        })
+        CountryCode::parse(raw)
+            .map(Destination::Country)
+            .map_err(|e| ValidationError::new(e.field, e.code, "must be '*' or an ISO 3166-1 alpha-2 country code in upper case, e.g. US"))
     }
     pub fn as_str(&self) -> &str {
         match self {
@@ -98,7 +99,9 @@ mod tests {
     fn e164_accepts_canonical_valid_numbers_only() {
         assert_eq!(E164::parse("+12125550123").unwrap().as_str(), "+12125550123");
         assert_eq!(E164::parse("+447911123456").unwrap().as_str(), "+447911123456");
-        for bad in ["12125550123", "+1 212 555 0123", "+1212555012", "+", "", "+1234567890123456", "+10005550123", "+１２１２５５５０１２３"] {
+        for bad in
+            ["12125550123", "+1 212 555 0123", "+1212555012", "+", "", "+1234567890123456", "+10005550123", "+１２１２５５５０１２３"]
+        {
             assert!(E164::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

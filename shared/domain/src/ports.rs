@@ -5,10 +5,9 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::{
-    AvailableNumber, CarrierName, E164, NumberSearch, PhoneNumber,
-    Activation, CarrierProfileId, CommandEnvelope, Cursor, IdempotencyKey, Limit, MessagingProfile,
-    Page, ProfileId, ProfilePatch, StoreError, SyncError, SyncState, UserId, WhitelistedDestinations,
-    ProfileName,
+    Activation, AvailableNumber, CarrierName, CarrierProfileId, CommandEnvelope, Cursor, IdempotencyKey, Limit, MessagingProfile,
+    NumberSearch, Page, PhoneNumber, ProfileId, ProfileName, ProfilePatch, StoreError, SyncError, SyncState, UserId,
+    WhitelistedDestinations, E164,
 };
 
 /// How a create went: a new record, or the record an earlier request with the same key made.
@@ -46,7 +45,13 @@ pub trait ProfileStore: Send + Sync {
 
     /// Apply a rename/settings change, bump the version and mark the profile pending sync.
     /// `Conflict(ProfileDeleting)` once a delete has started.
-    async fn update_profile(&self, user: &UserId, id: ProfileId, patch: &ProfilePatch, now: OffsetDateTime) -> Result<MessagingProfile, StoreError>;
+    async fn update_profile(
+        &self,
+        user: &UserId,
+        id: ProfileId,
+        patch: &ProfilePatch,
+        now: OffsetDateTime,
+    ) -> Result<MessagingProfile, StoreError>;
 
     /// Start a delete: the profile turns `deleting`, and if it was the active one the user's pointer
     /// is cleared in the same transaction, leaving the user with no active profile.
@@ -61,7 +66,14 @@ pub trait ProfileStore: Send + Sync {
     async fn active_profile(&self, user: &UserId) -> Result<Option<ProfileId>, StoreError>;
 
     /// Worker: the carrier now matches `version`; record its id. `Conflict(Stale)` if the version moved.
-    async fn record_synced(&self, user: &UserId, id: ProfileId, version: u64, carrier_id: &CarrierProfileId, now: OffsetDateTime) -> Result<(), StoreError>;
+    async fn record_synced(
+        &self,
+        user: &UserId,
+        id: ProfileId,
+        version: u64,
+        carrier_id: &CarrierProfileId,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 
     /// Worker: keep the carrier id of a copy that was created while the record moved on, so a later
     /// sync updates or deletes it instead of creating a second one.
@@ -69,7 +81,15 @@ pub trait ProfileStore: Send + Sync {
 
     /// Worker: the carrier refused `version` for good. The profile takes `state` (`Failed`, or stays
     /// `Deleting` so a repeated DELETE tries again) with the reason. `Conflict(Stale)` if the version moved.
-    async fn record_sync_failed(&self, user: &UserId, id: ProfileId, version: u64, state: SyncState, error: &SyncError, now: OffsetDateTime) -> Result<(), StoreError>;
+    async fn record_sync_failed(
+        &self,
+        user: &UserId,
+        id: ProfileId,
+        version: u64,
+        state: SyncState,
+        error: &SyncError,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 
     /// Worker: remove a `deleting` profile once the carrier's copy is gone. `Conflict(Stale)` if the version moved.
     async fn purge_profile(&self, user: &UserId, id: ProfileId, version: u64) -> Result<(), StoreError>;
@@ -128,7 +148,11 @@ pub trait NumberStore: Send + Sync {
     /// Start a purchase: guard + pending record (+ idempotency guard) in one transaction.
     /// `Conflict(NumberUnavailable)` if another user holds the number, `Conflict(NumberAlreadyOwned)`
     /// if the caller does; with a key, a repeat answers `Replayed`.
-    async fn create_purchase(&self, number: &PhoneNumber, idempotency: Option<(&IdempotencyKey, &str)>) -> Result<Created<PhoneNumber>, StoreError>;
+    async fn create_purchase(
+        &self,
+        number: &PhoneNumber,
+        idempotency: Option<(&IdempotencyKey, &str)>,
+    ) -> Result<Created<PhoneNumber>, StoreError>;
     async fn get_number(&self, user: &UserId, e164: &E164) -> Result<PhoneNumber, StoreError>;
     /// The user's numbers in E.164 order.
     async fn list_numbers(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<PhoneNumber>, StoreError>;
@@ -137,9 +161,23 @@ pub trait NumberStore: Send + Sync {
     /// Worker: remember the carrier's order id (guarded by version and `pending`).
     async fn record_order(&self, user: &UserId, e164: &E164, version: u64, order_id: &str) -> Result<(), StoreError>;
     /// Worker: the carrier sold us the number.
-    async fn record_active(&self, user: &UserId, e164: &E164, version: u64, carrier_number_id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+    async fn record_active(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        version: u64,
+        carrier_number_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// Worker: the purchase failed for good; the record says why and the guard is freed, in one transaction.
-    async fn record_purchase_failed(&self, user: &UserId, e164: &E164, version: u64, error: &SyncError, now: OffsetDateTime) -> Result<(), StoreError>;
+    async fn record_purchase_failed(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        version: u64,
+        error: &SyncError,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// Start a release: `releasing`, off its profile (the profile's count goes down in the same transaction).
     async fn mark_releasing(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
     /// Remove a failed purchase's record (its guard is already free).
@@ -149,7 +187,8 @@ pub trait NumberStore: Send + Sync {
     /// Put an active number on a profile (at most one profile per number; the profile must exist and
     /// not be deleting; its number count goes up in the same transaction).
     async fn assign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
-    async fn unassign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
+    async fn unassign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime)
+        -> Result<PhoneNumber, StoreError>;
     /// Worker: the carrier has the number on the profile the record names (at `version`).
     async fn record_number_profile_synced(&self, user: &UserId, e164: &E164, version: u64) -> Result<(), StoreError>;
     /// Worker: the carrier refused the profile change for good (`profile_sync: failed`, with why).

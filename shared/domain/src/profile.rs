@@ -154,10 +154,7 @@ pub struct ProfilePatch {
 }
 
 impl ProfilePatch {
-    pub fn new(
-        name: Option<ProfileName>,
-        whitelisted_destinations: Option<WhitelistedDestinations>,
-    ) -> Result<Self, ValidationError> {
+    pub fn new(name: Option<ProfileName>, whitelisted_destinations: Option<WhitelistedDestinations>) -> Result<Self, ValidationError> {
         if name.is_none() && whitelisted_destinations.is_none() {
             return Err(ValidationError::new("body", "empty_patch", "name at least one of: name, whitelisted_destinations"));
         }

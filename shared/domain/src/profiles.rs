@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 
 use crate::ports::{CarrierError, CarrierProfileSpec, Created, ProfileCarrier, ProfileStore, QueueError, WorkQueue};
 use crate::{
-    Activation, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, MessagingProfile,
-    NewProfile, Page, ProfileId, ProfilePatch, StoreError, SyncError, SyncState, UserId,
+    Activation, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, MessagingProfile, NewProfile, Page, ProfileId, ProfilePatch,
+    StoreError, SyncError, SyncState, UserId,
 };
 
 /// Why a profile operation failed; the edge maps each variant to a status.
@@ -69,7 +69,13 @@ impl Profiles<'_> {
         Ok(self.store.list_profiles(user, cursor, limit).await?)
     }
 
-    pub async fn update(&self, user: &UserId, id: ProfileId, patch: &ProfilePatch, now: OffsetDateTime) -> Result<MessagingProfile, ProfileError> {
+    pub async fn update(
+        &self,
+        user: &UserId,
+        id: ProfileId,
+        patch: &ProfilePatch,
+        now: OffsetDateTime,
+    ) -> Result<MessagingProfile, ProfileError> {
         let updated = self.store.update_profile(user, id, patch, now).await?;
         self.enqueue_sync(&updated).await?;
         Ok(updated)
@@ -193,16 +199,14 @@ async fn fail_or_retry(
     now: OffsetDateTime,
 ) -> Result<SyncOutcome, SyncRetry> {
     let sync_error = match &error {
-        CarrierError::Permanent { status, code, message } => SyncError {
-            code: if code.is_empty() { format!("http_{status}") } else { code.clone() },
-            message: message.clone(),
-        },
+        CarrierError::Permanent { status, code, message } => {
+            SyncError { code: if code.is_empty() { format!("http_{status}") } else { code.clone() }, message: message.clone() }
+        }
         CarrierError::NotFound => SyncError { code: "not_found".into(), message: "the carrier has no such messaging profile".into() },
         CarrierError::NotConfigured(m) => SyncError { code: "carrier_not_configured".into(), message: m.clone() },
-        CarrierError::Transient(m) if final_attempt => SyncError {
-            code: "retries_exhausted".into(),
-            message: format!("gave up after repeated transient failures; last: {m}"),
-        },
+        CarrierError::Transient(m) if final_attempt => {
+            SyncError { code: "retries_exhausted".into(), message: format!("gave up after repeated transient failures; last: {m}") }
+        }
         CarrierError::Transient(_) => return Err(SyncRetry::Carrier(error)),
     };
     let state = if profile.is_deleting() { SyncState::Deleting } else { SyncState::Failed };

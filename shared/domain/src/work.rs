@@ -29,10 +29,7 @@ impl CommandEnvelope {
     /// The sync for one version of a profile: every user write bumps the version, so each write
     /// gets its own command and a retry of the same write does not.
     pub fn sync_profile(user_id: UserId, profile_id: ProfileId, version: u64) -> Self {
-        Self {
-            id: format!("sync-profile-{profile_id}-v{version}"),
-            command: Command::SyncMessagingProfile { user_id, profile_id },
-        }
+        Self { id: format!("sync-profile-{profile_id}-v{version}"), command: Command::SyncMessagingProfile { user_id, profile_id } }
     }
 
     /// The sync for one version of a number's record.

@@ -39,7 +39,8 @@ pub fn profile_carrier(config: &Config, secrets: &CarrierSecrets) -> Result<Arc<
 pub fn number_carriers(config: &Config, secrets: &CarrierSecrets) -> Result<Carriers, CarrierError> {
     let mut carriers = Carriers::default();
     if let Some(key) = secrets.telnyx_api_key.as_ref().filter(|k| !k.expose_secret().is_empty()) {
-        carriers.telnyx = Some(Arc::new(TelnyxClient::new(&config.telnyx_base_url, key.clone(), config.carrier_timeout)?) as Arc<dyn NumberCarrier>);
+        carriers.telnyx =
+            Some(Arc::new(TelnyxClient::new(&config.telnyx_base_url, key.clone(), config.carrier_timeout)?) as Arc<dyn NumberCarrier>);
     }
     if let (Some(sid), Some(token)) = (secrets.twilio_account_sid.as_deref(), secrets.twilio_auth_token.as_ref()) {
         if !sid.is_empty() && !token.expose_secret().is_empty() {
@@ -55,6 +56,17 @@ pub fn number_carriers(config: &Config, secrets: &CarrierSecrets) -> Result<Carr
         CarrierKind::Telnyx => CarrierName::Telnyx,
     });
     Ok(carriers)
+}
+
+/// The HTTP client every carrier client uses: the configured timeout for a whole call, a shorter
+/// connect timeout, Patchbay's user agent.
+pub(crate) fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, CarrierError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(std::time::Duration::from_secs(3)))
+        .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| CarrierError::NotConfigured(format!("http client: {e}")))
 }
 
 /// Retry or not, from an HTTP status: 408, 425, 429 and 5xx are worth another try.

@@ -52,13 +52,7 @@ struct TelnyxError {
 
 impl TelnyxClient {
     pub fn new(base: &str, api_key: SecretString, timeout: Duration) -> Result<Self, CarrierError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(3)))
-            .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| CarrierError::NotConfigured(format!("http client: {e}")))?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_owned(), api_key })
+        Ok(Self { http: super::http_client(timeout)?, base: base.trim_end_matches('/').to_owned(), api_key })
     }
 
     fn url(&self, path: &str) -> String {
@@ -181,7 +175,8 @@ impl ProfileCarrier for TelnyxClient {
     async fn create_messaging_profile(&self, spec: &CarrierProfileSpec) -> Result<CarrierProfileId, CarrierError> {
         let body = ProfileBody { name: spec.name.as_str(), whitelisted_destinations: spec.whitelisted_destinations.as_strings() };
         let res = self.send(self.http.post(self.url("/messaging_profiles")).json(&body)).await?;
-        let env: DataEnvelope = res.json().await.map_err(|e| CarrierError::Transient(format!("telnyx answer unreadable: {}", e.without_url())))?;
+        let env: DataEnvelope =
+            res.json().await.map_err(|e| CarrierError::Transient(format!("telnyx answer unreadable: {}", e.without_url())))?;
         CarrierProfileId::parse(&env.data.id).map_err(|_| CarrierError::Transient("telnyx answered an unusable profile id".into()))
     }
 
@@ -244,9 +239,17 @@ impl NumberCarrier for TelnyxClient {
             .into_iter()
             .filter_map(|a| {
                 let e164 = E164::parse(a.phone_number.as_deref()?).ok()?;
-                let region = |kind: &str| a.region_information.iter().find(|r| r.region_type.as_deref() == Some(kind)).and_then(|r| r.region_name.clone());
+                let region = |kind: &str| {
+                    a.region_information.iter().find(|r| r.region_type.as_deref() == Some(kind)).and_then(|r| r.region_name.clone())
+                };
                 let has = |name: &str| a.features.iter().any(|f| f.name.as_deref() == Some(name));
-                Some(AvailableNumber { phone_number: e164, region: region("state"), locality: region("rate_center"), sms: has("sms"), voice: has("voice") })
+                Some(AvailableNumber {
+                    phone_number: e164,
+                    region: region("state"),
+                    locality: region("rate_center"),
+                    sms: has("sms"),
+                    voice: has("voice"),
+                })
             })
             .take(usize::from(q.limit))
             .collect())

@@ -66,18 +66,18 @@ struct TwilioError {
 }
 
 impl TwilioClient {
-    pub fn new(base: &str, account_sid: &str, auth_token: SecretString, public_url: Option<String>, timeout: Duration) -> Result<Self, CarrierError> {
+    pub fn new(
+        base: &str,
+        account_sid: &str,
+        auth_token: SecretString,
+        public_url: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self, CarrierError> {
         if !account_sid.starts_with("AC") || account_sid.len() != 34 || !account_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(CarrierError::NotConfigured("twilio_account_sid must be AC followed by 32 hex digits".into()));
         }
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(3)))
-            .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| CarrierError::NotConfigured(format!("http client: {e}")))?;
         Ok(Self {
-            http,
+            http: super::http_client(timeout)?,
             base: base.trim_end_matches('/').to_owned(),
             account_sid: account_sid.to_owned(),
             auth_token,
@@ -137,7 +137,8 @@ impl NumberCarrier for TwilioClient {
         if let Some(a) = &q.area_code {
             query.push(("AreaCode", a.as_str().to_owned()));
         }
-        let res = self.send(self.http.get(self.url(&format!("/AvailablePhoneNumbers/{}/Local.json", q.country.as_str()))).query(&query)).await?;
+        let res =
+            self.send(self.http.get(self.url(&format!("/AvailablePhoneNumbers/{}/Local.json", q.country.as_str()))).query(&query)).await?;
         let list: AvailableList = res.json().await.map_err(unreadable)?;
         Ok(list
             .available_phone_numbers

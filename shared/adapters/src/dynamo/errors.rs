@@ -25,7 +25,9 @@ where
 /// Why a transaction was cancelled, item by item, in the order the items were sent.
 pub enum TxFailure {
     /// `reasons[i]` is the cancellation code of item i (`None` when that item was fine).
-    Cancelled { reasons: Vec<Option<String>> },
+    Cancelled {
+        reasons: Vec<Option<String>>,
+    },
     Other(StoreError),
 }
 
@@ -42,11 +44,7 @@ impl TxFailure {
 pub fn classify_tx(err: SdkError<TransactWriteItemsError, aws_smithy_runtime_api_response::HttpResponse>) -> TxFailure {
     if let SdkError::ServiceError(service) = &err {
         if let TransactWriteItemsError::TransactionCanceledException(cancel) = service.err() {
-            let reasons = cancel
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code().filter(|c| *c != "None").map(str::to_owned))
-                .collect();
+            let reasons = cancel.cancellation_reasons().iter().map(|r| r.code().filter(|c| *c != "None").map(str::to_owned)).collect();
             return TxFailure::Cancelled { reasons };
         }
     }

@@ -1,9 +1,8 @@
 //! Item shapes and their mapping to domain types (serde_dynamo; no hand-built attribute maps).
 
 use patchbay_domain::{
-    CarrierName, NumberStatus, PhoneNumber, E164,
-    CarrierProfileId, MessagingProfile, ProfileId, ProfileName, StoreError, SyncError, SyncState, UserId,
-    WhitelistedDestinations,
+    CarrierName, CarrierProfileId, MessagingProfile, NumberStatus, PhoneNumber, ProfileId, ProfileName, StoreError, SyncError, SyncState,
+    UserId, WhitelistedDestinations, E164,
 };
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;

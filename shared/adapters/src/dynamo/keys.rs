@@ -50,10 +50,7 @@ impl Key {
     }
 
     pub fn to_item(&self) -> HashMap<String, AttributeValue> {
-        HashMap::from([
-            (PK.to_owned(), AttributeValue::S(self.pk.clone())),
-            (SK.to_owned(), AttributeValue::S(self.sk.clone())),
-        ])
+        HashMap::from([(PK.to_owned(), AttributeValue::S(self.pk.clone())), (SK.to_owned(), AttributeValue::S(self.sk.clone()))])
     }
 }
 

@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Get, Put, ReturnValue, TransactGetItem, TransactWriteItem, Update, Delete};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Get, Put, ReturnValue, TransactGetItem, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use patchbay_domain::ports::{Created, ProfileStore};
 use patchbay_domain::{
-    Activation, CarrierProfileId, Conflict, Cursor, IdempotencyKey, Limit, MessagingProfile, Page, ProfileId,
-    ProfilePatch, StoreError, SyncError, SyncState, UserId,
+    Activation, CarrierProfileId, Conflict, Cursor, IdempotencyKey, Limit, MessagingProfile, Page, ProfileId, ProfilePatch, StoreError,
+    SyncError, SyncState, UserId,
 };
 use rand::Rng;
 use serde::de::DeserializeOwned;
@@ -144,16 +144,16 @@ impl DynamoStore {
     }
 
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(classify_tx)
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(|_| ()).map_err(classify_tx)
     }
 
-    pub(crate) fn put(&self, item: Item, condition: &str, names: &[(&str, &str)], values: Vec<(&str, AttributeValue)>) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn put(
+        &self,
+        item: Item,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let mut p = Put::builder().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
         for (k, v) in names {
             p = p.expression_attribute_names(*k, *v);
@@ -205,7 +205,8 @@ impl DynamoStore {
             fingerprint: fingerprint.to_owned(),
             expires_at: now + IDEMPOTENCY_TTL.as_secs() as i64,
         })?;
-        let put = self.put(guard, "attribute_not_exists(pk) OR expires_at < :now", &[], vec![(":now", AttributeValue::N(now.to_string()))])?;
+        let put =
+            self.put(guard, "attribute_not_exists(pk) OR expires_at < :now", &[], vec![(":now", AttributeValue::N(now.to_string()))])?;
         Ok((guard_key, put))
     }
 
@@ -228,9 +229,7 @@ impl DynamoStore {
         id: ProfileId,
     ) -> Result<(Option<ActivePointerItem>, Option<MessagingProfile>), StoreError> {
         let get = |key: Key| -> Result<TransactGetItem, StoreError> {
-            Ok(TransactGetItem::builder()
-                .get(built(Get::builder().table_name(&self.table).set_key(Some(key.to_item())).build())?)
-                .build())
+            Ok(TransactGetItem::builder().get(built(Get::builder().table_name(&self.table).set_key(Some(key.to_item())).build())?).build())
         };
         let out = self
             .client
@@ -345,14 +344,15 @@ impl ProfileStore for DynamoStore {
         Ok(Page { data, next_cursor })
     }
 
-    async fn update_profile(&self, user: &UserId, id: ProfileId, patch: &ProfilePatch, now: OffsetDateTime) -> Result<MessagingProfile, StoreError> {
+    async fn update_profile(
+        &self,
+        user: &UserId,
+        id: ProfileId,
+        patch: &ProfilePatch,
+        now: OffsetDateTime,
+    ) -> Result<MessagingProfile, StoreError> {
         let mut sets = vec!["#v = #v + :one", "#ss = :pending", "#ua = :now"];
-        let mut values = vec![
-            (":one", n(1)),
-            (":pending", s("pending")),
-            (":deleting", s("deleting")),
-            (":now", s(rfc3339(now))),
-        ];
+        let mut values = vec![(":one", n(1)), (":pending", s("pending")), (":deleting", s("deleting")), (":now", s(rfc3339(now)))];
         if let Some(name) = &patch.name {
             sets.push("#name = :name");
             values.push((":name", s(name.as_str())));
@@ -362,13 +362,17 @@ impl ProfileStore for DynamoStore {
             values.push((":wl", AttributeValue::L(wl.as_strings().into_iter().map(s).collect())));
         }
         let update = format!("SET {} REMOVE #se", sets.join(", "));
-        let names = [("#v", "version"), ("#ss", "sync_state"), ("#ua", "updated_at"), ("#name", "name"), ("#wl", "whitelisted_destinations"), ("#se", "sync_error")];
+        let names = [
+            ("#v", "version"),
+            ("#ss", "sync_state"),
+            ("#ua", "updated_at"),
+            ("#name", "name"),
+            ("#wl", "whitelisted_destinations"),
+            ("#se", "sync_error"),
+        ];
         // DynamoDB refuses names an expression does not use.
         let used: Vec<(&str, &str)> = names.iter().copied().filter(|(k, _)| update.contains(k)).collect();
-        match self
-            .update_profile_item(user, id, &update, "attribute_exists(pk) AND #ss <> :deleting", &used, values)
-            .await
-        {
+        match self.update_profile_item(user, id, &update, "attribute_exists(pk) AND #ss <> :deleting", &used, values).await {
             Ok(Some(p)) => Ok(p),
             Ok(None) => Err(StoreError::Corrupt("update returned no item".into())),
             Err(WriteFailure::ConditionFailed) => Err(self.classify_profile_miss(user, id, Conflict::ProfileDeleting).await),
@@ -501,7 +505,14 @@ impl ProfileStore for DynamoStore {
         }
     }
 
-    async fn record_synced(&self, user: &UserId, id: ProfileId, version: u64, carrier_id: &CarrierProfileId, _now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn record_synced(
+        &self,
+        user: &UserId,
+        id: ProfileId,
+        version: u64,
+        carrier_id: &CarrierProfileId,
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         match self
             .update_profile_item(
                 user,
@@ -537,15 +548,20 @@ impl ProfileStore for DynamoStore {
         }
     }
 
-    async fn record_sync_failed(&self, user: &UserId, id: ProfileId, version: u64, state: SyncState, error: &SyncError, _now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn record_sync_failed(
+        &self,
+        user: &UserId,
+        id: ProfileId,
+        version: u64,
+        state: SyncState,
+        error: &SyncError,
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let state = match state {
             SyncState::Deleting => "deleting",
             _ => "failed",
         };
-        let err = AttributeValue::M(HashMap::from([
-            ("code".to_owned(), s(&error.code)),
-            ("message".to_owned(), s(&error.message)),
-        ]));
+        let err = AttributeValue::M(HashMap::from([("code".to_owned(), s(&error.code)), ("message".to_owned(), s(&error.message))]));
         match self
             .update_profile_item(
                 user,

@@ -1,8 +1,8 @@
 //! The number half of the store: a global one-owner guard per number, the user's record beside it,
 //! and every move between states a condition or a transaction.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem};
 use patchbay_domain::ports::{Created, NumberStore};
 use patchbay_domain::{
     Conflict, Cursor, IdempotencyKey, Limit, NumberStatus, Page, PhoneNumber, ProfileId, StoreError, SyncError, UserId, E164,
@@ -53,6 +53,17 @@ impl DynamoStore {
         self.update(&Key::profile(user, profile), "ADD #nc :d", condition, &names, values)
     }
 
+    /// The Query over a user's number records, in E.164 order.
+    fn numbers_query(&self, user: &UserId) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(Key::user_pk(user)))
+            .expression_attribute_values(":prefix", s(NUMBER_PREFIX))
+            .consistent_read(true)
+    }
+
     async fn number_or_404(&self, user: &UserId, e164: &E164) -> Result<PhoneNumber, StoreError> {
         match self.get(&Key::number(user, e164)).await? {
             Some(item) => number_from(item),
@@ -83,7 +94,11 @@ impl DynamoStore {
 
 #[async_trait]
 impl NumberStore for DynamoStore {
-    async fn create_purchase(&self, number: &PhoneNumber, idempotency: Option<(&IdempotencyKey, &str)>) -> Result<Created<PhoneNumber>, StoreError> {
+    async fn create_purchase(
+        &self,
+        number: &PhoneNumber,
+        idempotency: Option<(&IdempotencyKey, &str)>,
+    ) -> Result<Created<PhoneNumber>, StoreError> {
         let guard_key = Key::number_owner(&number.e164);
         let guard = to_item(&NumberOwnerItem {
             pk: guard_key.pk.clone(),
@@ -144,15 +159,7 @@ impl NumberStore for DynamoStore {
     }
 
     async fn list_numbers(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<PhoneNumber>, StoreError> {
-        let mut req = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(Key::user_pk(user)))
-            .expression_attribute_values(":prefix", s(NUMBER_PREFIX))
-            .consistent_read(true)
-            .limit(i32::from(limit.get()) + 1);
+        let mut req = self.numbers_query(user).limit(i32::from(limit.get()) + 1);
         if let Some(cursor) = after {
             let position = cursor.position().unwrap_or_default();
             req = req.set_exclusive_start_key(Some(HashMap::from([
@@ -175,18 +182,7 @@ impl NumberStore for DynamoStore {
         let mut out = Vec::new();
         let mut start = None;
         loop {
-            let page = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(Key::user_pk(user)))
-                .expression_attribute_values(":prefix", s(NUMBER_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
+            let page = self.numbers_query(user).set_exclusive_start_key(start).send().await.map_err(unavailable)?;
             for item in page.items.unwrap_or_default() {
                 out.push(number_from(item)?);
             }
@@ -209,13 +205,27 @@ impl NumberStore for DynamoStore {
         .await
     }
 
-    async fn record_active(&self, user: &UserId, e164: &E164, version: u64, carrier_number_id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn record_active(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        version: u64,
+        carrier_number_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         self.update_number(
             user,
             e164,
             "SET #st = :active, #cid = :cid, #ua = :now REMOVE #o, #f",
             "#v = :v AND #st = :pending",
-            &[("#st", "status"), ("#cid", "carrier_number_id"), ("#ua", "updated_at"), ("#o", "carrier_order_id"), ("#f", "failure"), ("#v", "version")],
+            &[
+                ("#st", "status"),
+                ("#cid", "carrier_number_id"),
+                ("#ua", "updated_at"),
+                ("#o", "carrier_order_id"),
+                ("#f", "failure"),
+                ("#v", "version"),
+            ],
             vec![
                 (":active", status(NumberStatus::Active)),
                 (":cid", s(carrier_number_id)),
@@ -227,14 +237,27 @@ impl NumberStore for DynamoStore {
         .await
     }
 
-    async fn record_purchase_failed(&self, user: &UserId, e164: &E164, version: u64, error: &SyncError, now: OffsetDateTime) -> Result<(), StoreError> {
+    async fn record_purchase_failed(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        version: u64,
+        error: &SyncError,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let items = vec![
             self.update(
                 &Key::number(user, e164),
                 "SET #st = :failed, #f = :f, #ua = :now REMOVE #o",
                 "#v = :v AND #st = :pending",
                 &[("#st", "status"), ("#f", "failure"), ("#ua", "updated_at"), ("#o", "carrier_order_id"), ("#v", "version")],
-                vec![(":failed", status(NumberStatus::Failed)), (":f", error_map(error)), (":now", s(rfc3339(now))), (":v", n(version)), (":pending", status(NumberStatus::Pending))],
+                vec![
+                    (":failed", status(NumberStatus::Failed)),
+                    (":f", error_map(error)),
+                    (":now", s(rfc3339(now))),
+                    (":v", n(version)),
+                    (":pending", status(NumberStatus::Pending)),
+                ],
             )?,
             // The number is free again, for anyone.
             self.delete_guard(e164, user)?,
@@ -333,7 +356,14 @@ impl NumberStore for DynamoStore {
                     &Key::number(user, e164),
                     "SET #mp = :p, #ps = :pending, #v = #v + :one, #ua = :now REMOVE #pe",
                     "#v = :v AND #st = :active AND attribute_not_exists(#mp)",
-                    &[("#mp", "messaging_profile_id"), ("#ps", "profile_sync"), ("#pe", "profile_sync_error"), ("#v", "version"), ("#ua", "updated_at"), ("#st", "status")],
+                    &[
+                        ("#mp", "messaging_profile_id"),
+                        ("#ps", "profile_sync"),
+                        ("#pe", "profile_sync_error"),
+                        ("#v", "version"),
+                        ("#ua", "updated_at"),
+                        ("#st", "status"),
+                    ],
                     vec![
                         (":p", s(profile.to_string())),
                         (":pending", s("pending")),
@@ -361,7 +391,13 @@ impl NumberStore for DynamoStore {
         Err(StoreError::Conflict(Conflict::Stale))
     }
 
-    async fn unassign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, StoreError> {
+    async fn unassign_number(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        profile: ProfileId,
+        now: OffsetDateTime,
+    ) -> Result<PhoneNumber, StoreError> {
         for attempt in 0..RACE_ATTEMPTS {
             let current = self.number_or_404(user, e164).await?;
             if current.messaging_profile_id != Some(profile) {
@@ -372,8 +408,20 @@ impl NumberStore for DynamoStore {
                     &Key::number(user, e164),
                     "SET #ps = :pending, #v = #v + :one, #ua = :now REMOVE #mp, #pe",
                     "#v = :v AND #mp = :p",
-                    &[("#mp", "messaging_profile_id"), ("#ps", "profile_sync"), ("#pe", "profile_sync_error"), ("#v", "version"), ("#ua", "updated_at")],
-                    vec![(":pending", s("pending")), (":one", n(1)), (":now", s(rfc3339(now))), (":v", n(current.version)), (":p", s(profile.to_string()))],
+                    &[
+                        ("#mp", "messaging_profile_id"),
+                        ("#ps", "profile_sync"),
+                        ("#pe", "profile_sync_error"),
+                        ("#v", "version"),
+                        ("#ua", "updated_at"),
+                    ],
+                    vec![
+                        (":pending", s("pending")),
+                        (":one", n(1)),
+                        (":now", s(rfc3339(now))),
+                        (":v", n(current.version)),
+                        (":p", s(profile.to_string())),
+                    ],
                 )?,
                 self.profile_count(user, profile, -1, false)?,
             ];

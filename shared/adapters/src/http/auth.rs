@@ -17,12 +17,9 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let sub = match parts.extensions.get::<RequestContext>() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-                .authorizer
-                .as_ref()
-                .and_then(|a| a.jwt.as_ref())
-                .and_then(|jwt| jwt.claims.get("sub"))
-                .cloned(),
+            Some(RequestContext::ApiGatewayV2(ctx)) => {
+                ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).and_then(|jwt| jwt.claims.get("sub")).cloned()
+            }
             _ => None,
         };
         let sub = sub.ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;

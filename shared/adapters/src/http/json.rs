@@ -30,7 +30,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let message = inner.to_string();
         match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
-                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {message}")).with_field("body")
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the body is not valid JSON: {message}"))
+                    .with_field("body")
             }
             serde_json::error::Category::Data => {
                 // A missing field is reported against its parent; name the field itself.
@@ -96,11 +97,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         if !is_json(ct.as_deref()) {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as application/json").with_field("Content-Type"));
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as application/json")
+                .with_field("Content-Type"));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body must be at most {MAX_BODY_BYTES} bytes")).with_field("body")
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body must be at most {MAX_BODY_BYTES} bytes"))
+                    .with_field("body")
             } else {
                 ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", "the body could not be read").with_field("body")
             }
@@ -124,8 +127,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let raw = parts.uri.query().unwrap_or("");
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
-            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "the query string is not form-encoded").with_field("query"))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "the query string is not form-encoded").with_field("query")
+        })?;
         Ok(QueryParams(pairs.into_iter().collect()))
     }
 }

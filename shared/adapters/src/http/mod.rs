@@ -8,7 +8,7 @@ pub mod path;
 pub mod problem;
 pub mod views;
 
-pub use app::{finish, healthz};
+pub use app::{accepted, finish, healthz};
 pub use auth::AuthUser;
 pub use json::{JsonBody, QueryParams};
 pub use path::{idempotency_key, E164Path, ProfileIdPath, ProfileNumberPath};

@@ -2,8 +2,8 @@
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use patchbay_domain::{IdempotencyKey, ProfileId, ValidationError, E164};
 use axum::http::HeaderMap;
+use patchbay_domain::{IdempotencyKey, ProfileId, ValidationError, E164};
 
 use super::ApiError;
 

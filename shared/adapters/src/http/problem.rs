@@ -38,7 +38,7 @@ pub struct ApiError {
     pub code: String,
     pub detail: String,
     pub field: Option<String>,
-    pub carrier: Option<CarrierProblem>,
+    pub carrier: Option<Box<CarrierProblem>>,
 }
 
 impl ApiError {
@@ -66,7 +66,11 @@ impl ApiError {
     /// The store or the queue failed: logged with its cause, answered without it.
     pub fn unavailable(what: &str, cause: &(dyn std::error::Error + 'static)) -> Self {
         tracing::error!(error = %cause, source = ?cause.source().map(|s| s.to_string()), "{what} unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "a backing service did not answer; retry the request (with the same Idempotency-Key, if any)")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "a backing service did not answer; retry the request (with the same Idempotency-Key, if any)",
+        )
     }
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -81,7 +85,7 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.clone(),
             field: self.field.clone(),
-            carrier: self.carrier.clone(),
+            carrier: self.carrier.as_deref().cloned(),
         }
     }
 }
@@ -113,9 +117,7 @@ impl From<ProfileError> for ApiError {
         match e {
             ProfileError::NotFound => ApiError::not_found("messaging profile not found"),
             ProfileError::Conflict(c) => ApiError::new(StatusCode::CONFLICT, c.code(), c.to_string()),
-            ProfileError::Store(StoreError::Corrupt(m)) => {
-                ApiError::internal(&std::io::Error::other(format!("corrupt item: {m}")))
-            }
+            ProfileError::Store(StoreError::Corrupt(m)) => ApiError::internal(&std::io::Error::other(format!("corrupt item: {m}"))),
             ProfileError::Store(e) => ApiError::unavailable("store", &e),
             ProfileError::Queue(e) => ApiError::unavailable("work queue", &e),
         }
@@ -126,14 +128,16 @@ impl ApiError {
     /// A carrier call made while answering (a search): 502 when it refused, 503 when it failed.
     pub fn carrier(name: CarrierName, e: CarrierError) -> Self {
         let (status, code, message) = match e {
-            CarrierError::Permanent { status, code, message } => (StatusCode::BAD_GATEWAY, if code.is_empty() { format!("http_{status}") } else { code }, message),
+            CarrierError::Permanent { status, code, message } => {
+                (StatusCode::BAD_GATEWAY, if code.is_empty() { format!("http_{status}") } else { code }, message)
+            }
             CarrierError::NotFound => (StatusCode::BAD_GATEWAY, "not_found".to_owned(), "the carrier answered 404".to_owned()),
             CarrierError::Transient(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable".to_owned(), m),
             CarrierError::NotConfigured(m) => (StatusCode::SERVICE_UNAVAILABLE, "not_configured".to_owned(), m),
         };
         tracing::warn!(carrier = %name, %code, %message, "carrier call failed");
         let mut err = ApiError::new(status, "carrier_error", format!("{name} answered {code}: {message}"));
-        err.carrier = Some(CarrierProblem { name: name.to_string(), code, message });
+        err.carrier = Some(Box::new(CarrierProblem { name: name.to_string(), code, message }));
         err
     }
 }

@@ -93,7 +93,13 @@ pub struct AvailableNumberView {
 
 impl From<&AvailableNumber> for AvailableNumberView {
     fn from(a: &AvailableNumber) -> Self {
-        Self { phone_number: a.phone_number.to_string(), region: a.region.clone(), locality: a.locality.clone(), sms: a.sms, voice: a.voice }
+        Self {
+            phone_number: a.phone_number.to_string(),
+            region: a.region.clone(),
+            locality: a.locality.clone(),
+            sms: a.sms,
+            voice: a.voice,
+        }
     }
 }
 
