@@ -10,6 +10,7 @@ pub mod phone;
 pub mod ports;
 pub mod profile;
 pub mod profiles;
+pub mod sms;
 pub mod work;
 
 pub use error::{Conflict, StoreError, ValidationError};
