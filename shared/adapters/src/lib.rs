@@ -8,6 +8,7 @@ pub mod dynamo;
 pub mod http;
 pub mod secrets;
 pub mod sqs;
+pub mod webhooks;
 
 pub use config::{CarrierKind, Config, ConfigError};
 pub use dynamo::DynamoStore;
