@@ -30,6 +30,64 @@ class QuietHandler(WSGIRequestHandler):
             super().log_request(*args, **kwargs)
 
 
+def cheap_transaction_rollback() -> None:
+    """moto backs up every table a TransactWriteItems touches with a deep copy of the whole table, so
+    each transaction costs time and memory in proportion to the table (measured: 600 transactions on
+    a growing table took 22 s and left the server at 1.1 GB). Back up only the items the transaction
+    touches instead, and restore those if it is cancelled. Atomicity is unchanged: the server runs
+    one request at a time, and a cancelled transaction leaves every touched item as it was."""
+    import copy
+
+    import moto.dynamodb.models as models
+
+    class _NoTableCopy:
+        def __getattr__(self, name):
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value, memo=None):
+            if isinstance(value, models.Table):
+                return value
+            return copy.deepcopy(value, memo)
+
+    models.copy = _NoTableCopy()
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        backups = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            name = op.get("TableName")
+            if not name or name not in self.tables:
+                continue
+            table = self.tables[name]
+            if "Item" in op:
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op.get("Key")
+            if not key:
+                continue
+            try:
+                current = self.get_item(name, key)
+            except Exception:  # noqa: BLE001 - a bad key fails the transaction itself
+                continue
+            backups.append((name, key, current.to_json()["Attributes"] if current else None))
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for name, key, attributes in reversed(backups):
+                if attributes is None:
+                    if self.get_item(name, key) is not None:
+                        self.delete_item(name, key)
+                else:
+                    self.put_item(name, copy.deepcopy(attributes))
+            raise
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
 def watch_parent(parent: int) -> None:
     while True:
         if os.getppid() != parent:
@@ -50,6 +108,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", module="moto")
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("moto").setLevel(logging.ERROR)
+    cheap_transaction_rollback()
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(args.host, args.port, app, threaded=False, request_handler=QuietHandler)
     os.environ["MOTO_PORT"] = str(server.port)

@@ -124,6 +124,9 @@ def cmd_deploy(args) -> None:
     upload_code_placeholders(args.endpoint, cfn)
     extra = create_unsupported(args.endpoint, cfn, args.stack)
     cf = client("cloudformation", args.endpoint)
+    # Outputs are for deployers (some name resources moto's CloudFormation skips, like function URLs);
+    # the local stack reads physical ids from the stack's resources instead.
+    cfn = {k: v for k, v in cfn.items() if k != "Outputs"}
     cf.create_stack(
         StackName=args.stack,
         TemplateBody=json.dumps(cfn),

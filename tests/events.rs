@@ -31,8 +31,12 @@ async fn invoke(router: &axum::Router, name: &str) -> (u16, Value) {
 #[tokio::test]
 async fn sample_events_drive_the_functions() {
     let env = TestEnv::new(Parts { api: false, worker: false }).await;
-    let backends =
-        Backends { store: Arc::new(env.store.clone()), queue: Arc::new(env.queue.clone()), carriers: patchbay_e2e::sandbox_carriers() };
+    let backends = Backends {
+        store: Arc::new(env.store.clone()),
+        queue: Arc::new(env.queue.clone()),
+        carriers: patchbay_e2e::sandbox_carriers(),
+        webhooks: patchbay_local::server::WebhookConfig { telnyx_key: None, twilio_token: None, public_url: None },
+    };
     let router = function_routes(&backends);
     let worker = Worker {
         store: backends.store.clone(),

@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use patchbay_adapters::carrier::SandboxCarrier;
+use patchbay_adapters::webhooks::telnyx_public_key;
 use patchbay_adapters::{DynamoStore, SqsQueue};
 use patchbay_domain::number_ops::Carriers;
 use patchbay_domain::CarrierName;
 use patchbay_local::devauth::DevAuth;
 use patchbay_local::poller::Poller;
-use patchbay_local::server::{self, Backends};
+use patchbay_local::server::{self, Backends, WebhookConfig, DEV_TELNYX_PUBLIC_KEY, DEV_TWILIO_AUTH_TOKEN};
 use patchbay_local::stack::sdk_config;
 use patchbay_local::{LocalStack, StackInfo, StackOptions};
 use patchbay_worker::Worker;
@@ -54,7 +55,14 @@ pub fn shared(parts: Parts) -> Shared {
                     let stack = LocalStack::start(StackOptions { stack_name: "patchbay-test".into(), ..Default::default() })
                         .await
                         .expect("local stack (run local/bootstrap.sh first)");
-                    let backends = Backends::new(&stack.sdk, &stack.info.table, &stack.info.work_queue_url, sandbox_carriers());
+                    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+                    let addr = listener.local_addr().expect("addr");
+                    let webhooks = WebhookConfig {
+                        telnyx_key: Some(telnyx_public_key(DEV_TELNYX_PUBLIC_KEY).expect("dev key")),
+                        twilio_token: Some(secrecy::SecretString::from(DEV_TWILIO_AUTH_TOKEN)),
+                        public_url: Some(format!("http://{addr}")),
+                    };
+                    let backends = Backends::new(&stack.sdk, &stack.info.table, &stack.info.work_queue_url, sandbox_carriers(), webhooks);
                     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
                     if parts.worker {
                         let poller = Poller {
@@ -73,8 +81,6 @@ pub fn shared(parts: Parts) -> Shared {
                         tokio::spawn(poller.run(worker, stop_rx.clone()));
                     }
                     let api = if parts.api {
-                        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
-                        let addr = listener.local_addr().expect("addr");
                         let router = server::router(&backends, DevAuth::new(DEV_SECRET));
                         tokio::spawn(server::serve(listener, router, std::future::pending()));
                         Some(format!("http://{addr}"))

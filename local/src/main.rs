@@ -14,7 +14,7 @@ use patchbay_adapters::secrets::CarrierSecrets;
 use patchbay_adapters::{carrier, Config};
 use patchbay_local::devauth::DevAuth;
 use patchbay_local::poller::Poller;
-use patchbay_local::server::{self, Backends};
+use patchbay_local::server::{self, Backends, WebhookConfig};
 use patchbay_local::telemetry;
 use patchbay_local::{LocalStack, StackOptions};
 use patchbay_worker::Worker;
@@ -75,7 +75,8 @@ async fn up() -> Result<(), Error> {
         Config::from_lookup(|k| overrides.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok()))?;
     let secrets = CarrierSecrets::load_configured(&stack.sdk, &config).await?;
     let carriers = carrier::number_carriers(&config, &secrets)?;
-    let backends = Backends::new(&stack.sdk, &config.table_name, &config.work_queue_url, carriers.clone());
+    let webhooks = WebhookConfig::from_env_or_dev(&format!("http://127.0.0.1:{port}"))?;
+    let backends = Backends::new(&stack.sdk, &config.table_name, &config.work_queue_url, carriers.clone(), webhooks);
     let worker = Worker {
         store: backends.store.clone(),
         numbers: backends.store.clone(),

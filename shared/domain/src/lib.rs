@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod ids;
+pub mod messaging;
 pub mod number_ops;
 pub mod numbers;
 pub mod page;

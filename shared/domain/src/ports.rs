@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::messaging::{Conversation, ConversationId, Inbound, InboundSms, Message};
 use crate::{
     Activation, AvailableNumber, CarrierName, CarrierProfileId, CommandEnvelope, Cursor, IdempotencyKey, Limit, MessagingProfile,
     NumberSearch, Page, PhoneNumber, ProfileId, ProfileName, ProfilePatch, StoreError, SyncError, SyncState, UserId,
@@ -218,4 +219,27 @@ pub trait NumberCarrier: Send + Sync {
     /// Put the number on a messaging profile at the carrier (`None` takes it off). Carriers without
     /// messaging profiles (Twilio) accept and do nothing.
     async fn set_messaging_profile(&self, carrier_number_id: &str, profile: Option<&CarrierProfileId>) -> Result<(), CarrierError>;
+}
+
+/// Messages, conversations and contacts. Every webhook effect is one transaction that also writes
+/// the event's guard, so a retried webhook changes nothing.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Who owns `e164` (one GetItem on the number's owner guard).
+    async fn number_owner(&self, e164: &E164) -> Result<Option<UserId>, StoreError>;
+    /// Store an inbound SMS in its owner's conversation: the event guard, the message, the
+    /// conversation (created if new, unread + 1) and the contact (created if new), in one transaction.
+    async fn record_inbound(&self, owner: &UserId, sms: &InboundSms, now: OffsetDateTime) -> Result<Inbound, StoreError>;
+    /// The user's conversations, newest activity first.
+    async fn list_conversations(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Conversation>, StoreError>;
+    /// A conversation's messages, newest first (both directions).
+    async fn list_messages(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        after: Option<&Cursor>,
+        limit: Limit,
+    ) -> Result<Page<Message>, StoreError>;
+    /// Unread back to zero.
+    async fn mark_read(&self, user: &UserId, conversation: &ConversationId) -> Result<Conversation, StoreError>;
 }

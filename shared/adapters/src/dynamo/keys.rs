@@ -7,9 +7,14 @@
 //! | idempotency guard    | `USER#{user}` | `IDEMPOTENCY#{scope}#{key}`          |
 //! | phone number         | `USER#{user}` | `NUMBER#{e164}`                      |
 //! | number owner guard   | `NUMBER#{e164}` | `OWNER`                            |
+//! | conversation         | `USER#{user}` | `CONV#{conversation id}` (GSI1: `USER#{user}#CONVS` / `{last activity}#{id}`) |
+//! | message              | `USER#{user}` | `MSG#{conversation id}#{message id}` |
+//! | contact              | `USER#{user}` | `CONTACT#{e164}`                     |
+//! | webhook event guard  | `EVENT#{carrier}#{event id}` | `EVENT` (TTL)         |
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use patchbay_domain::{IdempotencyKey, ProfileId, UserId, E164};
+use patchbay_domain::messaging::ConversationId;
+use patchbay_domain::{CarrierName, IdempotencyKey, ProfileId, UserId, E164};
 use std::collections::HashMap;
 
 pub const PK: &str = "pk";
@@ -43,6 +48,33 @@ impl Key {
     /// The one-owner guard of a number; also routes inbound traffic to its owner in one GetItem.
     pub fn number_owner(e164: &E164) -> Self {
         Self { pk: format!("{NUMBER_PREFIX}{}", e164.as_str()), sk: "OWNER".to_owned() }
+    }
+
+    pub fn conversation(user: &UserId, id: &ConversationId) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("CONV#{id}") }
+    }
+
+    /// The GSI1 partition that lists a user's conversations by activity.
+    pub fn conversations_index(user: &UserId) -> String {
+        format!("USER#{}#CONVS", user.as_str())
+    }
+
+    /// Messages of one conversation share this sort-key prefix; ids are UUIDv7, so time-ordered.
+    pub fn messages_prefix(id: &ConversationId) -> String {
+        format!("MSG#{id}#")
+    }
+
+    pub fn message(user: &UserId, conversation: &ConversationId, message_id: &str) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("{}{message_id}", Self::messages_prefix(conversation)) }
+    }
+
+    pub fn contact(user: &UserId, e164: &E164) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("CONTACT#{}", e164.as_str()) }
+    }
+
+    /// Once-only guard of a webhook event.
+    pub fn webhook_event(carrier: CarrierName, event_id: &str) -> Self {
+        Self { pk: format!("EVENT#{carrier}#{event_id}"), sk: "EVENT".to_owned() }
     }
 
     pub fn idempotency(user: &UserId, scope: &str, key: &IdempotencyKey) -> Self {

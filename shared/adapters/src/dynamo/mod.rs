@@ -4,6 +4,7 @@
 pub mod errors;
 pub mod items;
 pub mod keys;
+mod messages;
 mod numbers;
 
 use std::collections::HashMap;

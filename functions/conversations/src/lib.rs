@@ -1,0 +1,146 @@
+//! Conversations: list (newest activity first, unread counts), a conversation's messages (newest
+//! first, both directions), mark read. Only the caller's conversations exist for them.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use patchbay_adapters::dynamo::items::rfc3339;
+use patchbay_adapters::http::views::PageView;
+use patchbay_adapters::http::{ApiError, AuthUser, QueryParams};
+use patchbay_domain::messaging::{Conversation, ConversationId, Message};
+use patchbay_domain::ports::MessageStore;
+use patchbay_domain::{Cursor, Limit, ValidationError};
+use serde::Serialize;
+
+pub struct ConversationsApi {
+    pub store: Arc<dyn MessageStore>,
+}
+
+pub fn router(api: Arc<ConversationsApi>) -> Router {
+    Router::new()
+        .route("/v1/conversations", get(list))
+        .route("/v1/conversations/{id}/messages", get(messages))
+        .route("/v1/conversations/{id}/read", post(read))
+        .with_state(api)
+}
+
+struct ConversationPath(ConversationId);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConversationPath {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request(ValidationError::new("id", "invalid_id", "the path does not hold a usable id")))?;
+        ConversationId::parse(&raw).map(ConversationPath).map_err(ApiError::bad_request)
+    }
+}
+
+#[derive(Serialize)]
+struct ConversationView {
+    id: String,
+    our_number: String,
+    contact: String,
+    unread: u64,
+    last_message_at: String,
+    last_message_preview: String,
+}
+
+impl From<&Conversation> for ConversationView {
+    fn from(c: &Conversation) -> Self {
+        Self {
+            id: c.id.to_string(),
+            our_number: c.our_number.to_string(),
+            contact: c.contact.to_string(),
+            unread: c.unread,
+            last_message_at: rfc3339(c.last_message_at),
+            last_message_preview: c.last_message_preview.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MessageView {
+    id: String,
+    conversation_id: String,
+    direction: patchbay_domain::messaging::Direction,
+    from: String,
+    to: String,
+    text: String,
+    segments: u32,
+    encoding: patchbay_domain::sms::Encoding,
+    status: patchbay_domain::messaging::MessageStatus,
+    created_at: String,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        Self {
+            id: m.id.to_string(),
+            conversation_id: m.conversation_id.to_string(),
+            direction: m.direction,
+            from: m.from.to_string(),
+            to: m.to.to_string(),
+            text: m.text.clone(),
+            segments: m.segments,
+            encoding: m.encoding,
+            status: m.status,
+            created_at: rfc3339(m.created_at),
+        }
+    }
+}
+
+fn paging(q: &QueryParams) -> Result<(Option<Cursor>, Limit), ApiError> {
+    let limit = Limit::parse(q.get("limit")).map_err(ApiError::bad_request)?;
+    let cursor = q.get("cursor").map(Cursor::parse).transpose().map_err(ApiError::bad_request)?;
+    Ok((cursor, limit))
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::bad_request(ValidationError::new("cursor", "invalid_cursor", "must be a next_cursor value from a previous page"))
+}
+
+async fn list(State(api): State<Arc<ConversationsApi>>, AuthUser(user): AuthUser, q: QueryParams) -> Result<Response, ApiError> {
+    let (cursor, limit) = paging(&q)?;
+    if let Some(c) = &cursor {
+        ConversationId::parse(&c.position().unwrap_or_default()).map_err(|_| bad_cursor())?;
+    }
+    let p = api.store.list_conversations(&user, cursor.as_ref(), limit).await.map_err(|e| match e {
+        patchbay_domain::StoreError::NotFound => bad_cursor(),
+        other => other.into(),
+    })?;
+    Ok(Json(PageView::<ConversationView>::from(&p)).into_response())
+}
+
+async fn messages(
+    State(api): State<Arc<ConversationsApi>>,
+    AuthUser(user): AuthUser,
+    ConversationPath(id): ConversationPath,
+    q: QueryParams,
+) -> Result<Response, ApiError> {
+    let (cursor, limit) = paging(&q)?;
+    if let Some(c) = &cursor {
+        c.position().and_then(|p| p.parse::<uuid::Uuid>().ok()).ok_or_else(bad_cursor)?;
+    }
+    let p = api.store.list_messages(&user, &id, cursor.as_ref(), limit).await.map_err(|e| match e {
+        patchbay_domain::StoreError::NotFound => ApiError::not_found("conversation not found"),
+        other => other.into(),
+    })?;
+    Ok(Json(PageView::<MessageView>::from(&p)).into_response())
+}
+
+async fn read(
+    State(api): State<Arc<ConversationsApi>>,
+    AuthUser(user): AuthUser,
+    ConversationPath(id): ConversationPath,
+) -> Result<Response, ApiError> {
+    let c = api.store.mark_read(&user, &id).await.map_err(|e| match e {
+        patchbay_domain::StoreError::NotFound => ApiError::not_found("conversation not found"),
+        other => other.into(),
+    })?;
+    Ok(Json(ConversationView::from(&c)).into_response())
+}

@@ -1,0 +1,157 @@
+//! Carrier webhooks (behind a Lambda function URL): verified before anything is parsed or stored,
+//! then one GetItem (who owns the number) and one transaction (event guard, message, conversation,
+//! contact). Nothing slow happens here: Telnyx wants its answer within 2 seconds.
+//!
+//! - `POST /webhooks/telnyx`: Ed25519 (`telnyx-signature-ed25519`, `telnyx-timestamp`); `message.received`
+//!   is stored in the owner's conversation; other event types are acknowledged.
+//! - `POST /webhooks/twilio/messages`: HMAC-SHA1 over `PATCHBAY_PUBLIC_URL` + path and the form
+//!   parameters; the inbound SMS is stored; the answer is empty TwiML.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use ed25519_dalek::VerifyingKey;
+use patchbay_adapters::http::ApiError;
+use patchbay_adapters::webhooks::{verify_telnyx, verify_twilio, WebhookError};
+use patchbay_domain::messaging::{Inbound, InboundSms};
+use patchbay_domain::ports::MessageStore;
+use patchbay_domain::{CarrierName, StoreError, E164};
+use secrecy::SecretString;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+pub struct ReceiverApi {
+    pub store: Arc<dyn MessageStore>,
+    /// `TELNYX_PUBLIC_KEY`; without it every Telnyx webhook is refused.
+    pub telnyx_key: Option<VerifyingKey>,
+    /// From the carrier secret; without it every Twilio webhook is refused.
+    pub twilio_token: Option<SecretString>,
+    /// `PATCHBAY_PUBLIC_URL`: the base URL Twilio signs against (the function cannot see it).
+    pub public_url: Option<String>,
+}
+
+pub fn router(api: Arc<ReceiverApi>) -> Router {
+    Router::new().route("/webhooks/telnyx", post(telnyx)).route("/webhooks/twilio/messages", post(twilio_message)).with_state(api)
+}
+
+fn refused(e: WebhookError) -> ApiError {
+    tracing::warn!(reason = %e, "webhook refused");
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", format!("the webhook is not verified: {e}"))
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[derive(Deserialize)]
+struct TelnyxEnvelope {
+    data: TelnyxEvent,
+}
+
+#[derive(Deserialize)]
+struct TelnyxEvent {
+    id: String,
+    event_type: String,
+    #[serde(default)]
+    payload: Option<TelnyxPayload>,
+}
+
+#[derive(Deserialize)]
+struct TelnyxPayload {
+    id: Option<String>,
+    from: Option<TelnyxParty>,
+    #[serde(default)]
+    to: Vec<TelnyxParty>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TelnyxParty {
+    phone_number: Option<String>,
+}
+
+async fn telnyx(State(api): State<Arc<ReceiverApi>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let key = api.telnyx_key.as_ref().ok_or_else(|| refused(WebhookError::MissingHeader("TELNYX_PUBLIC_KEY (not configured)")))?;
+    let now = OffsetDateTime::now_utc();
+    verify_telnyx(key, header(&headers, "telnyx-signature-ed25519"), header(&headers, "telnyx-timestamp"), &body, now.unix_timestamp())
+        .map_err(refused)?;
+    let envelope: TelnyxEnvelope = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", "the body is not a Telnyx webhook").with_field("body"))?;
+    let event = envelope.data;
+    if event.event_type != "message.received" {
+        tracing::info!(event = %event.id, event_type = %event.event_type, "webhook acknowledged");
+        return Ok(StatusCode::OK.into_response());
+    }
+    let p = event
+        .payload
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", "no payload").with_field("data.payload"))?;
+    let from = p.from.and_then(|f| f.phone_number);
+    let to = p.to.into_iter().find_map(|t| t.phone_number);
+    let sms = match (from.as_deref().map(E164::parse), to.as_deref().map(E164::parse)) {
+        (Some(Ok(from)), Some(Ok(to))) => InboundSms {
+            event_id: event.id.clone(),
+            carrier: CarrierName::Telnyx,
+            carrier_message_id: p.id.unwrap_or_else(|| event.id.clone()),
+            from,
+            to,
+            text: p.text.unwrap_or_default(),
+        },
+        _ => {
+            // Short codes and alphanumeric senders are not E.164 contacts; acknowledged, not stored.
+            tracing::warn!(event = %event.id, "inbound message without E.164 parties dropped");
+            return Ok(StatusCode::OK.into_response());
+        }
+    };
+    store_inbound(&api, &sms, now).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn store_inbound(api: &ReceiverApi, sms: &InboundSms, now: OffsetDateTime) -> Result<(), ApiError> {
+    let Some(owner) = api.store.number_owner(&sms.to).await? else {
+        // Logged without the text: message bodies stay out of logs.
+        tracing::info!(event = %sms.event_id, to = %sms.to, "inbound message to a number nobody owns dropped");
+        return Ok(());
+    };
+    match api.store.record_inbound(&owner, sms, now).await {
+        Ok(Inbound::Stored(m)) => tracing::info!(event = %sms.event_id, message = %m.id, "inbound message stored"),
+        Ok(Inbound::Duplicate) => tracing::info!(event = %sms.event_id, "duplicate webhook acknowledged"),
+        Ok(Inbound::NoOwner) => {}
+        Err(StoreError::Conflict(_)) => {
+            // Lost to a concurrent copy of the same event in a way we could not read back: let the
+            // carrier retry; the guard makes the retry a no-op if the other copy committed.
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retry", "try again"));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+async fn twilio_message(State(api): State<Arc<ReceiverApi>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let (Some(token), Some(base)) = (api.twilio_token.as_ref(), api.public_url.as_deref()) else {
+        return Err(refused(WebhookError::MissingHeader("TWILIO auth token / PATCHBAY_PUBLIC_URL (not configured)")));
+    };
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| refused(WebhookError::Malformed("form body")))?;
+    let url = format!("{}{}", base.trim_end_matches('/'), uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path()));
+    verify_twilio(token, header(&headers, "x-twilio-signature"), &url, &params).map_err(refused)?;
+    let get = |k: &str| params.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
+    let bad = |f: &str| {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", format!("{f} is missing or not E.164")).with_field(f.to_owned())
+    };
+    let sid = get("MessageSid").ok_or_else(|| bad("MessageSid"))?;
+    let sms = InboundSms {
+        event_id: sid.to_owned(),
+        carrier: CarrierName::Twilio,
+        carrier_message_id: sid.to_owned(),
+        from: get("From").and_then(|f| E164::parse(f).ok()).ok_or_else(|| bad("From"))?,
+        to: get("To").and_then(|t| E164::parse(t).ok()).ok_or_else(|| bad("To"))?,
+        text: get("Body").unwrap_or("").to_owned(),
+    };
+    store_inbound(&api, &sms, OffsetDateTime::now_utc()).await?;
+    Ok(([(header::CONTENT_TYPE, "text/xml")], "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>").into_response())
+}

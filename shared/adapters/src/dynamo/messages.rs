@@ -1,0 +1,297 @@
+//! The messaging half of the store: conversations, messages, contacts, and the once-only guards of
+//! webhook events, each webhook's effects in one transaction.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use patchbay_domain::messaging::{Conversation, ConversationId, Direction, Inbound, InboundSms, Message, MessageStatus};
+use patchbay_domain::ports::MessageStore;
+use patchbay_domain::sms::Encoding;
+use patchbay_domain::{CarrierName, Conflict, Cursor, Limit, Page, StoreError, UserId, E164};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::errors::{unavailable, TxFailure, WriteFailure};
+use super::items::{rfc3339, NumberOwnerItem};
+use super::keys::{self, Key};
+use super::{from_item, n, s, to_item, DynamoStore, Item};
+
+/// How long a webhook event id is remembered (carriers retry for minutes to hours, not days).
+pub const EVENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+const PREVIEW_CHARS: usize = 80;
+pub const GSI1: &str = "GSI1";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MessageItem {
+    pk: String,
+    sk: String,
+    id: String,
+    conversation_id: ConversationId,
+    direction: Direction,
+    from: String,
+    to: String,
+    text: String,
+    segments: u32,
+    encoding: Encoding,
+    status: MessageStatus,
+    carrier: CarrierName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    carrier_message_id: Option<String>,
+    user_id: String,
+    created_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ConversationItem {
+    id: ConversationId,
+    our_number: String,
+    contact: String,
+    #[serde(default)]
+    unread: u64,
+    last_message_at: String,
+    #[serde(default)]
+    last_message_preview: String,
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("messaging item: {what}"))
+}
+
+fn time(s: &str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|_| corrupt("timestamp"))
+}
+
+impl From<&Message> for MessageItem {
+    fn from(m: &Message) -> Self {
+        let key = Key::message(&m.user_id, &m.conversation_id, &m.id.to_string());
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            id: m.id.to_string(),
+            conversation_id: m.conversation_id.clone(),
+            direction: m.direction,
+            from: m.from.to_string(),
+            to: m.to.to_string(),
+            text: m.text.clone(),
+            segments: m.segments,
+            encoding: m.encoding,
+            status: m.status,
+            carrier: m.carrier,
+            carrier_message_id: m.carrier_message_id.clone(),
+            user_id: m.user_id.to_string(),
+            created_at: rfc3339(m.created_at),
+        }
+    }
+}
+
+impl TryFrom<MessageItem> for Message {
+    type Error = StoreError;
+    fn try_from(i: MessageItem) -> Result<Self, StoreError> {
+        Ok(Message {
+            id: i.id.parse().map_err(|_| corrupt("message id"))?,
+            user_id: UserId::parse(&i.user_id).map_err(|_| corrupt("user_id"))?,
+            conversation_id: i.conversation_id,
+            direction: i.direction,
+            from: E164::parse(&i.from).map_err(|_| corrupt("from"))?,
+            to: E164::parse(&i.to).map_err(|_| corrupt("to"))?,
+            text: i.text,
+            segments: i.segments,
+            encoding: i.encoding,
+            status: i.status,
+            carrier: i.carrier,
+            carrier_message_id: i.carrier_message_id,
+            created_at: time(&i.created_at)?,
+        })
+    }
+}
+
+impl TryFrom<ConversationItem> for Conversation {
+    type Error = StoreError;
+    fn try_from(i: ConversationItem) -> Result<Self, StoreError> {
+        Ok(Conversation {
+            id: i.id,
+            our_number: E164::parse(&i.our_number).map_err(|_| corrupt("our_number"))?,
+            contact: E164::parse(&i.contact).map_err(|_| corrupt("contact"))?,
+            unread: i.unread,
+            last_message_at: time(&i.last_message_at)?,
+            last_message_preview: i.last_message_preview,
+        })
+    }
+}
+
+fn page_cursor<T>(mut data: Vec<T>, limit: Limit, position: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if data.len() > usize::from(limit.get()) {
+        data.truncate(usize::from(limit.get()));
+        data.last().map(|x| Cursor::encode(&position(x)))
+    } else {
+        None
+    };
+    Page { data, next_cursor }
+}
+
+#[async_trait]
+impl MessageStore for DynamoStore {
+    async fn number_owner(&self, e164: &E164) -> Result<Option<UserId>, StoreError> {
+        match self.get(&Key::number_owner(e164)).await? {
+            Some(item) => {
+                let owner: NumberOwnerItem = from_item(item)?;
+                Ok(Some(UserId::parse(&owner.user_id).map_err(|_| corrupt("owner"))?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn record_inbound(&self, owner: &UserId, sms: &InboundSms, now: OffsetDateTime) -> Result<Inbound, StoreError> {
+        let message = sms.into_message(owner, now);
+        let at = rfc3339(now);
+        let guard_key = Key::webhook_event(sms.carrier, &sms.event_id);
+        let mut guard = guard_key.to_item();
+        guard.insert("expires_at".into(), AttributeValue::N((now.unix_timestamp() + EVENT_TTL.as_secs() as i64).to_string()));
+        let preview: String = sms.text.chars().take(PREVIEW_CHARS).collect();
+        let conv = &message.conversation_id;
+        let items = vec![
+            // Once only: the same event again cancels the whole transaction.
+            self.put(guard, "attribute_not_exists(pk)", &[], vec![])?,
+            self.put(to_item(&MessageItem::from(&message))?, "attribute_not_exists(pk)", &[], vec![])?,
+            // The conversation, created on its first message; unread moves with the message.
+            self.update(
+                &Key::conversation(owner, conv),
+                "SET #id = :id, #ours = :ours, #contact = :contact, #last = :at, #preview = :preview, #g1pk = :g1pk, #g1sk = :g1sk ADD #unread :one",
+                "attribute_not_exists(pk) OR attribute_exists(pk)",
+                &[
+                    ("#id", "id"),
+                    ("#ours", "our_number"),
+                    ("#contact", "contact"),
+                    ("#last", "last_message_at"),
+                    ("#preview", "last_message_preview"),
+                    ("#g1pk", "gsi1pk"),
+                    ("#g1sk", "gsi1sk"),
+                    ("#unread", "unread"),
+                ],
+                vec![
+                    (":id", s(conv.as_str())),
+                    (":ours", s(sms.to.as_str())),
+                    (":contact", s(sms.from.as_str())),
+                    (":at", s(&at)),
+                    (":preview", s(preview)),
+                    (":g1pk", s(Key::conversations_index(owner))),
+                    (":g1sk", s(format!("{at}#{conv}"))),
+                    (":one", n(1)),
+                ],
+            )?,
+            // The contact, created on first contact.
+            self.update(
+                &Key::contact(owner, &sms.from),
+                "SET #p = :p, #c = if_not_exists(#c, :at)",
+                "attribute_not_exists(pk) OR attribute_exists(pk)",
+                &[("#p", "phone_number"), ("#c", "created_at")],
+                vec![(":p", s(sms.from.as_str())), (":at", s(&at))],
+            )?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(Inbound::Stored(message)),
+            Err(TxFailure::Cancelled { reasons }) if TxFailure::condition_failed_at(&reasons, 0) => Ok(Inbound::Duplicate),
+            // Another copy of the same event committed at the same moment.
+            Err(TxFailure::Cancelled { reasons }) if TxFailure::conflicted(&reasons) => match self.get(&guard_key).await? {
+                Some(_) => Ok(Inbound::Duplicate),
+                None => Err(StoreError::Conflict(Conflict::Stale)),
+            },
+            Err(TxFailure::Cancelled { .. }) => Err(StoreError::Conflict(Conflict::Stale)),
+            Err(TxFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn list_conversations(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Conversation>, StoreError> {
+        let index_pk = Key::conversations_index(user);
+        let mut req = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(&index_pk))
+            .scan_index_forward(false)
+            .limit(i32::from(limit.get()) + 1);
+        if let Some(cursor) = after {
+            // The cursor is the last conversation's id; its index position is read back from it.
+            let position = cursor.position().unwrap_or_default();
+            let id = ConversationId::parse(&position).map_err(|_| StoreError::NotFound)?;
+            let Some(item) = self.get(&Key::conversation(user, &id)).await? else { return Err(StoreError::NotFound) };
+            let g1sk = match item.get("gsi1sk") {
+                Some(AttributeValue::S(v)) => v.clone(),
+                _ => return Err(corrupt("gsi1sk")),
+            };
+            let key = Key::conversation(user, &id);
+            req = req.set_exclusive_start_key(Some(HashMap::from([
+                (keys::PK.to_owned(), s(key.pk)),
+                (keys::SK.to_owned(), s(key.sk)),
+                ("gsi1pk".to_owned(), s(&index_pk)),
+                ("gsi1sk".to_owned(), s(g1sk)),
+            ])));
+        }
+        let out = req.send().await.map_err(unavailable)?;
+        let data = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| from_item::<ConversationItem>(i).and_then(Conversation::try_from))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page_cursor(data, limit, |c| c.id.to_string()))
+    }
+
+    async fn list_messages(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        after: Option<&Cursor>,
+        limit: Limit,
+    ) -> Result<Page<Message>, StoreError> {
+        if self.get(&Key::conversation(user, conversation)).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let mut req = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(Key::user_pk(user)))
+            .expression_attribute_values(":prefix", s(Key::messages_prefix(conversation)))
+            .consistent_read(true)
+            .scan_index_forward(false)
+            .limit(i32::from(limit.get()) + 1);
+        if let Some(cursor) = after {
+            let position = cursor.position().unwrap_or_default();
+            let key = Key::message(user, conversation, &position);
+            req = req.set_exclusive_start_key(Some(key.to_item()));
+        }
+        let out = req.send().await.map_err(unavailable)?;
+        let data = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i: Item| from_item::<MessageItem>(i).and_then(Message::try_from))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page_cursor(data, limit, |m| m.id.to_string()))
+    }
+
+    async fn mark_read(&self, user: &UserId, conversation: &ConversationId) -> Result<Conversation, StoreError> {
+        match self
+            .update_item(
+                &Key::conversation(user, conversation),
+                "SET #u = :zero",
+                "attribute_exists(pk)",
+                &[("#u", "unread")],
+                vec![(":zero", n(0))],
+            )
+            .await
+        {
+            Ok(Some(item)) => from_item::<ConversationItem>(item).and_then(Conversation::try_from),
+            Ok(None) => Err(corrupt("no item returned")),
+            Err(WriteFailure::ConditionFailed) => Err(StoreError::NotFound),
+            Err(WriteFailure::Other(e)) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Messages and conversations: a conversation is one of the user's numbers talking with one contact.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::sms::{segments, Encoding};
+use crate::{CarrierName, UserId, ValidationError, E164};
+
+/// `c{our digits}-{contact digits}`: derived from the pair, so finding or creating the conversation
+/// is one conditional write, never a lookup first.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ConversationId(String);
+
+impl ConversationId {
+    pub fn of(ours: &E164, contact: &E164) -> Self {
+        Self(format!("c{}-{}", &ours.as_str()[1..], &contact.as_str()[1..]))
+    }
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let bad = || ValidationError::new("id", "invalid_id", "must be a conversation id as returned by the API");
+        let rest = raw.strip_prefix('c').ok_or_else(bad)?;
+        let (a, b) = rest.split_once('-').ok_or_else(bad)?;
+        let ours = E164::parse(&format!("+{a}")).map_err(|_| bad())?;
+        let contact = E164::parse(&format!("+{b}")).map_err(|_| bad())?;
+        Ok(Self::of(&ours, &contact))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+impl TryFrom<String> for ConversationId {
+    type Error = ValidationError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+impl From<ConversationId> for String {
+    fn from(c: ConversationId) -> String {
+        c.0
+    }
+}
+impl fmt::Display for ConversationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// Where a message is. Outbound moves only forward: queued → sending → sent → delivered | failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Queued,
+    Sending,
+    Sent,
+    Delivered,
+    Failed,
+    Received,
+}
+
+impl MessageStatus {
+    /// The order statuses may move in; a receipt with a lower rank than the stored one changes nothing.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Queued => 1,
+            Self::Sending => 2,
+            Self::Sent => 3,
+            Self::Delivered | Self::Failed => 4,
+            Self::Received => 4,
+        }
+    }
+}
+
+/// A text message stored in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub conversation_id: ConversationId,
+    pub direction: Direction,
+    pub from: E164,
+    pub to: E164,
+    pub text: String,
+    pub segments: u32,
+    pub encoding: Encoding,
+    pub status: MessageStatus,
+    pub carrier: CarrierName,
+    pub carrier_message_id: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// An inbound SMS as a carrier's verified webhook reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundSms {
+    /// The carrier's id of this delivery attempt's event (Telnyx `data.id`, Twilio `MessageSid`):
+    /// the same event retried carries the same id.
+    pub event_id: String,
+    pub carrier: CarrierName,
+    pub carrier_message_id: String,
+    pub from: E164,
+    pub to: E164,
+    pub text: String,
+}
+
+impl InboundSms {
+    /// The message this SMS becomes in its owner's conversation.
+    pub fn into_message(&self, owner: &UserId, now: OffsetDateTime) -> Message {
+        let seg = segments(&self.text);
+        Message {
+            id: Uuid::now_v7(),
+            user_id: owner.clone(),
+            conversation_id: ConversationId::of(&self.to, &self.from),
+            direction: Direction::Inbound,
+            from: self.from.clone(),
+            to: self.to.clone(),
+            text: self.text.clone(),
+            segments: seg.count,
+            encoding: seg.encoding,
+            status: MessageStatus::Received,
+            carrier: self.carrier,
+            carrier_message_id: Some(self.carrier_message_id.clone()),
+            created_at: now,
+        }
+    }
+}
+
+/// A conversation as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub our_number: E164,
+    pub contact: E164,
+    pub unread: u64,
+    pub last_message_at: OffsetDateTime,
+    pub last_message_preview: String,
+}
+
+/// What became of an inbound webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inbound {
+    Stored(Message),
+    /// The same event again: acknowledged, nothing changed.
+    Duplicate,
+    /// Nobody owns the number it was sent to: acknowledged and dropped.
+    NoOwner,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversation_ids_round_trip_and_refuse_anything_else() {
+        let ours = E164::parse("+12125550100").unwrap();
+        let them = E164::parse("+14155550123").unwrap();
+        let id = ConversationId::of(&ours, &them);
+        assert_eq!(id.as_str(), "c12125550100-14155550123");
+        assert_eq!(ConversationId::parse(id.as_str()).unwrap(), id);
+        for bad in ["", "c", "c1-2", "x12125550100-14155550123", "c12125550100_14155550123", "c12125550100-1415555012x"] {
+            assert!(ConversationId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn statuses_only_move_forward_by_rank() {
+        use MessageStatus::*;
+        assert!(Queued.rank() < Sending.rank() && Sending.rank() < Sent.rank() && Sent.rank() < Delivered.rank());
+        assert_eq!(Delivered.rank(), Failed.rank());
+    }
+}

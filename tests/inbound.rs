@@ -1,0 +1,272 @@
+//! Inbound SMS through the webhook receiver on the local stack: verified first (nothing stored for a
+//! refused webhook), routed to the number's owner, stored once whatever is retried, unread counted
+//! with the message, mark read; and a storm of concurrent, duplicated, shuffled webhooks.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use futures::stream::{self, StreamExt};
+use patchbay_adapters::webhooks::twilio_signature;
+use patchbay_domain::ports::NumberStore;
+use patchbay_domain::{CarrierName, PhoneNumber, UserId, E164};
+use patchbay_e2e::{parts, s, user, Parts, TestEnv};
+use patchbay_local::server::DEV_TWILIO_AUTH_TOKEN;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+const PARTS: Parts = Parts { api: true, worker: false };
+// The secret half of the published Telnyx test pair whose public half the local stack trusts.
+const TELNYX_SECRET: &str = "p68GNpDl9oAQohBiK0MEOFIjxnoFnz0uGGeJqxQ5PSb7sT30NeKJBe9x41ficebctubmao9Zp3lGEOva5+4KKQ==";
+
+fn signer() -> SigningKey {
+    SigningKey::from_bytes(&STANDARD.decode(TELNYX_SECRET).unwrap()[..32].try_into().unwrap())
+}
+
+fn telnyx_body(event_id: &str, from: &str, to: &str, text: &str) -> String {
+    json!({
+        "data": {
+            "event_type": "message.received",
+            "id": event_id,
+            "occurred_at": "2026-11-22T03:00:00.000+00:00",
+            "record_type": "event",
+            "payload": {"id": format!("msg-{event_id}"), "direction": "inbound", "from": {"phone_number": from}, "to": [{"phone_number": to}], "text": text, "type": "SMS"}
+        },
+        "meta": {"attempt": 1, "delivered_to": "https://example.com/webhooks/telnyx"}
+    })
+    .to_string()
+}
+
+fn signed(key: &SigningKey, ts: i64, body: &str) -> (String, String) {
+    let ts = ts.to_string();
+    let sig = STANDARD.encode(key.sign(format!("{ts}|{body}").as_bytes()).to_bytes());
+    (sig, ts)
+}
+
+async fn post_telnyx(env: &TestEnv, body: &str, sig: Option<&str>, ts: Option<&str>) -> u16 {
+    let mut req = env.http.post(env.api("/webhooks/telnyx")).header("content-type", "application/json").body(body.to_owned());
+    if let Some(sig) = sig {
+        req = req.header("telnyx-signature-ed25519", sig);
+    }
+    if let Some(ts) = ts {
+        req = req.header("telnyx-timestamp", ts);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+async fn send_inbound(env: &TestEnv, event_id: &str, from: &str, to: &str, text: &str) -> u16 {
+    let body = telnyx_body(event_id, from, to, text);
+    let (sig, ts) = signed(&signer(), OffsetDateTime::now_utc().unix_timestamp(), &body);
+    post_telnyx(env, &body, Some(&sig), Some(&ts)).await
+}
+
+/// A user who owns `number` (the purchase's owner guard is what routes inbound traffic).
+async fn owner_of(env: &TestEnv, number: &str) -> (String, String) {
+    let (uid, token) = user();
+    let n = PhoneNumber::new_purchase(
+        UserId::parse(&uid).unwrap(),
+        E164::parse(number).unwrap(),
+        CarrierName::Sandbox,
+        OffsetDateTime::now_utc(),
+    );
+    env.store.create_purchase(&n, None).await.unwrap();
+    (uid, token)
+}
+
+async fn event_guard_exists(env: &TestEnv, carrier: &str, id: &str) -> bool {
+    env.dynamo
+        .get_item()
+        .table_name(&env.shared.info.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("EVENT#{carrier}#{id}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("EVENT".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .is_some()
+}
+
+async fn conversations(env: &TestEnv, token: &str) -> Vec<Value> {
+    let (st, body, _) = parts(env.http.get(env.api("/v1/conversations?limit=100")).bearer_auth(token).send().await.unwrap()).await;
+    assert_eq!(st, 200, "{body}");
+    body["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn an_inbound_sms_lands_once_in_the_owners_conversation() {
+    let env = TestEnv::new(PARTS).await;
+    let ours = "+12125550161";
+    let (uid, token) = owner_of(&env, ours).await;
+    assert_eq!(send_inbound(&env, "ev-1", "+14155550123", ours, "Hi there").await, 200);
+
+    let convs = conversations(&env, &token).await;
+    assert_eq!(convs.len(), 1);
+    assert_eq!(
+        (convs[0]["unread"].as_u64(), convs[0]["contact"].as_str(), convs[0]["our_number"].as_str()),
+        (Some(1), Some("+14155550123"), Some(ours))
+    );
+    let id = convs[0]["id"].as_str().unwrap().to_owned();
+    let (_, msgs, _) =
+        parts(env.http.get(env.api(&format!("/v1/conversations/{id}/messages"))).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(msgs["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (msgs["data"][0]["direction"].as_str(), msgs["data"][0]["text"].as_str(), msgs["data"][0]["status"].as_str()),
+        (Some("inbound"), Some("Hi there"), Some("received"))
+    );
+
+    let (st, read, _) =
+        parts(env.http.post(env.api(&format!("/v1/conversations/{id}/read"))).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!((st, read["unread"].as_u64()), (200, Some(0)));
+    // Telnyx retries the same event: acknowledged, nothing changes (not even unread).
+    assert_eq!(send_inbound(&env, "ev-1", "+14155550123", ours, "Hi there").await, 200);
+    let convs = conversations(&env, &token).await;
+    assert_eq!(convs[0]["unread"].as_u64(), Some(0));
+    let messages = env.user_items(&uid).await.into_iter().filter(|i| s(i, "sk").starts_with("MSG#")).count();
+    assert_eq!(messages, 1);
+    // The contact was created with the conversation.
+    assert!(env.user_items(&uid).await.iter().any(|i| s(i, "sk") == "CONTACT#+14155550123"));
+    // Another user sees none of it.
+    let (_, other) = user();
+    assert!(conversations(&env, &other).await.is_empty());
+    assert_eq!(
+        parts(env.http.get(env.api(&format!("/v1/conversations/{id}/messages"))).bearer_auth(&other).send().await.unwrap()).await.0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn refused_webhooks_store_nothing() {
+    let env = TestEnv::new(PARTS).await;
+    let ours = "+12125550162";
+    let (uid, _) = owner_of(&env, ours).await;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let body = telnyx_body("ev-bad", "+14155550124", ours, "x");
+    let (sig, ts) = signed(&signer(), now, &body);
+    let tampered = body.replace("\"x\"", "\"y\"");
+    let (stale_sig, stale_ts) = signed(&signer(), now - 301, &body);
+    let (future_sig, future_ts) = signed(&signer(), now + 301, &body);
+    let (wrong_sig, wrong_ts) = signed(&SigningKey::from_bytes(&[9u8; 32]), now, &body);
+    for (b, sg, t) in [
+        (tampered.as_str(), Some(sig.as_str()), Some(ts.as_str())),
+        (body.as_str(), Some(stale_sig.as_str()), Some(stale_ts.as_str())),
+        (body.as_str(), Some(future_sig.as_str()), Some(future_ts.as_str())),
+        (body.as_str(), Some(wrong_sig.as_str()), Some(wrong_ts.as_str())),
+        (body.as_str(), None, Some(ts.as_str())),
+        (body.as_str(), Some(sig.as_str()), None),
+    ] {
+        assert_eq!(post_telnyx(&env, b, sg, t).await, 401);
+    }
+    assert!(!event_guard_exists(&env, "telnyx", "ev-bad").await);
+    assert!(env.user_items(&uid).await.iter().all(|i| s(i, "sk").starts_with("NUMBER#")), "only the number: nothing from the webhooks");
+    // The genuine one goes through.
+    assert_eq!(post_telnyx(&env, &body, Some(&sig), Some(&ts)).await, 200);
+    assert!(event_guard_exists(&env, "telnyx", "ev-bad").await);
+}
+
+#[tokio::test]
+async fn a_message_to_a_number_nobody_owns_is_acknowledged_and_dropped() {
+    let env = TestEnv::new(PARTS).await;
+    assert_eq!(send_inbound(&env, "ev-orphan", "+14155550125", "+12125550163", "hello?").await, 200);
+    assert!(!event_guard_exists(&env, "telnyx", "ev-orphan").await);
+}
+
+#[tokio::test]
+async fn twilio_inbound_is_verified_against_the_public_url() {
+    let env = TestEnv::new(PARTS).await;
+    let ours = "+12125550164";
+    let (uid, token) = owner_of(&env, ours).await;
+    let params: Vec<(String, String)> = [
+        ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+        ("AccountSid", "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        ("From", "+14155550126"),
+        ("To", ours),
+        ("Body", "from twilio"),
+        ("NumMedia", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let url = env.api("/webhooks/twilio/messages");
+    let token_secret = secrecy::SecretString::from(DEV_TWILIO_AUTH_TOKEN);
+    let good = twilio_signature(&token_secret, &url, &params).unwrap();
+    let elsewhere = twilio_signature(&token_secret, "https://elsewhere.example/webhooks/twilio/messages", &params).unwrap();
+    let post = |sig: &str| env.http.post(&url).header("x-twilio-signature", sig).form(&params).send();
+    assert_eq!(post(&elsewhere).await.unwrap().status(), 401);
+    assert_eq!(post("bm9wZQ==").await.unwrap().status(), 401);
+    assert!(env.user_items(&uid).await.iter().all(|i| s(i, "sk").starts_with("NUMBER#")));
+    let res = post(&good).await.unwrap();
+    assert_eq!((res.status().as_u16(), res.headers()["content-type"].to_str().unwrap()), (200, "text/xml"));
+    assert_eq!(post(&good).await.unwrap().status(), 200, "a retried webhook answers 2xx");
+    let convs = conversations(&env, &token).await;
+    assert_eq!((convs.len(), convs[0]["unread"].as_u64()), (1, Some(1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_storm_of_duplicated_shuffled_webhooks_counts_everything_exactly_once() {
+    let env = TestEnv::new(PARTS).await;
+    let numbers = ["+12125550171", "+12125550172", "+12125550173"];
+    let mut owners = Vec::new();
+    for n in numbers {
+        owners.push(owner_of(&env, n).await);
+    }
+    let contacts: Vec<String> = (0..10).map(|i| format!("+1415555{:04}", 2000 + i)).collect();
+    // 1,540 distinct events, 30% of them sent twice or three times: 2,002 webhooks.
+    let mut expected: HashMap<(usize, usize), u64> = HashMap::new();
+    let mut sends = Vec::new();
+    for e in 0..1540usize {
+        let (n, c) = (e % numbers.len(), (e / numbers.len()) % contacts.len());
+        *expected.entry((n, c)).or_default() += 1;
+        let body = telnyx_body(&format!("storm-{e}"), &contacts[c], numbers[n], &format!("message {e}"));
+        let copies = if e % 10 < 3 {
+            if e % 20 == 0 {
+                2
+            } else {
+                1
+            }
+        } else {
+            0
+        } + 1;
+        for _ in 0..copies {
+            sends.push(body.clone());
+        }
+    }
+    let total = sends.len();
+    assert!(total >= 2000, "{total}");
+    // Shuffle deterministically.
+    let mut seed = 0x5eed_u64;
+    for i in (1..sends.len()).rev() {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        sends.swap(i, (seed >> 33) as usize % (i + 1));
+    }
+    let key = signer();
+    let statuses: Vec<u16> = stream::iter(sends)
+        .map(|body| {
+            let env = &env;
+            let key = &key;
+            async move {
+                let (sig, ts) = signed(key, OffsetDateTime::now_utc().unix_timestamp(), &body);
+                post_telnyx(env, &body, Some(&sig), Some(&ts)).await
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let failures = statuses.iter().filter(|s| **s != 200).count();
+    assert_eq!(failures, 0, "every webhook answered 200");
+
+    for (n, (uid, token)) in owners.iter().enumerate() {
+        let convs = conversations(&env, token).await;
+        let items = env.user_items(uid).await;
+        for (c, contact) in contacts.iter().enumerate() {
+            let want = expected.get(&(n, c)).copied().unwrap_or(0);
+            let conv = convs.iter().find(|v| v["contact"] == contact.as_str()).expect("conversation");
+            assert_eq!(conv["unread"].as_u64(), Some(want), "unread of {} with {contact}", numbers[n]);
+            let id = conv["id"].as_str().unwrap();
+            let stored = items.iter().filter(|i| s(i, "sk").starts_with(&format!("MSG#{id}#"))).count() as u64;
+            assert_eq!(stored, want, "messages of {} with {contact}", numbers[n]);
+        }
+    }
+    eprintln!("storm: {total} webhooks ({} distinct), all 200, every count exact", 1540);
+}
