@@ -35,7 +35,11 @@ async fn sample_events_drive_the_functions() {
         store: Arc::new(env.store.clone()),
         queue: Arc::new(env.queue.clone()),
         carriers: patchbay_e2e::sandbox_carriers(),
-        webhooks: patchbay_local::server::WebhookConfig { telnyx_key: None, twilio_token: None, public_url: None },
+        webhooks: patchbay_local::server::WebhookConfig {
+            telnyx_key: Some(patchbay_adapters::webhooks::telnyx_public_key(patchbay_local::server::DEV_TELNYX_PUBLIC_KEY).unwrap()),
+            twilio_token: None,
+            public_url: None,
+        },
     };
     let router = function_routes(&backends);
     let worker = Worker {
@@ -84,6 +88,13 @@ async fn sample_events_drive_the_functions() {
     assert_eq!(invoke(&router, "assign-number/unassign.json").await.0, 202);
     let (s, releasing) = invoke(&router, "phone-numbers/release.json").await;
     assert_eq!((s, releasing["status"].as_str()), (202, Some("releasing")));
+
+    // Conversations: none yet for this user; reading an unknown one is 404.
+    let (s, convs) = invoke(&router, "conversations/list.json").await;
+    assert_eq!((s, &convs["data"]), (200, &serde_json::json!([])));
+    assert_eq!(invoke(&router, "conversations/read.json").await.0, 404);
+    // The sample function URL webhook carries a placeholder signature: refused before anything is read.
+    assert_eq!(invoke(&router, "webhook-receiver/telnyx-message-received.json").await.0, 401);
 
     let (s, deleting) = invoke(&router, "messaging-profiles/delete.json").await;
     assert_eq!((s, deleting["sync_state"].as_str()), (202, Some("deleting")));
