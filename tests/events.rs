@@ -45,7 +45,8 @@ async fn sample_events_drive_the_functions() {
     let worker = Worker {
         store: backends.store.clone(),
         numbers: backends.store.clone(),
-        carrier: Arc::new(SandboxCarrier),
+        messages: backends.store.clone(),
+        carrier: Arc::new(SandboxCarrier::default()),
         carriers: patchbay_e2e::sandbox_carriers(),
         max_receive_count: 5,
     };

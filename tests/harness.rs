@@ -62,7 +62,10 @@ pub fn shared(parts: Parts) -> Shared {
                         twilio_token: Some(secrecy::SecretString::from(DEV_TWILIO_AUTH_TOKEN)),
                         public_url: Some(format!("http://{addr}")),
                     };
-                    let backends = Backends::new(&stack.sdk, &stack.info.table, &stack.info.work_queue_url, sandbox_carriers(), webhooks);
+                    let hooks = server::sandbox_webhooks(&format!("http://{addr}"));
+                    let mut carriers = sandbox_carriers();
+                    carriers.sandbox = Some(std::sync::Arc::new(SandboxCarrier { webhooks: hooks.clone() }));
+                    let backends = Backends::new(&stack.sdk, &stack.info.table, &stack.info.work_queue_url, carriers.clone(), webhooks);
                     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
                     if parts.worker {
                         let poller = Poller {
@@ -74,14 +77,15 @@ pub fn shared(parts: Parts) -> Shared {
                         let worker = Worker {
                             store: backends.store.clone(),
                             numbers: backends.store.clone(),
-                            carrier: std::sync::Arc::new(SandboxCarrier),
-                            carriers: sandbox_carriers(),
+                            messages: backends.store.clone(),
+                            carrier: std::sync::Arc::new(SandboxCarrier::default()),
+                            carriers: carriers.clone(),
                             max_receive_count: 5,
                         };
                         tokio::spawn(poller.run(worker, stop_rx.clone()));
                     }
                     let api = if parts.api {
-                        let router = server::router(&backends, DevAuth::new(DEV_SECRET));
+                        let router = server::router(&backends, DevAuth::new(DEV_SECRET), hooks.clone());
                         tokio::spawn(server::serve(listener, router, std::future::pending()));
                         Some(format!("http://{addr}"))
                     } else {
@@ -99,7 +103,7 @@ pub fn shared(parts: Parts) -> Shared {
 
 /// Number carriers as the local stack has them: the sandbox, as the default.
 pub fn sandbox_carriers() -> Carriers {
-    Carriers { sandbox: Some(std::sync::Arc::new(SandboxCarrier)), default: Some(CarrierName::Sandbox), ..Default::default() }
+    Carriers { sandbox: Some(std::sync::Arc::new(SandboxCarrier::default())), default: Some(CarrierName::Sandbox), ..Default::default() }
 }
 
 /// Per-test handles: SDK clients built in the test's own runtime.

@@ -47,7 +47,8 @@ fn worker(env: &TestEnv, carriers: Carriers, max: u32) -> Worker {
     Worker {
         store: Arc::new(env.store.clone()),
         numbers: Arc::new(env.store.clone()),
-        carrier: Arc::new(SandboxCarrier),
+        messages: Arc::new(env.store.clone()),
+        carrier: Arc::new(SandboxCarrier::default()),
         carriers,
         max_receive_count: max,
     }

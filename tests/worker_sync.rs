@@ -31,6 +31,7 @@ fn worker(env: &TestEnv, carrier: Arc<dyn ProfileCarrier>) -> Worker {
     Worker {
         store: Arc::new(env.store.clone()),
         numbers: Arc::new(env.store.clone()),
+        messages: Arc::new(env.store.clone()),
         carrier,
         carriers: Default::default(),
         max_receive_count: 3,
@@ -215,6 +216,7 @@ async fn a_message_that_keeps_failing_lands_in_the_dead_letter_queue() {
     let w = Worker {
         store: Arc::new(env.store.clone()),
         numbers: Arc::new(env.store.clone()),
+        messages: Arc::new(env.store.clone()),
         carrier: telnyx(&server, 2000),
         carriers: Default::default(),
         max_receive_count: 5,

@@ -11,6 +11,9 @@
 use std::time::Duration;
 
 use patchbay_adapters::secrets::CarrierSecrets;
+use std::sync::Arc;
+
+use patchbay_adapters::carrier::SandboxCarrier;
 use patchbay_adapters::{carrier, Config};
 use patchbay_local::devauth::DevAuth;
 use patchbay_local::poller::Poller;
@@ -74,12 +77,18 @@ async fn up() -> Result<(), Error> {
     let config =
         Config::from_lookup(|k| overrides.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok()))?;
     let secrets = CarrierSecrets::load_configured(&stack.sdk, &config).await?;
-    let carriers = carrier::number_carriers(&config, &secrets)?;
+    let mut carriers = carrier::number_carriers(&config, &secrets)?;
+    // The sandbox sends its signed receipts to this stack's own receiver.
+    let sandbox_hooks = server::sandbox_webhooks(&format!("http://127.0.0.1:{port}"));
+    if carriers.sandbox.is_some() {
+        carriers.sandbox = Some(Arc::new(SandboxCarrier { webhooks: sandbox_hooks.clone() }));
+    }
     let webhooks = WebhookConfig::from_env_or_dev(&format!("http://127.0.0.1:{port}"))?;
     let backends = Backends::new(&stack.sdk, &config.table_name, &config.work_queue_url, carriers.clone(), webhooks);
     let worker = Worker {
         store: backends.store.clone(),
         numbers: backends.store.clone(),
+        messages: backends.store.clone(),
         carrier: carrier::profile_carrier(&config, &secrets)?,
         carriers,
         max_receive_count: config.worker_max_receive_count,
@@ -109,7 +118,7 @@ async fn up() -> Result<(), Error> {
     let shutdown = async move {
         let _ = stopped.changed().await;
     };
-    let serve = tokio::spawn(server::serve(listener, server::router(&backends, auth), shutdown));
+    let serve = tokio::spawn(server::serve(listener, server::router(&backends, auth, sandbox_hooks), shutdown));
 
     let mut term = signal(SignalKind::terminate())?;
     tokio::select! {

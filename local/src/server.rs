@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use patchbay_activate_profile::ActivateApi;
+use patchbay_adapters::carrier::sandbox::SandboxWebhooks;
 use patchbay_adapters::{http, DynamoStore, SqsQueue};
 use patchbay_assign_number::AssignApi;
 use patchbay_conversations::ConversationsApi;
 use patchbay_domain::number_ops::Carriers;
 use patchbay_messaging_profiles::ProfilesApi;
 use patchbay_phone_numbers::NumbersApi;
+use patchbay_send_sms::SendApi;
 use patchbay_webhook_receiver::ReceiverApi;
 use secrecy::SecretString;
 
@@ -37,6 +39,49 @@ pub struct WebhookConfig {
 /// The public half of the Telnyx SDK's published test key pair (../shared/providers/README.md): the
 /// local default, so that locally signed webhooks (tests, the sandbox) verify. Never a production key.
 pub const DEV_TELNYX_PUBLIC_KEY: &str = "+7E99DXiiQXvceNX4nHm3Lbm5mqPWad5RhDr2ufuCik=";
+/// The secret half of that published test pair (seed ‖ public key, base64): what the sandbox signs
+/// its webhooks with locally.
+pub const DEV_TELNYX_SECRET: &str = "p68GNpDl9oAQohBiK0MEOFIjxnoFnz0uGGeJqxQ5PSb7sT30NeKJBe9x41ficebctubmao9Zp3lGEOva5+4KKQ==";
+
+/// The sandbox's webhook sender: Telnyx-format events signed with the development key, posted to
+/// the local receiver at `receiver_base` (`http://127.0.0.1:PORT`).
+pub fn sandbox_webhooks(receiver_base: &str) -> Option<Arc<SandboxWebhooks>> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(DEV_TELNYX_SECRET).ok()?;
+    let seed: [u8; 32] = bytes.get(..32)?.try_into().ok()?;
+    Some(Arc::new(SandboxWebhooks {
+        url: format!("{}/webhooks/telnyx", receiver_base.trim_end_matches('/')),
+        key: ed25519_dalek::SigningKey::from_bytes(&seed),
+        http: reqwest::Client::new(),
+    }))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InjectBody {
+    from: String,
+    to: String,
+    text: String,
+}
+
+/// Local only: an inbound SMS from the sandbox, sent through the verified webhook path.
+async fn inject_inbound(
+    axum::extract::State(w): axum::extract::State<Arc<SandboxWebhooks>>,
+    http::JsonBody(body): http::JsonBody<InjectBody>,
+) -> Result<axum::http::StatusCode, http::ApiError> {
+    let payload = serde_json::json!({
+        "id": uuid::Uuid::new_v4().to_string(), "direction": "inbound", "type": "SMS",
+        "from": {"phone_number": body.from}, "to": [{"phone_number": body.to}], "text": body.text,
+    });
+    let status = w.post_event("message.received", payload).await.map_err(|e| http::ApiError::unavailable("local receiver", &e))?;
+    Ok(axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_GATEWAY))
+}
+
+/// The local-only sandbox routes (never deployed): `POST /local/sandbox/inbound {from, to, text}`.
+pub fn sandbox_routes(w: Arc<SandboxWebhooks>) -> Router {
+    Router::new().route("/local/sandbox/inbound", axum::routing::post(inject_inbound)).with_state(w)
+}
+
 /// The local default Twilio auth token.
 pub const DEV_TWILIO_AUTH_TOKEN: &str = "patchbay-local-twilio-token";
 
@@ -81,18 +126,23 @@ pub fn function_routes(b: &Backends) -> Router {
     }));
     let assign = patchbay_assign_number::router(Arc::new(AssignApi { store: b.store.clone(), queue: b.queue.clone() }));
     let conversations = patchbay_conversations::router(Arc::new(ConversationsApi { store: b.store.clone() }));
+    let send = patchbay_send_sms::router(Arc::new(SendApi { messages: b.store.clone(), numbers: b.store.clone(), queue: b.queue.clone() }));
     let receiver = patchbay_webhook_receiver::router(Arc::new(ReceiverApi {
         store: b.store.clone(),
         telnyx_key: b.webhooks.telnyx_key,
         twilio_token: b.webhooks.twilio_token.clone(),
         public_url: b.webhooks.public_url.clone(),
     }));
-    http::finish(profiles.merge(activate).merge(numbers).merge(assign).merge(conversations).merge(receiver))
+    http::finish(profiles.merge(activate).merge(numbers).merge(assign).merge(conversations).merge(receiver).merge(send))
 }
 
 /// The local API: the function routes behind the dev JWT authorizer.
-pub fn router(b: &Backends, auth: DevAuth) -> Router {
-    function_routes(b).layer(axum::middleware::from_fn_with_state(auth, devauth::middleware))
+pub fn router(b: &Backends, auth: DevAuth, sandbox: Option<Arc<SandboxWebhooks>>) -> Router {
+    let mut routes = function_routes(b);
+    if let Some(w) = sandbox {
+        routes = sandbox_routes(w).merge(routes);
+    }
+    routes.layer(axum::middleware::from_fn_with_state(auth, devauth::middleware))
 }
 
 /// Serve on `listener` until `shutdown` resolves.

@@ -18,9 +18,9 @@ use axum::Router;
 use ed25519_dalek::VerifyingKey;
 use patchbay_adapters::http::ApiError;
 use patchbay_adapters::webhooks::{verify_telnyx, verify_twilio, WebhookError};
-use patchbay_domain::messaging::{Inbound, InboundSms};
+use patchbay_domain::messaging::{Inbound, InboundSms, MessageStatus, Receipt, ReceiptOutcome};
 use patchbay_domain::ports::MessageStore;
-use patchbay_domain::{CarrierName, StoreError, E164};
+use patchbay_domain::{CarrierName, StoreError, SyncError, E164};
 use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -36,7 +36,11 @@ pub struct ReceiverApi {
 }
 
 pub fn router(api: Arc<ReceiverApi>) -> Router {
-    Router::new().route("/webhooks/telnyx", post(telnyx)).route("/webhooks/twilio/messages", post(twilio_message)).with_state(api)
+    Router::new()
+        .route("/webhooks/telnyx", post(telnyx))
+        .route("/webhooks/twilio/messages", post(twilio_message))
+        .route("/webhooks/twilio/status", post(twilio_status))
+        .with_state(api)
 }
 
 fn refused(e: WebhookError) -> ApiError {
@@ -69,11 +73,57 @@ struct TelnyxPayload {
     to: Vec<TelnyxParty>,
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    errors: Vec<TelnyxErrorEntry>,
 }
 
 #[derive(Deserialize)]
 struct TelnyxParty {
     phone_number: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TelnyxErrorEntry {
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+    #[serde(default)]
+    title: Option<String>,
+}
+
+/// Telnyx's outbound statuses, as Patchbay's.
+fn telnyx_status(s: &str) -> Option<MessageStatus> {
+    match s {
+        "queued" | "sending" => Some(MessageStatus::Sending),
+        "sent" | "delivery_unconfirmed" => Some(MessageStatus::Sent),
+        "delivered" => Some(MessageStatus::Delivered),
+        "sending_failed" | "delivery_failed" | "expired" => Some(MessageStatus::Failed),
+        _ => None,
+    }
+}
+
+/// Twilio's statuses, as Patchbay's.
+fn twilio_status_of(s: &str) -> Option<MessageStatus> {
+    match s {
+        "queued" | "accepted" | "scheduled" | "sending" => Some(MessageStatus::Sending),
+        "sent" => Some(MessageStatus::Sent),
+        "delivered" | "read" => Some(MessageStatus::Delivered),
+        "failed" | "undelivered" | "canceled" => Some(MessageStatus::Failed),
+        _ => None,
+    }
+}
+
+async fn apply(api: &ReceiverApi, receipt: &Receipt) -> Result<Response, ApiError> {
+    let outcome = api.store.apply_receipt(receipt, OffsetDateTime::now_utc()).await?;
+    tracing::info!(event = %receipt.event_id, carrier_message = %receipt.carrier_message_id, status = ?receipt.status, ?outcome, "receipt");
+    match outcome {
+        ReceiptOutcome::Applied | ReceiptOutcome::Ignored => Ok(StatusCode::OK.into_response()),
+        // The send's worker has not recorded the carrier's id yet: the carrier retries.
+        ReceiptOutcome::Unknown => {
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unknown_message", "no message has this id yet; retry later"))
+        }
+    }
 }
 
 async fn telnyx(State(api): State<Arc<ReceiverApi>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
@@ -84,13 +134,34 @@ async fn telnyx(State(api): State<Arc<ReceiverApi>>, headers: HeaderMap, body: B
     let envelope: TelnyxEnvelope = serde_json::from_slice(&body)
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", "the body is not a Telnyx webhook").with_field("body"))?;
     let event = envelope.data;
-    if event.event_type != "message.received" {
+    let is_receipt = matches!(event.event_type.as_str(), "message.sent" | "message.finalized");
+    if event.event_type != "message.received" && !is_receipt {
         tracing::info!(event = %event.id, event_type = %event.event_type, "webhook acknowledged");
         return Ok(StatusCode::OK.into_response());
     }
     let p = event
         .payload
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", "no payload").with_field("data.payload"))?;
+    if is_receipt {
+        let id = p
+            .id
+            .clone()
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", "no message id").with_field("data.payload.id"))?;
+        let Some(status) = p.to.iter().find_map(|t| t.status.as_deref()).and_then(telnyx_status) else {
+            return Ok(StatusCode::OK.into_response());
+        };
+        let failure = (status == MessageStatus::Failed).then(|| {
+            let first = p.errors.first();
+            SyncError {
+                code: first
+                    .and_then(|e| e.code.as_ref())
+                    .map(|c| c.as_str().map(str::to_owned).unwrap_or_else(|| c.to_string()))
+                    .unwrap_or_else(|| "delivery_failed".into()),
+                message: first.and_then(|e| e.title.clone()).unwrap_or_else(|| "the carrier could not deliver the message".into()),
+            }
+        });
+        return apply(&api, &Receipt { event_id: event.id, carrier: CarrierName::Telnyx, carrier_message_id: id, status, failure }).await;
+    }
     let from = p.from.and_then(|f| f.phone_number);
     let to = p.to.into_iter().find_map(|t| t.phone_number);
     let sms = match (from.as_deref().map(E164::parse), to.as_deref().map(E164::parse)) {
@@ -132,13 +203,36 @@ async fn store_inbound(api: &ReceiverApi, sms: &InboundSms, now: OffsetDateTime)
     Ok(())
 }
 
-async fn twilio_message(State(api): State<Arc<ReceiverApi>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+/// Verify a Twilio form webhook against the public URL it was sent to; answers its parameters.
+fn verified_twilio_form(api: &ReceiverApi, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
     let (Some(token), Some(base)) = (api.twilio_token.as_ref(), api.public_url.as_deref()) else {
         return Err(refused(WebhookError::MissingHeader("TWILIO auth token / PATCHBAY_PUBLIC_URL (not configured)")));
     };
-    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| refused(WebhookError::Malformed("form body")))?;
+    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| refused(WebhookError::Malformed("form body")))?;
     let url = format!("{}{}", base.trim_end_matches('/'), uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path()));
-    verify_twilio(token, header(&headers, "x-twilio-signature"), &url, &params).map_err(refused)?;
+    verify_twilio(token, header(headers, "x-twilio-signature"), &url, &params).map_err(refused)?;
+    Ok(params)
+}
+
+/// Twilio status callbacks: deduplicated on (MessageSid, MessageStatus).
+async fn twilio_status(State(api): State<Arc<ReceiverApi>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let params = verified_twilio_form(&api, &uri, &headers, &body)?;
+    let get = |k: &str| params.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
+    let bad = |f: &str| ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", format!("{f} is missing")).with_field(f.to_owned());
+    let sid = get("MessageSid").ok_or_else(|| bad("MessageSid"))?;
+    let raw = get("MessageStatus").ok_or_else(|| bad("MessageStatus"))?;
+    let Some(status) = twilio_status_of(raw) else { return Ok(StatusCode::OK.into_response()) };
+    let failure = (status == MessageStatus::Failed).then(|| SyncError {
+        code: get("ErrorCode").unwrap_or("undelivered").to_owned(),
+        message: get("ErrorMessage").unwrap_or("the carrier could not deliver the message").to_owned(),
+    });
+    let receipt =
+        Receipt { event_id: format!("{sid}:{raw}"), carrier: CarrierName::Twilio, carrier_message_id: sid.to_owned(), status, failure };
+    apply(&api, &receipt).await
+}
+
+async fn twilio_message(State(api): State<Arc<ReceiverApi>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let params = verified_twilio_form(&api, &uri, &headers, &body)?;
     let get = |k: &str| params.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
     let bad = |f: &str| {
         ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", format!("{f} is missing or not E.164")).with_field(f.to_owned())

@@ -9,8 +9,9 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use patchbay_domain::message_ops::{send_sms, SendPorts};
 use patchbay_domain::number_ops::{sync_number, Carriers};
-use patchbay_domain::ports::{NumberStore, ProfileCarrier, ProfileStore};
+use patchbay_domain::ports::{MessageStore, NumberStore, ProfileCarrier, ProfileStore};
 use patchbay_domain::profiles::{sync_profile, SyncOutcome};
 use patchbay_domain::{Command, CommandEnvelope};
 use time::OffsetDateTime;
@@ -18,6 +19,7 @@ use time::OffsetDateTime;
 pub struct Worker {
     pub store: Arc<dyn ProfileStore>,
     pub numbers: Arc<dyn NumberStore>,
+    pub messages: Arc<dyn MessageStore>,
     pub carrier: Arc<dyn ProfileCarrier>,
     pub carriers: Carriers,
     /// The queue's `maxReceiveCount`: the delivery with this count is the last one.
@@ -63,6 +65,15 @@ impl Worker {
             Command::SyncMessagingProfile { user_id, profile_id } => {
                 sync_profile(self.store.as_ref(), self.carrier.as_ref(), user_id, *profile_id, final_attempt, OffsetDateTime::now_utc())
                     .await
+            }
+            Command::SendSms { user_id, conversation_id, message_id } => {
+                let ports = SendPorts {
+                    messages: self.messages.as_ref(),
+                    numbers: self.numbers.as_ref(),
+                    profiles: self.store.as_ref(),
+                    carriers: &self.carriers,
+                };
+                send_sms(ports, user_id, conversation_id, message_id, final_attempt).await
             }
             Command::SyncPhoneNumber { user_id, phone_number } => {
                 sync_number(

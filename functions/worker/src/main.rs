@@ -19,7 +19,8 @@ async fn main() -> Result<(), Error> {
     let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name));
     let worker = Arc::new(Worker {
         store: store.clone(),
-        numbers: store,
+        numbers: store.clone(),
+        messages: store,
         carrier: carrier::profile_carrier(&config, &secrets)?,
         carriers: carrier::number_carriers(&config, &secrets)?,
         max_receive_count: config.worker_max_receive_count,

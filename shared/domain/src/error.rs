@@ -51,6 +51,10 @@ pub enum Conflict {
     NumberNotOnProfile,
     /// The profile still has numbers on it; unassign them first.
     ProfileHasNumbers,
+    /// The sending number is on a profile that is not the user's active one.
+    ProfileNotActive,
+    /// The contact opted out (STOP); a START from them lifts it.
+    ContactOptedOut,
 }
 
 impl Conflict {
@@ -67,6 +71,8 @@ impl Conflict {
             Conflict::NumberOnAnotherProfile => "number_on_another_profile",
             Conflict::NumberNotOnProfile => "number_not_on_profile",
             Conflict::ProfileHasNumbers => "profile_has_numbers",
+            Conflict::ProfileNotActive => "profile_not_active",
+            Conflict::ContactOptedOut => "contact_opted_out",
         }
     }
 }
@@ -85,6 +91,8 @@ impl fmt::Display for Conflict {
             Conflict::NumberOnAnotherProfile => "the number is on another messaging profile; unassign it there first",
             Conflict::NumberNotOnProfile => "the number is not on this messaging profile",
             Conflict::ProfileHasNumbers => "the messaging profile still has phone numbers; unassign them first",
+            Conflict::ProfileNotActive => "the sending number is on a messaging profile that is not your active one",
+            Conflict::ContactOptedOut => "this contact opted out of messages (STOP); they can opt back in with START",
         })
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod ids;
+pub mod message_ops;
 pub mod messaging;
 pub mod number_ops;
 pub mod numbers;

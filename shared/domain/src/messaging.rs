@@ -132,6 +132,77 @@ impl InboundSms {
     }
 }
 
+/// A send request, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundSms {
+    pub from: E164,
+    pub to: E164,
+    pub text: String,
+}
+
+impl OutboundSms {
+    /// Telnyx and Twilio take up to 1,600 characters (10 segments of GSM-7).
+    pub const MAX_CHARS: usize = 1600;
+
+    pub fn new(from: E164, to: E164, text: String) -> Result<Self, ValidationError> {
+        if text.is_empty() {
+            return Err(ValidationError::new("text", "empty", "must not be empty"));
+        }
+        if text.chars().count() > Self::MAX_CHARS {
+            return Err(ValidationError::new("text", "too_long", format!("must be at most {} characters", Self::MAX_CHARS)));
+        }
+        if from == to {
+            return Err(ValidationError::new("to", "same_as_from", "must differ from `from`"));
+        }
+        Ok(Self { from, to, text })
+    }
+
+    pub fn fingerprint(&self) -> String {
+        format!("{}|{}|{}", self.from, self.to, self.text)
+    }
+
+    pub fn into_message(&self, user: &UserId, carrier: CarrierName, now: OffsetDateTime) -> Message {
+        let seg = segments(&self.text);
+        Message {
+            id: Uuid::now_v7(),
+            user_id: user.clone(),
+            conversation_id: ConversationId::of(&self.from, &self.to),
+            direction: Direction::Outbound,
+            from: self.from.clone(),
+            to: self.to.clone(),
+            text: self.text.clone(),
+            segments: seg.count,
+            encoding: seg.encoding,
+            status: MessageStatus::Queued,
+            carrier,
+            carrier_message_id: None,
+            created_at: now,
+        }
+    }
+}
+
+/// A delivery receipt, as a verified webhook reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// Once-only key of this receipt (Telnyx event id; Twilio `MessageSid:MessageStatus`).
+    pub event_id: String,
+    pub carrier: CarrierName,
+    pub carrier_message_id: String,
+    pub status: MessageStatus,
+    /// The carrier's reason when `status` is `failed`.
+    pub failure: Option<crate::SyncError>,
+}
+
+/// What a receipt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    Applied,
+    /// Late or duplicate: the stored status is already as far or further.
+    Ignored,
+    /// No message has this carrier id (yet): the carrier should retry.
+    Unknown,
+}
+
 /// A conversation as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversation {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::messaging::{Conversation, ConversationId, Inbound, InboundSms, Message};
+use crate::messaging::{Conversation, ConversationId, Inbound, InboundSms, Message, OutboundSms, Receipt, ReceiptOutcome};
 use crate::{
     Activation, AvailableNumber, CarrierName, CarrierProfileId, CommandEnvelope, Cursor, IdempotencyKey, Limit, MessagingProfile,
     NumberSearch, Page, PhoneNumber, ProfileId, ProfileName, ProfilePatch, StoreError, SyncError, SyncState, UserId,
@@ -219,6 +219,8 @@ pub trait NumberCarrier: Send + Sync {
     /// Put the number on a messaging profile at the carrier (`None` takes it off). Carriers without
     /// messaging profiles (Twilio) accept and do nothing.
     async fn set_messaging_profile(&self, carrier_number_id: &str, profile: Option<&CarrierProfileId>) -> Result<(), CarrierError>;
+    /// Send a text from one of this account's numbers; answers the carrier's message id.
+    async fn send_sms(&self, from: &E164, to: &E164, text: &str, profile: Option<&CarrierProfileId>) -> Result<String, CarrierError>;
 }
 
 /// Messages, conversations and contacts. Every webhook effect is one transaction that also writes
@@ -242,4 +244,23 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<Page<Message>, StoreError>;
     /// Unread back to zero.
     async fn mark_read(&self, user: &UserId, conversation: &ConversationId) -> Result<Conversation, StoreError>;
+    /// Queue an outbound message in one transaction: the number is the caller's, active and on the
+    /// caller's active profile (condition checks), the contact has not opted out (condition on its
+    /// upsert), the message and its conversation are written, and the idempotency guard with them.
+    async fn queue_outbound(
+        &self,
+        sms: &OutboundSms,
+        message: &Message,
+        idempotency: Option<(&IdempotencyKey, &str)>,
+    ) -> Result<Created<Message>, StoreError>;
+    async fn get_message(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Message, StoreError>;
+    /// Worker: `queued` → `sending`, so a redelivered command never sends twice. False if not queued.
+    async fn claim_send(&self, message: &Message) -> Result<bool, StoreError>;
+    /// Worker: a transient carrier failure: `sending` → `queued`, to be retried.
+    async fn release_send(&self, message: &Message) -> Result<(), StoreError>;
+    /// Worker: the carrier took it: `sent`, its id, and the index receipts are routed by, in one transaction.
+    async fn record_sent(&self, message: &Message, carrier_message_id: &str) -> Result<(), StoreError>;
+    async fn record_send_failed(&self, message: &Message, error: &SyncError) -> Result<(), StoreError>;
+    /// A delivery receipt: the event guard and the status (only forward, by rank) in one transaction.
+    async fn apply_receipt(&self, receipt: &Receipt, now: OffsetDateTime) -> Result<ReceiptOutcome, StoreError>;
 }

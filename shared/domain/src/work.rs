@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::messaging::ConversationId;
 use crate::{ProfileId, UserId, E164};
 
 /// A unit of slow carrier work.
@@ -14,6 +15,8 @@ pub enum Command {
     /// Bring the carrier in line with this number's record: buy it (following an order), put it on
     /// its messaging profile, or release it.
     SyncPhoneNumber { user_id: UserId, phone_number: E164 },
+    /// Send a queued outbound message through its number's carrier.
+    SendSms { user_id: UserId, conversation_id: ConversationId, message_id: String },
 }
 
 /// A command with the ids the queue needs.
@@ -40,11 +43,17 @@ impl CommandEnvelope {
         }
     }
 
+    /// The send of one message: a retried request or a redelivery carries the same id.
+    pub fn send_sms(user_id: UserId, conversation_id: ConversationId, message_id: String) -> Self {
+        Self { id: format!("send-sms-{message_id}"), command: Command::SendSms { user_id, conversation_id, message_id } }
+    }
+
     /// Commands about the same resource are applied in order (SQS FIFO message group).
     pub fn group(&self) -> String {
         match &self.command {
             Command::SyncMessagingProfile { profile_id, .. } => format!("profile-{profile_id}"),
             Command::SyncPhoneNumber { phone_number, .. } => format!("number-{}", phone_number.as_str().trim_start_matches('+')),
+            Command::SendSms { message_id, .. } => format!("sms-{message_id}"),
         }
     }
 }

@@ -22,7 +22,7 @@ pub use twilio::TwilioClient;
 /// The profile carrier this deployment uses, built once per cold start.
 pub fn profile_carrier(config: &Config, secrets: &CarrierSecrets) -> Result<Arc<dyn ProfileCarrier>, CarrierError> {
     match config.carrier {
-        CarrierKind::Sandbox => Ok(Arc::new(SandboxCarrier)),
+        CarrierKind::Sandbox => Ok(Arc::new(SandboxCarrier::default())),
         CarrierKind::Telnyx => {
             let key = secrets
                 .telnyx_api_key
@@ -50,7 +50,7 @@ pub fn number_carriers(config: &Config, secrets: &CarrierSecrets) -> Result<Carr
     }
     carriers.default = Some(match config.carrier {
         CarrierKind::Sandbox => {
-            carriers.sandbox = Some(Arc::new(SandboxCarrier) as Arc<dyn NumberCarrier>);
+            carriers.sandbox = Some(Arc::new(SandboxCarrier::default()) as Arc<dyn NumberCarrier>);
             CarrierName::Sandbox
         }
         CarrierKind::Telnyx => CarrierName::Telnyx,

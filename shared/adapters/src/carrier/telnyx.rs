@@ -283,4 +283,14 @@ impl NumberCarrier for TelnyxClient {
         self.send(self.http.patch(self.url(&format!("/phone_numbers/{carrier_number_id}/messaging"))).json(&body)).await?;
         Ok(())
     }
+
+    async fn send_sms(&self, from: &E164, to: &E164, text: &str, profile: Option<&CarrierProfileId>) -> Result<String, CarrierError> {
+        let mut body = serde_json::json!({"from": from.as_str(), "to": to.as_str(), "text": text});
+        if let Some(p) = profile {
+            body["messaging_profile_id"] = serde_json::Value::String(p.as_str().to_owned());
+        }
+        let res = self.send(self.http.post(self.url("/messages")).json(&body)).await?;
+        let sent: DataEnvelope = res.json().await.map_err(unreadable)?;
+        Ok(sent.data.id)
+    }
 }

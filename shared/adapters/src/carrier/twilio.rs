@@ -186,4 +186,15 @@ impl NumberCarrier for TwilioClient {
         // Messaging profiles are Patchbay's (and Telnyx's) notion; a Twilio number has nothing to change.
         Ok(())
     }
+
+    async fn send_sms(&self, from: &E164, to: &E164, text: &str, _profile: Option<&CarrierProfileId>) -> Result<String, CarrierError> {
+        let mut form: Vec<(&str, String)> =
+            vec![("From", from.as_str().to_owned()), ("To", to.as_str().to_owned()), ("Body", text.to_owned())];
+        if let Some(base) = &self.public_url {
+            form.push(("StatusCallback", format!("{base}/webhooks/twilio/status")));
+        }
+        let res = self.send(self.http.post(self.url("/Messages.json")).form(&form)).await?;
+        let sent: Incoming = res.json().await.map_err(unreadable)?;
+        sent.sid.ok_or_else(|| CarrierError::Transient("twilio answered no sid".into()))
+    }
 }

@@ -11,6 +11,7 @@
 //! | message              | `USER#{user}` | `MSG#{conversation id}#{message id}` |
 //! | contact              | `USER#{user}` | `CONTACT#{e164}`                     |
 //! | webhook event guard  | `EVENT#{carrier}#{event id}` | `EVENT` (TTL)         |
+//! | carrier message route | `CARRIERMSG#{carrier message id}` | `MSG`            |
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use patchbay_domain::messaging::ConversationId;

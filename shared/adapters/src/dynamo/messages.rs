@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use patchbay_domain::messaging::{Conversation, ConversationId, Direction, Inbound, InboundSms, Message, MessageStatus};
-use patchbay_domain::ports::MessageStore;
-use patchbay_domain::sms::Encoding;
-use patchbay_domain::{CarrierName, Conflict, Cursor, Limit, Page, StoreError, UserId, E164};
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
+use patchbay_domain::messaging::{
+    Conversation, ConversationId, Direction, Inbound, InboundSms, Message, MessageStatus, OutboundSms, Receipt, ReceiptOutcome,
+};
+use patchbay_domain::ports::{Created, MessageStore};
+use patchbay_domain::sms::{keyword, Encoding, Keyword};
+use patchbay_domain::{CarrierName, Conflict, Cursor, IdempotencyKey, Limit, NumberStatus, Page, StoreError, SyncError, UserId, E164};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -17,7 +20,24 @@ use time::OffsetDateTime;
 use super::errors::{unavailable, TxFailure, WriteFailure};
 use super::items::{rfc3339, NumberOwnerItem};
 use super::keys::{self, Key};
-use super::{from_item, n, s, to_item, DynamoStore, Item};
+use super::{built, from_item, n, s, to_item, DynamoStore, Item};
+
+fn status_value(st: MessageStatus) -> AttributeValue {
+    s(match st {
+        MessageStatus::Queued => "queued",
+        MessageStatus::Sending => "sending",
+        MessageStatus::Sent => "sent",
+        MessageStatus::Delivered => "delivered",
+        MessageStatus::Failed => "failed",
+        MessageStatus::Received => "received",
+    })
+}
+
+/// Keyed by the carrier's message id alone: the sandbox's receipts come in Telnyx's format, and
+/// Telnyx (UUID), Twilio (`SM…`) and sandbox (`sbx-msg-…`) ids cannot collide.
+fn carrier_message_key(id: &str) -> Key {
+    Key { pk: format!("CARRIERMSG#{id}"), sk: "MSG".to_owned() }
+}
 
 /// How long a webhook event id is remembered (carriers retry for minutes to hours, not days).
 pub const EVENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -40,8 +60,21 @@ struct MessageItem {
     carrier: CarrierName,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     carrier_message_id: Option<String>,
+    /// `status`'s rank: receipts are applied only if they move it forward.
+    #[serde(default)]
+    status_rank: u8,
     user_id: String,
     created_at: String,
+}
+
+/// Routes a carrier's receipts to the message: `CARRIERMSG#{carrier message id}` / `MSG`.
+#[derive(Debug, Serialize, Deserialize)]
+struct CarrierMessageItem {
+    pk: String,
+    sk: String,
+    user_id: String,
+    conversation_id: ConversationId,
+    message_id: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -81,6 +114,7 @@ impl From<&Message> for MessageItem {
             status: m.status,
             carrier: m.carrier,
             carrier_message_id: m.carrier_message_id.clone(),
+            status_rank: m.status.rank(),
             user_id: m.user_id.to_string(),
             created_at: rfc3339(m.created_at),
         }
@@ -182,14 +216,30 @@ impl MessageStore for DynamoStore {
                     (":one", n(1)),
                 ],
             )?,
-            // The contact, created on first contact.
-            self.update(
-                &Key::contact(owner, &sms.from),
-                "SET #p = :p, #c = if_not_exists(#c, :at)",
-                "attribute_not_exists(pk) OR attribute_exists(pk)",
-                &[("#p", "phone_number"), ("#c", "created_at")],
-                vec![(":p", s(sms.from.as_str())), (":at", s(&at))],
-            )?,
+            // The contact, created on first contact; STOP/START/HELP recorded with the message.
+            match keyword(&sms.text) {
+                Some(Keyword::OptOut) | Some(Keyword::OptIn) => self.update(
+                    &Key::contact(owner, &sms.from),
+                    "SET #p = :p, #c = if_not_exists(#c, :at), #o = :o, #oa = :at",
+                    "attribute_not_exists(pk) OR attribute_exists(pk)",
+                    &[("#p", "phone_number"), ("#c", "created_at"), ("#o", "opted_out"), ("#oa", "opt_changed_at")],
+                    vec![(":p", s(sms.from.as_str())), (":at", s(&at)), (":o", AttributeValue::Bool(keyword(&sms.text) == Some(Keyword::OptOut)))],
+                )?,
+                Some(Keyword::Help) => self.update(
+                    &Key::contact(owner, &sms.from),
+                    "SET #p = :p, #c = if_not_exists(#c, :at), #h = :at",
+                    "attribute_not_exists(pk) OR attribute_exists(pk)",
+                    &[("#p", "phone_number"), ("#c", "created_at"), ("#h", "last_help_at")],
+                    vec![(":p", s(sms.from.as_str())), (":at", s(&at))],
+                )?,
+                None => self.update(
+                    &Key::contact(owner, &sms.from),
+                    "SET #p = :p, #c = if_not_exists(#c, :at)",
+                    "attribute_not_exists(pk) OR attribute_exists(pk)",
+                    &[("#p", "phone_number"), ("#c", "created_at")],
+                    vec![(":p", s(sms.from.as_str())), (":at", s(&at))],
+                )?,
+            },
         ];
         match self.transact(items).await {
             Ok(()) => Ok(Inbound::Stored(message)),
@@ -292,6 +342,253 @@ impl MessageStore for DynamoStore {
             Ok(None) => Err(corrupt("no item returned")),
             Err(WriteFailure::ConditionFailed) => Err(StoreError::NotFound),
             Err(WriteFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn queue_outbound(
+        &self,
+        sms: &OutboundSms,
+        message: &Message,
+        idempotency: Option<(&IdempotencyKey, &str)>,
+    ) -> Result<Created<Message>, StoreError> {
+        let user = &message.user_id;
+        // The number's profile, read to name it in the conditions below (which re-check it).
+        let number = match self.get(&Key::number(user, &sms.from)).await? {
+            Some(item) => patchbay_domain::PhoneNumber::try_from(from_item::<super::items::NumberItem>(item)?)?,
+            None => return Err(StoreError::NotFound),
+        };
+        if number.status != NumberStatus::Active {
+            return Err(StoreError::Conflict(Conflict::NumberNotActive));
+        }
+        let Some(profile) = number.messaging_profile_id else { return Err(StoreError::Conflict(Conflict::NumberNotOnProfile)) };
+        let check = |key: Key,
+                     condition: &str,
+                     names: &[(&str, &str)],
+                     values: Vec<(&str, AttributeValue)>|
+         -> Result<TransactWriteItem, StoreError> {
+            let mut c = ConditionCheck::builder().table_name(self.table()).set_key(Some(key.to_item())).condition_expression(condition);
+            for (k, v) in names {
+                c = c.expression_attribute_names(*k, *v);
+            }
+            for (k, v) in values {
+                c = c.expression_attribute_values(k, v);
+            }
+            Ok(TransactWriteItem::builder().condition_check(built(c.build())?).build())
+        };
+        let at = rfc3339(message.created_at);
+        let conv = &message.conversation_id;
+        let preview: String = sms.text.chars().take(PREVIEW_CHARS).collect();
+        let mut items = vec![
+            check(
+                Key::number(user, &sms.from),
+                "#st = :active AND #mp = :p",
+                &[("#st", "status"), ("#mp", "messaging_profile_id")],
+                vec![(":active", s("active")), (":p", s(profile.to_string()))],
+            )?,
+            // Sends go out from the user's active profile's numbers only.
+            check(Key::active_profile(user), "profile_id = :p", &[], vec![(":p", s(profile.to_string()))])?,
+            // Patchbay's own suppression: an opted-out contact gets nothing.
+            self.update(
+                &Key::contact(user, &sms.to),
+                "SET #p = :to, #c = if_not_exists(#c, :at)",
+                "attribute_not_exists(#o) OR #o = :false",
+                &[("#p", "phone_number"), ("#c", "created_at"), ("#o", "opted_out")],
+                vec![(":to", s(sms.to.as_str())), (":at", s(&at)), (":false", AttributeValue::Bool(false))],
+            )?,
+            self.put(to_item(&MessageItem::from(message))?, "attribute_not_exists(pk)", &[], vec![])?,
+            self.update(
+                &Key::conversation(user, conv),
+                "SET #id = :id, #ours = :ours, #contact = :contact, #last = :at, #preview = :preview, #g1pk = :g1pk, #g1sk = :g1sk ADD #unread :zero",
+                "attribute_not_exists(pk) OR attribute_exists(pk)",
+                &[
+                    ("#id", "id"),
+                    ("#ours", "our_number"),
+                    ("#contact", "contact"),
+                    ("#last", "last_message_at"),
+                    ("#preview", "last_message_preview"),
+                    ("#g1pk", "gsi1pk"),
+                    ("#g1sk", "gsi1sk"),
+                    ("#unread", "unread"),
+                ],
+                vec![
+                    (":id", s(conv.as_str())),
+                    (":ours", s(sms.from.as_str())),
+                    (":contact", s(sms.to.as_str())),
+                    (":at", s(&at)),
+                    (":preview", s(preview)),
+                    (":g1pk", s(Key::conversations_index(user))),
+                    (":g1sk", s(format!("{at}#{conv}"))),
+                    (":zero", n(0)),
+                ],
+            )?,
+        ];
+        let idem = match idempotency {
+            Some((key, fingerprint)) => {
+                let resource = format!("{conv}/{}", message.id);
+                let (k, put) = self.idempotency_put(user, "send-sms", key, &resource, fingerprint)?;
+                items.push(put);
+                Some((k, fingerprint))
+            }
+            None => None,
+        };
+        match self.transact(items).await {
+            Ok(()) => Ok(Created::New(message.clone())),
+            Err(TxFailure::Cancelled { reasons }) => {
+                if let Some((k, fingerprint)) = idem {
+                    if TxFailure::condition_failed_at(&reasons, 5) {
+                        let resource = self.idempotent_resource(&k, fingerprint).await?;
+                        let (c, id) = resource.split_once('/').ok_or_else(|| corrupt("idempotency resource"))?;
+                        let c = ConversationId::parse(c).map_err(|_| corrupt("idempotency resource"))?;
+                        return self.get_message(user, &c, id).await.map(Created::Replayed);
+                    }
+                }
+                if TxFailure::condition_failed_at(&reasons, 0) {
+                    return Err(StoreError::Conflict(Conflict::NumberNotActive));
+                }
+                if TxFailure::condition_failed_at(&reasons, 1) {
+                    return Err(StoreError::Conflict(Conflict::ProfileNotActive));
+                }
+                if TxFailure::condition_failed_at(&reasons, 2) {
+                    return Err(StoreError::Conflict(Conflict::ContactOptedOut));
+                }
+                Err(StoreError::Conflict(Conflict::Stale))
+            }
+            Err(TxFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn get_message(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Message, StoreError> {
+        match self.get(&Key::message(user, conversation, message_id)).await? {
+            Some(item) => from_item::<MessageItem>(item).and_then(Message::try_from),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn claim_send(&self, m: &Message) -> Result<bool, StoreError> {
+        let key = Key::message(&m.user_id, &m.conversation_id, &m.id.to_string());
+        match self
+            .update_item(
+                &key,
+                "SET #st = :sending, #r = :r",
+                "#st = :queued",
+                &[("#st", "status"), ("#r", "status_rank")],
+                vec![
+                    (":sending", status_value(MessageStatus::Sending)),
+                    (":r", n(u64::from(MessageStatus::Sending.rank()))),
+                    (":queued", status_value(MessageStatus::Queued)),
+                ],
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(WriteFailure::ConditionFailed) => Ok(false),
+            Err(WriteFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn release_send(&self, m: &Message) -> Result<(), StoreError> {
+        let key = Key::message(&m.user_id, &m.conversation_id, &m.id.to_string());
+        match self
+            .update_item(
+                &key,
+                "SET #st = :queued, #r = :r",
+                "#st = :sending",
+                &[("#st", "status"), ("#r", "status_rank")],
+                vec![
+                    (":queued", status_value(MessageStatus::Queued)),
+                    (":r", n(u64::from(MessageStatus::Queued.rank()))),
+                    (":sending", status_value(MessageStatus::Sending)),
+                ],
+            )
+            .await
+        {
+            Ok(_) | Err(WriteFailure::ConditionFailed) => Ok(()),
+            Err(WriteFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn record_sent(&self, m: &Message, carrier_message_id: &str) -> Result<(), StoreError> {
+        let key = Key::message(&m.user_id, &m.conversation_id, &m.id.to_string());
+        let index = carrier_message_key(carrier_message_id);
+        let route = to_item(&CarrierMessageItem {
+            pk: index.pk,
+            sk: index.sk,
+            user_id: m.user_id.to_string(),
+            conversation_id: m.conversation_id.clone(),
+            message_id: m.id.to_string(),
+        })?;
+        let items = vec![
+            // Only forward: a receipt may already have moved it past `sent`.
+            self.update(
+                &key,
+                "SET #cid = :cid, #st = :sent, #r = :r",
+                "attribute_exists(pk) AND #r < :r",
+                &[("#cid", "carrier_message_id"), ("#st", "status"), ("#r", "status_rank")],
+                vec![
+                    (":cid", s(carrier_message_id)),
+                    (":sent", status_value(MessageStatus::Sent)),
+                    (":r", n(u64::from(MessageStatus::Sent.rank()))),
+                ],
+            )?,
+            self.put(route, "attribute_not_exists(pk)", &[], vec![])?,
+        ];
+        match self.transact(items).await {
+            Ok(()) | Err(TxFailure::Cancelled { .. }) => Ok(()),
+            Err(TxFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn record_send_failed(&self, m: &Message, error: &SyncError) -> Result<(), StoreError> {
+        let key = Key::message(&m.user_id, &m.conversation_id, &m.id.to_string());
+        let err = AttributeValue::M(HashMap::from([("code".to_owned(), s(&error.code)), ("message".to_owned(), s(&error.message))]));
+        match self
+            .update_item(
+                &key,
+                "SET #st = :failed, #r = :r, #f = :f",
+                "attribute_exists(pk) AND #r < :r",
+                &[("#st", "status"), ("#r", "status_rank"), ("#f", "failure")],
+                vec![(":failed", status_value(MessageStatus::Failed)), (":r", n(u64::from(MessageStatus::Failed.rank()))), (":f", err)],
+            )
+            .await
+        {
+            Ok(_) | Err(WriteFailure::ConditionFailed) => Ok(()),
+            Err(WriteFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn apply_receipt(&self, r: &Receipt, now: OffsetDateTime) -> Result<ReceiptOutcome, StoreError> {
+        let Some(route) = self.get(&carrier_message_key(&r.carrier_message_id)).await? else {
+            return Ok(ReceiptOutcome::Unknown);
+        };
+        let route: CarrierMessageItem = from_item(route)?;
+        let user = UserId::parse(&route.user_id).map_err(|_| corrupt("route user"))?;
+        let guard_key = Key::webhook_event(r.carrier, &r.event_id);
+        let mut guard = guard_key.to_item();
+        guard.insert("expires_at".into(), AttributeValue::N((now.unix_timestamp() + EVENT_TTL.as_secs() as i64).to_string()));
+        let rank = u64::from(r.status.rank());
+        let mut update = "SET #st = :st, #r = :r, #at = :now".to_owned();
+        let mut names = vec![("#st", "status"), ("#r", "status_rank"), ("#at", "status_at")];
+        let mut values = vec![(":st", status_value(r.status)), (":r", n(rank)), (":now", s(rfc3339(now)))];
+        if let Some(f) = &r.failure {
+            update.push_str(", #f = :f");
+            names.push(("#f", "failure"));
+            values.push((":f", AttributeValue::M(HashMap::from([("code".to_owned(), s(&f.code)), ("message".to_owned(), s(&f.message))]))));
+        }
+        let items = vec![
+            self.put(guard, "attribute_not_exists(pk)", &[], vec![])?,
+            // Never backwards: a late `sent` after `delivered` changes nothing.
+            self.update(
+                &Key::message(&user, &route.conversation_id, &route.message_id),
+                &update,
+                "attribute_exists(pk) AND #r < :r",
+                &names,
+                values,
+            )?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(ReceiptOutcome::Applied),
+            Err(TxFailure::Cancelled { .. }) => Ok(ReceiptOutcome::Ignored),
+            Err(TxFailure::Other(e)) => Err(e),
         }
     }
 }

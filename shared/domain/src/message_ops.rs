@@ -1,0 +1,121 @@
+//! Sending SMS: what the send handler and the worker call.
+
+use time::OffsetDateTime;
+
+use crate::messaging::{Message, MessageStatus, OutboundSms};
+use crate::number_ops::Carriers;
+use crate::ports::{CarrierError, Created, MessageStore, NumberStore, ProfileStore, QueueError, WorkQueue};
+use crate::profiles::{SyncOutcome, SyncRetry};
+use crate::{CommandEnvelope, IdempotencyKey, StoreError, SyncError, UserId};
+
+/// Queue a send: checks and writes in one transaction, then the command. A replay with the same key
+/// answers the first message and enqueues its send again while it is queued (the FIFO queue drops the copy).
+pub async fn queue_send(
+    store: &dyn MessageStore,
+    numbers: &dyn NumberStore,
+    queue: &dyn WorkQueue,
+    user: &UserId,
+    sms: OutboundSms,
+    key: Option<&IdempotencyKey>,
+    now: OffsetDateTime,
+) -> Result<Created<Message>, SendError> {
+    let number = numbers.get_number(user, &sms.from).await.map_err(|e| match e {
+        StoreError::NotFound => SendError::NotOwned,
+        other => SendError::Store(other),
+    })?;
+    let message = sms.into_message(user, number.carrier, now);
+    let fingerprint = sms.fingerprint();
+    let created = store.queue_outbound(&sms, &message, key.map(|k| (k, fingerprint.as_str()))).await.map_err(|e| match e {
+        StoreError::NotFound => SendError::NotOwned,
+        other => SendError::Store(other),
+    })?;
+    let m = match &created {
+        Created::New(m) | Created::Replayed(m) => m,
+    };
+    if m.status == MessageStatus::Queued {
+        queue.enqueue(&CommandEnvelope::send_sms(user.clone(), m.conversation_id.clone(), m.id.to_string())).await?;
+    }
+    Ok(created)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("the sending number is not yours")]
+    NotOwned,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// What the worker's send needs.
+pub struct SendPorts<'a> {
+    pub messages: &'a dyn MessageStore,
+    pub numbers: &'a dyn NumberStore,
+    pub profiles: &'a dyn ProfileStore,
+    pub carriers: &'a Carriers,
+}
+
+/// The worker side: send one queued message through its number's carrier, once.
+pub async fn send_sms(
+    ports: SendPorts<'_>,
+    user: &UserId,
+    conversation: &crate::messaging::ConversationId,
+    message_id: &str,
+    final_attempt: bool,
+) -> Result<SyncOutcome, SyncRetry> {
+    let SendPorts { messages: store, numbers, profiles, carriers } = ports;
+    let m = match store.get_message(user, conversation, message_id).await {
+        Ok(m) => m,
+        Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
+        Err(e) => return Err(SyncRetry::Store(e)),
+    };
+    if m.status != MessageStatus::Queued {
+        return Ok(SyncOutcome::UpToDate);
+    }
+    let fail = |code: &str, message: String| SyncError { code: code.to_owned(), message };
+    let Some(carrier) = carriers.get(m.carrier) else {
+        let e = fail("carrier_not_configured", format!("no credentials for {}", m.carrier));
+        return record_failed(store, &m, e).await;
+    };
+    // Telnyx sends with the number's messaging profile.
+    let profile = match numbers.get_number(user, &m.from).await {
+        Ok(n) => match n.messaging_profile_id {
+            Some(pid) => profiles.get_profile(user, pid).await.ok().and_then(|p| p.carrier_profile_id),
+            None => None,
+        },
+        Err(StoreError::NotFound) => {
+            return record_failed(store, &m, fail("number_released", "the sending number is no longer yours".into())).await
+        }
+        Err(e) => return Err(SyncRetry::Store(e)),
+    };
+    if !store.claim_send(&m).await.map_err(SyncRetry::Store)? {
+        return Ok(SyncOutcome::UpToDate);
+    }
+    match carrier.send_sms(&m.from, &m.to, &m.text, profile.as_ref()).await {
+        Ok(id) => match store.record_sent(&m, &id).await {
+            Ok(()) => Ok(SyncOutcome::Created),
+            Err(e) => Err(SyncRetry::Store(e)),
+        },
+        Err(CarrierError::Transient(why)) if !final_attempt => {
+            store.release_send(&m).await.map_err(SyncRetry::Store)?;
+            Err(SyncRetry::Carrier(CarrierError::Transient(why)))
+        }
+        Err(e) => {
+            let reason = match &e {
+                CarrierError::Permanent { status, code, message } => {
+                    fail(if code.is_empty() { "carrier_refused" } else { code }, format!("{message} (HTTP {status})"))
+                }
+                CarrierError::Transient(m) => fail("retries_exhausted", m.clone()),
+                CarrierError::NotFound => fail("not_found", "the carrier answered 404".into()),
+                CarrierError::NotConfigured(m) => fail("carrier_not_configured", m.clone()),
+            };
+            record_failed(store, &m, reason).await
+        }
+    }
+}
+
+async fn record_failed(store: &dyn MessageStore, m: &Message, reason: SyncError) -> Result<SyncOutcome, SyncRetry> {
+    store.record_send_failed(m, &reason).await.map_err(SyncRetry::Store)?;
+    Ok(SyncOutcome::Failed(reason))
+}
