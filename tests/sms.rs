@@ -149,3 +149,112 @@ async fn an_idempotent_send_is_one_message() {
     assert_eq!(first["id"], again["id"]);
     assert_eq!(message_count(&env.user_items(&a.uid).await), 1);
 }
+
+mod storm {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use ed25519_dalek::{Signer, SigningKey};
+    use futures::stream::{self, StreamExt};
+    use patchbay_domain::messaging::OutboundSms;
+    use patchbay_domain::ports::MessageStore;
+    use patchbay_domain::{UserId, E164};
+    use patchbay_local::server::DEV_TELNYX_SECRET;
+    use time::OffsetDateTime;
+
+    fn signer() -> SigningKey {
+        SigningKey::from_bytes(&STANDARD.decode(DEV_TELNYX_SECRET).unwrap()[..32].try_into().unwrap())
+    }
+
+    fn event(kind: &str, event_id: &str, payload: Value) -> String {
+        json!({"data": {"event_type": kind, "id": event_id, "occurred_at": "2026-11-22T03:00:00Z", "record_type": "event", "payload": payload}, "meta": {"attempt": 1}}).to_string()
+    }
+
+    /// 450 outbound messages get `sent` and a final receipt (2 in 3 delivered, 1 in 3 failed) while
+    /// 650 inbound messages arrive; 30% of all webhooks come twice, everything shuffled and concurrent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn receipts_and_inbound_out_of_order_and_duplicated() {
+        let env = TestEnv::new(PARTS).await;
+        let a = sender(&env, "+13125550105").await;
+        let user = UserId::parse(&a.uid).unwrap();
+        let contacts: Vec<String> = (0..10).map(|i| format!("+1646555{:04}", 3000 + i)).collect();
+        let mut outbound = Vec::new();
+        for i in 0..450 {
+            let sms =
+                OutboundSms::new(E164::parse(&a.number).unwrap(), E164::parse(&contacts[i % 10]).unwrap(), format!("out {i}")).unwrap();
+            let m = sms.into_message(&user, patchbay_domain::CarrierName::Telnyx, OffsetDateTime::now_utc());
+            env.store.queue_outbound(&sms, &m, None).await.unwrap();
+            assert!(env.store.claim_send(&m).await.unwrap());
+            env.store.record_sent(&m, &format!("tx-{}", m.id)).await.unwrap();
+            outbound.push(m);
+        }
+        let mut hooks = Vec::new();
+        let mut want_final = std::collections::HashMap::new();
+        for (i, m) in outbound.iter().enumerate() {
+            let id = format!("tx-{}", m.id);
+            let final_status = if i % 3 == 2 { "delivery_failed" } else { "delivered" };
+            want_final.insert(m.id.to_string(), if i % 3 == 2 { "failed" } else { "delivered" });
+            for (kind, status) in [("message.sent", "sent"), ("message.finalized", final_status)] {
+                let mut payload = json!({"id": id, "direction": "outbound", "to": [{"phone_number": m.to.as_str(), "status": status}]});
+                if status == "delivery_failed" {
+                    payload["errors"] = json!([{"code": "40300", "title": "Blocked as spam by carrier"}]);
+                }
+                hooks.push(event(kind, &format!("r-{i}-{kind}"), payload));
+            }
+        }
+        let mut inbound_want: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        for i in 0..650 {
+            let from = &contacts[(i * 7) % 10];
+            *inbound_want.entry(from.clone()).or_default() += 1;
+            hooks.push(event("message.received", &format!("in-{i}"), json!({"id": format!("m-in-{i}"), "direction": "inbound", "from": {"phone_number": from}, "to": [{"phone_number": a.number}], "text": format!("in {i}")})));
+        }
+        let distinct = hooks.len();
+        let dups: Vec<String> = hooks.iter().enumerate().filter(|(i, _)| i % 10 < 3).map(|(_, h)| h.clone()).collect();
+        hooks.extend(dups);
+        let mut seed = 0xfeed_u64;
+        for i in (1..hooks.len()).rev() {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            hooks.swap(i, (seed >> 33) as usize % (i + 1));
+        }
+        let total = hooks.len();
+        assert!(total >= 2000, "{total}");
+        let key = signer();
+        let url = env.api("/webhooks/telnyx");
+        let statuses: Vec<u16> = stream::iter(hooks)
+            .map(|body| {
+                let (http, key, url) = (&env.http, &key, &url);
+                async move {
+                    let ts = OffsetDateTime::now_utc().unix_timestamp().to_string();
+                    let sig = STANDARD.encode(key.sign(format!("{ts}|{body}").as_bytes()).to_bytes());
+                    let res = http
+                        .post(url)
+                        .header("telnyx-timestamp", ts)
+                        .header("telnyx-signature-ed25519", sig)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    res.status().as_u16()
+                }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        assert!(statuses.iter().all(|s| *s == 200), "every webhook answered 200: {:?}", statuses.iter().filter(|s| **s != 200).count());
+
+        let items = env.user_items(&a.uid).await;
+        for m in &outbound {
+            let item = items.iter().find(|i| s(i, "id") == m.id.to_string()).expect("message");
+            assert_eq!(s(item, "status"), want_final[&m.id.to_string()], "message {}", m.id);
+        }
+        let (_, convs) = call(&env, &a.token, reqwest::Method::GET, "/v1/conversations?limit=100", None).await;
+        for c in convs["data"].as_array().unwrap() {
+            let contact = c["contact"].as_str().unwrap();
+            assert_eq!(c["unread"].as_u64(), Some(inbound_want.get(contact).copied().unwrap_or(0)), "unread with {contact}");
+        }
+        let inbound_stored = items.iter().filter(|i| s(i, "sk").starts_with("MSG#") && s(i, "direction") == "inbound").count();
+        assert_eq!(inbound_stored, 650);
+        eprintln!("storm: {total} webhooks ({distinct} distinct: 900 receipts, 650 inbound), all 200, every status and count exact");
+    }
+}

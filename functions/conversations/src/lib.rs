@@ -9,12 +9,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use patchbay_adapters::dynamo::items::rfc3339;
+use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::PageView;
-use patchbay_adapters::http::{ApiError, AuthUser, QueryParams};
-use patchbay_domain::messaging::{Conversation, ConversationId, Message};
+use patchbay_adapters::http::{ApiError, AuthUser, JsonBody, QueryParams};
+use patchbay_domain::messaging::{Contact, Conversation, ConversationId, Message};
 use patchbay_domain::ports::MessageStore;
-use patchbay_domain::{Cursor, Limit, ValidationError};
+use patchbay_domain::{Cursor, Limit, ValidationError, E164};
+use serde::Deserialize;
 use serde::Serialize;
+use time::OffsetDateTime;
 
 pub struct ConversationsApi {
     pub store: Arc<dyn MessageStore>,
@@ -25,6 +28,7 @@ pub fn router(api: Arc<ConversationsApi>) -> Router {
         .route("/v1/conversations", get(list))
         .route("/v1/conversations/{id}/messages", get(messages))
         .route("/v1/conversations/{id}/read", post(read))
+        .route("/v1/contacts", get(list_contacts).post(create_contact))
         .with_state(api)
 }
 
@@ -92,6 +96,62 @@ impl From<&Message> for MessageView {
             created_at: rfc3339(m.created_at),
         }
     }
+}
+
+#[derive(Serialize)]
+struct ContactView {
+    phone_number: String,
+    name: Option<String>,
+    external_id: Option<String>,
+    opted_out: bool,
+    created_at: String,
+}
+
+impl From<&Contact> for ContactView {
+    fn from(c: &Contact) -> Self {
+        Self {
+            phone_number: c.phone_number.to_string(),
+            name: c.name.clone(),
+            external_id: c.external_id.clone(),
+            opted_out: c.opted_out,
+            created_at: rfc3339(c.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactBody {
+    phone_number: String,
+    #[serde(default, deserialize_with = "not_null")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    external_id: Option<String>,
+}
+
+async fn create_contact(
+    State(api): State<Arc<ConversationsApi>>,
+    AuthUser(user): AuthUser,
+    JsonBody(body): JsonBody<ContactBody>,
+) -> Result<Response, ApiError> {
+    let contact = Contact {
+        phone_number: E164::parse(&body.phone_number).map_err(ApiError::unprocessable)?,
+        name: Contact::parse_name(body.name.as_deref()).map_err(ApiError::unprocessable)?,
+        external_id: Contact::parse_external_id(body.external_id.as_deref()).map_err(ApiError::unprocessable)?,
+        opted_out: false,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    let c = api.store.create_contact(&user, &contact).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(ContactView::from(&c))).into_response())
+}
+
+async fn list_contacts(State(api): State<Arc<ConversationsApi>>, AuthUser(user): AuthUser, q: QueryParams) -> Result<Response, ApiError> {
+    let (cursor, limit) = paging(&q)?;
+    if let Some(c) = &cursor {
+        E164::parse(&c.position().unwrap_or_default()).map_err(|_| bad_cursor())?;
+    }
+    let p = api.store.list_contacts(&user, cursor.as_ref(), limit).await?;
+    Ok(Json(PageView::<ContactView>::from(&p)).into_response())
 }
 
 fn paging(q: &QueryParams) -> Result<(Option<Cursor>, Limit), ApiError> {

@@ -203,6 +203,38 @@ pub enum ReceiptOutcome {
     Unknown,
 }
 
+/// A contact of a user (created by a send, an inbound message, or `POST /v1/contacts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub phone_number: E164,
+    pub name: Option<String>,
+    pub external_id: Option<String>,
+    /// STOP received and no START since: sends to them are refused.
+    pub opted_out: bool,
+    pub created_at: OffsetDateTime,
+}
+
+impl Contact {
+    pub fn parse_name(raw: Option<&str>) -> Result<Option<String>, ValidationError> {
+        match raw.map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(n) if n.chars().count() > 100 || n.chars().any(char::is_control) => {
+                Err(ValidationError::new("name", "invalid_name", "must be at most 100 characters, no control characters"))
+            }
+            Some(n) => Ok(Some(n.to_owned())),
+        }
+    }
+    pub fn parse_external_id(raw: Option<&str>) -> Result<Option<String>, ValidationError> {
+        match raw {
+            None => Ok(None),
+            Some(id) if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) => {
+                Err(ValidationError::new("external_id", "invalid_external_id", "must be 1 to 128 characters, no control characters"))
+            }
+            Some(id) => Ok(Some(id.to_owned())),
+        }
+    }
+}
+
 /// A conversation as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversation {

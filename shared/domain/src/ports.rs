@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::messaging::{Conversation, ConversationId, Inbound, InboundSms, Message, OutboundSms, Receipt, ReceiptOutcome};
+use crate::messaging::{Contact, Conversation, ConversationId, Inbound, InboundSms, Message, OutboundSms, Receipt, ReceiptOutcome};
 use crate::{
     Activation, AvailableNumber, CarrierName, CarrierProfileId, CommandEnvelope, Cursor, IdempotencyKey, Limit, MessagingProfile,
     NumberSearch, Page, PhoneNumber, ProfileId, ProfileName, ProfilePatch, StoreError, SyncError, SyncState, UserId,
@@ -261,6 +261,10 @@ pub trait MessageStore: Send + Sync {
     /// Worker: the carrier took it: `sent`, its id, and the index receipts are routed by, in one transaction.
     async fn record_sent(&self, message: &Message, carrier_message_id: &str) -> Result<(), StoreError>;
     async fn record_send_failed(&self, message: &Message, error: &SyncError) -> Result<(), StoreError>;
+    /// Create a contact (`attribute_not_exists`); `Conflict(AlreadyExists)` if the user has it.
+    async fn create_contact(&self, user: &UserId, contact: &Contact) -> Result<Contact, StoreError>;
+    /// The user's contacts in E.164 order.
+    async fn list_contacts(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Contact>, StoreError>;
     /// A delivery receipt: the event guard and the status (only forward, by rank) in one transaction.
     async fn apply_receipt(&self, receipt: &Receipt, now: OffsetDateTime) -> Result<ReceiptOutcome, StoreError>;
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
 use patchbay_domain::messaging::{
-    Conversation, ConversationId, Direction, Inbound, InboundSms, Message, MessageStatus, OutboundSms, Receipt, ReceiptOutcome,
+    Contact, Conversation, ConversationId, Direction, Inbound, InboundSms, Message, MessageStatus, OutboundSms, Receipt, ReceiptOutcome,
 };
 use patchbay_domain::ports::{Created, MessageStore};
 use patchbay_domain::sms::{keyword, Encoding, Keyword};
@@ -95,6 +95,33 @@ fn corrupt(what: &str) -> StoreError {
 
 fn time(s: &str) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::parse(s, &Rfc3339).map_err(|_| corrupt("timestamp"))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ContactItem {
+    pk: String,
+    sk: String,
+    phone_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    external_id: Option<String>,
+    #[serde(default)]
+    opted_out: bool,
+    created_at: String,
+}
+
+impl TryFrom<ContactItem> for Contact {
+    type Error = StoreError;
+    fn try_from(i: ContactItem) -> Result<Self, StoreError> {
+        Ok(Contact {
+            phone_number: E164::parse(&i.phone_number).map_err(|_| corrupt("contact"))?,
+            name: i.name,
+            external_id: i.external_id,
+            opted_out: i.opted_out,
+            created_at: time(&i.created_at)?,
+        })
+    }
 }
 
 impl From<&Message> for MessageItem {
@@ -554,6 +581,59 @@ impl MessageStore for DynamoStore {
             Ok(_) | Err(WriteFailure::ConditionFailed) => Ok(()),
             Err(WriteFailure::Other(e)) => Err(e),
         }
+    }
+
+    async fn create_contact(&self, user: &UserId, c: &Contact) -> Result<Contact, StoreError> {
+        let key = Key::contact(user, &c.phone_number);
+        let item = to_item(&ContactItem {
+            pk: key.pk,
+            sk: key.sk,
+            phone_number: c.phone_number.to_string(),
+            name: c.name.clone(),
+            external_id: c.external_id.clone(),
+            opted_out: false,
+            created_at: rfc3339(c.created_at),
+        })?;
+        match self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(c.clone()),
+            Err(e) => match super::errors::classify_write(e) {
+                WriteFailure::ConditionFailed => Err(StoreError::Conflict(Conflict::AlreadyExists)),
+                WriteFailure::Other(e) => Err(e),
+            },
+        }
+    }
+
+    async fn list_contacts(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Contact>, StoreError> {
+        let mut req = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(Key::user_pk(user)))
+            .expression_attribute_values(":prefix", s("CONTACT#"))
+            .consistent_read(true)
+            .limit(i32::from(limit.get()) + 1);
+        if let Some(cursor) = after {
+            let position = cursor.position().unwrap_or_default();
+            let e164 = E164::parse(&position).map_err(|_| StoreError::NotFound)?;
+            req = req.set_exclusive_start_key(Some(Key::contact(user, &e164).to_item()));
+        }
+        let out = req.send().await.map_err(unavailable)?;
+        let data = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| from_item::<ContactItem>(i).and_then(Contact::try_from))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page_cursor(data, limit, |c| c.phone_number.to_string()))
     }
 
     async fn apply_receipt(&self, r: &Receipt, now: OffsetDateTime) -> Result<ReceiptOutcome, StoreError> {
