@@ -216,9 +216,12 @@ pub struct Contact {
 
 impl Contact {
     pub fn parse_name(raw: Option<&str>) -> Result<Option<String>, ValidationError> {
+        if raw.is_some_and(|n| n.chars().count() > 100) {
+            return Err(ValidationError::new("name", "invalid_name", "must be at most 100 characters, no control characters"));
+        }
         match raw.map(str::trim) {
             None | Some("") => Ok(None),
-            Some(n) if n.chars().count() > 100 || n.chars().any(char::is_control) => {
+            Some(n) if n.chars().any(char::is_control) => {
                 Err(ValidationError::new("name", "invalid_name", "must be at most 100 characters, no control characters"))
             }
             Some(n) => Ok(Some(n.to_owned())),
