@@ -41,6 +41,19 @@ async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None | Some("up") => up().await,
+        Some("bench-webhooks") => {
+            let mut n: usize = 2000;
+            let mut concurrency: usize = 32;
+            let mut it = args.iter().skip(1);
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "--n" => n = it.next().and_then(|v| v.parse().ok()).ok_or("--n takes a count")?,
+                    "--concurrency" => concurrency = it.next().and_then(|v| v.parse().ok()).ok_or("--concurrency takes a count")?,
+                    other => return Err(format!("unknown argument {other}").into()),
+                }
+            }
+            bench_webhooks(n, concurrency).await
+        }
         Some("token") => {
             let mut sub = None;
             let mut ttl: i64 = 86_400;
@@ -58,6 +71,62 @@ async fn main() -> Result<(), Error> {
         }
         Some(other) => Err(format!("unknown command {other}; use `up` or `token --sub USER`").into()),
     }
+}
+
+/// Pushes `n` signed Telnyx inbound webhooks (distinct events, to a number with an owner) through the
+/// receiver on a fresh local stack, `concurrency` at a time, and prints throughput and latency.
+async fn bench_webhooks(n: usize, concurrency: usize) -> Result<(), Error> {
+    use futures::stream::{self, StreamExt};
+    use patchbay_domain::ports::NumberStore;
+
+    let stack = LocalStack::start(StackOptions { stack_name: "patchbay-bench".into(), ..Default::default() }).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let webhooks = WebhookConfig::from_env_or_dev(&base)?;
+    let backends = Backends::new(&stack.sdk, &stack.info.table, &stack.info.work_queue_url, Default::default(), webhooks);
+    let owner = patchbay_domain::UserId::parse("bench-user")?;
+    let number = patchbay_domain::E164::parse("+12125550100")?;
+    let purchase = patchbay_domain::PhoneNumber::new_purchase(
+        owner,
+        number.clone(),
+        patchbay_domain::CarrierName::Sandbox,
+        time::OffsetDateTime::now_utc(),
+    );
+    backends.store.create_purchase(&purchase, None).await?;
+    let router = server::router(&backends, DevAuth::from_env(), None);
+    tokio::spawn(server::serve(listener, router, std::future::pending()));
+    let hooks = server::sandbox_webhooks(&base).ok_or("no sandbox signing key")?;
+
+    let started = std::time::Instant::now();
+    let results: Vec<(u16, Duration)> = stream::iter(0..n)
+        .map(|i| {
+            let hooks = hooks.clone();
+            let number = number.clone();
+            async move {
+                let payload = serde_json::json!({"id": format!("bench-{i}"), "direction": "inbound", "type": "SMS", "from": {"phone_number": "+14155550123"}, "to": [{"phone_number": number.as_str()}], "text": format!("bench {i}")});
+                let t = std::time::Instant::now();
+                let status = hooks.post_event("message.received", payload).await.unwrap_or(0);
+                (status, t.elapsed())
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let ok = results.iter().filter(|(s, _)| *s == 200).count();
+    let mut latencies: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1).min(latencies.len() - 1)];
+    println!("webhooks: {n} sent, {ok} answered 200, concurrency {concurrency}");
+    println!("elapsed: {:.2} s, throughput: {:.1} webhooks/s", elapsed.as_secs_f64(), n as f64 / elapsed.as_secs_f64());
+    println!(
+        "latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        pct(1.0).as_secs_f64() * 1e3
+    );
+    println!("(local stack: moto single-threaded on this machine; Lambda + DynamoDB latencies differ)");
+    Ok(())
 }
 
 async fn up() -> Result<(), Error> {
