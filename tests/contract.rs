@@ -135,7 +135,8 @@ async fn twilio_client_requests_validate_against_the_official_spec() {
     c.find_owned(&e164).await.expect("find owned");
     c.buy(&e164).await.expect("buy");
     c.release("PN0123456789abcdef0123456789abcdef").await.expect("release");
-    assert_clean(&seen, 4);
+    c.send_sms(&e164, &E164::parse("+14155550123").unwrap(), "Hello from Patchbay", None).await.expect("send");
+    assert_clean(&seen, 5);
 }
 
 #[tokio::test]
@@ -161,5 +162,6 @@ async fn telnyx_client_requests_validate_against_the_official_spec() {
     c.set_messaging_profile("1293384261075731499", Some(&profile)).await.expect("assign to profile");
     c.set_messaging_profile("1293384261075731499", None).await.expect("unassign");
     c.release("1293384261075731499").await.expect("release");
-    assert_clean(&seen, 10);
+    c.send_sms(&e164, &E164::parse("+14155550123").unwrap(), "Hello from Patchbay", Some(&profile)).await.expect("send");
+    assert_clean(&seen, 11);
 }

@@ -87,6 +87,9 @@ async fn sample_events_drive_the_functions() {
     let (s, assigned) = invoke(&router, "assign-number/assign.json").await;
     assert_eq!((s, assigned["messaging_profile_id"].as_str()), (202, Some(PID)));
     assert_eq!(invoke(&router, "assign-number/unassign.json").await.0, 202);
+    // While the number is on no profile, the sample send is refused and nothing is queued.
+    let (s, refused) = invoke(&router, "send-sms/send.json").await;
+    assert_eq!((s, refused["code"].as_str()), (409, Some("number_not_on_profile")), "{refused}");
     let (s, releasing) = invoke(&router, "phone-numbers/release.json").await;
     assert_eq!((s, releasing["status"].as_str()), (202, Some("releasing")));
 

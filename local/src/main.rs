@@ -132,8 +132,16 @@ async fn bench_webhooks(n: usize, concurrency: usize) -> Result<(), Error> {
 async fn up() -> Result<(), Error> {
     telemetry::init();
     let port: u16 = parse_env("PATCHBAY_PORT", 3000)?;
-    let secret_json =
-        std::env::var("TELNYX_API_KEY").ok().filter(|k| !k.is_empty()).map(|k| serde_json::json!({ "telnyx_api_key": k }).to_string());
+    // What real-carrier settings say goes into the local carrier secret, as on AWS.
+    let mut secret = serde_json::Map::new();
+    for (var, field) in
+        [("TELNYX_API_KEY", "telnyx_api_key"), ("TWILIO_ACCOUNT_SID", "twilio_account_sid"), ("TWILIO_AUTH_TOKEN", "twilio_auth_token")]
+    {
+        if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+            secret.insert(field.to_owned(), serde_json::Value::String(v));
+        }
+    }
+    let secret_json = (!secret.is_empty()).then(|| serde_json::Value::Object(secret).to_string());
     let stack = LocalStack::start(StackOptions {
         emulator_port: parse_env("PATCHBAY_MOTO_PORT", 0)?,
         stack_name: env_or("PATCHBAY_STACK_NAME", "patchbay-local"),
