@@ -193,6 +193,48 @@ fn page_cursor<T>(mut data: Vec<T>, limit: Limit, position: impl Fn(&T) -> Strin
     Page { data, next_cursor }
 }
 
+impl DynamoStore {
+    /// The conversation's upsert inside a message's transaction: created on its first message, its
+    /// activity (and GSI1 position) moved, unread raised by `unread`.
+    #[allow(clippy::too_many_arguments)]
+    fn conversation_upsert(
+        &self,
+        user: &UserId,
+        conv: &ConversationId,
+        ours: &E164,
+        contact: &E164,
+        at: &str,
+        preview: String,
+        unread: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.update(
+            &Key::conversation(user, conv),
+            "SET #id = :id, #ours = :ours, #contact = :contact, #last = :at, #preview = :preview, #g1pk = :g1pk, #g1sk = :g1sk ADD #unread :n",
+            "attribute_not_exists(pk) OR attribute_exists(pk)",
+            &[
+                ("#id", "id"),
+                ("#ours", "our_number"),
+                ("#contact", "contact"),
+                ("#last", "last_message_at"),
+                ("#preview", "last_message_preview"),
+                ("#g1pk", "gsi1pk"),
+                ("#g1sk", "gsi1sk"),
+                ("#unread", "unread"),
+            ],
+            vec![
+                (":id", s(conv.as_str())),
+                (":ours", s(ours.as_str())),
+                (":contact", s(contact.as_str())),
+                (":at", s(at)),
+                (":preview", s(preview)),
+                (":g1pk", s(Key::conversations_index(user))),
+                (":g1sk", s(format!("{at}#{conv}"))),
+                (":n", n(unread)),
+            ],
+        )
+    }
+}
+
 #[async_trait]
 impl MessageStore for DynamoStore {
     async fn number_owner(&self, e164: &E164) -> Result<Option<UserId>, StoreError> {
@@ -218,31 +260,7 @@ impl MessageStore for DynamoStore {
             self.put(guard, "attribute_not_exists(pk)", &[], vec![])?,
             self.put(to_item(&MessageItem::from(&message))?, "attribute_not_exists(pk)", &[], vec![])?,
             // The conversation, created on its first message; unread moves with the message.
-            self.update(
-                &Key::conversation(owner, conv),
-                "SET #id = :id, #ours = :ours, #contact = :contact, #last = :at, #preview = :preview, #g1pk = :g1pk, #g1sk = :g1sk ADD #unread :one",
-                "attribute_not_exists(pk) OR attribute_exists(pk)",
-                &[
-                    ("#id", "id"),
-                    ("#ours", "our_number"),
-                    ("#contact", "contact"),
-                    ("#last", "last_message_at"),
-                    ("#preview", "last_message_preview"),
-                    ("#g1pk", "gsi1pk"),
-                    ("#g1sk", "gsi1sk"),
-                    ("#unread", "unread"),
-                ],
-                vec![
-                    (":id", s(conv.as_str())),
-                    (":ours", s(sms.to.as_str())),
-                    (":contact", s(sms.from.as_str())),
-                    (":at", s(&at)),
-                    (":preview", s(preview)),
-                    (":g1pk", s(Key::conversations_index(owner))),
-                    (":g1sk", s(format!("{at}#{conv}"))),
-                    (":one", n(1)),
-                ],
-            )?,
+            self.conversation_upsert(owner, conv, &sms.to, &sms.from, &at, preview, 1)?,
             // The contact, created on first contact; STOP/START/HELP recorded with the message.
             match keyword(&sms.text) {
                 Some(Keyword::OptOut) | Some(Keyword::OptIn) => self.update(
@@ -250,7 +268,11 @@ impl MessageStore for DynamoStore {
                     "SET #p = :p, #c = if_not_exists(#c, :at), #o = :o, #oa = :at",
                     "attribute_not_exists(pk) OR attribute_exists(pk)",
                     &[("#p", "phone_number"), ("#c", "created_at"), ("#o", "opted_out"), ("#oa", "opt_changed_at")],
-                    vec![(":p", s(sms.from.as_str())), (":at", s(&at)), (":o", AttributeValue::Bool(keyword(&sms.text) == Some(Keyword::OptOut)))],
+                    vec![
+                        (":p", s(sms.from.as_str())),
+                        (":at", s(&at)),
+                        (":o", AttributeValue::Bool(keyword(&sms.text) == Some(Keyword::OptOut))),
+                    ],
                 )?,
                 Some(Keyword::Help) => self.update(
                     &Key::contact(owner, &sms.from),
@@ -423,31 +445,8 @@ impl MessageStore for DynamoStore {
                 vec![(":to", s(sms.to.as_str())), (":at", s(&at)), (":false", AttributeValue::Bool(false))],
             )?,
             self.put(to_item(&MessageItem::from(message))?, "attribute_not_exists(pk)", &[], vec![])?,
-            self.update(
-                &Key::conversation(user, conv),
-                "SET #id = :id, #ours = :ours, #contact = :contact, #last = :at, #preview = :preview, #g1pk = :g1pk, #g1sk = :g1sk ADD #unread :zero",
-                "attribute_not_exists(pk) OR attribute_exists(pk)",
-                &[
-                    ("#id", "id"),
-                    ("#ours", "our_number"),
-                    ("#contact", "contact"),
-                    ("#last", "last_message_at"),
-                    ("#preview", "last_message_preview"),
-                    ("#g1pk", "gsi1pk"),
-                    ("#g1sk", "gsi1sk"),
-                    ("#unread", "unread"),
-                ],
-                vec![
-                    (":id", s(conv.as_str())),
-                    (":ours", s(sms.from.as_str())),
-                    (":contact", s(sms.to.as_str())),
-                    (":at", s(&at)),
-                    (":preview", s(preview)),
-                    (":g1pk", s(Key::conversations_index(user))),
-                    (":g1sk", s(format!("{at}#{conv}"))),
-                    (":zero", n(0)),
-                ],
-            )?,
+            // Outbound messages do not raise unread.
+            self.conversation_upsert(user, conv, &sms.from, &sms.to, &at, preview, 0)?,
         ];
         let idem = match idempotency {
             Some((key, fingerprint)) => {
