@@ -432,3 +432,64 @@ async fn search_carrier_failures_are_502_or_503_with_the_carriers_words() {
         "unusable numbers are dropped"
     );
 }
+
+/// The send path through a Telnyx fake: a 500 releases the claim and the retry sends; a redelivery
+/// after that sends nothing more.
+#[tokio::test]
+async fn a_send_is_retried_after_a_5xx_and_never_sent_twice() {
+    use patchbay_domain::message_ops::queue_send;
+    use patchbay_domain::messaging::OutboundSms;
+    use patchbay_domain::ports::{Created, MessageStore};
+    let env = TestEnv::new(PARTS).await;
+    let server = MockServer::start().await;
+    let cid = "6a09cdc3-8948-47f0-aa62-74ac943d6c58";
+    Mock::given(method("POST"))
+        .and(path("/messages"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"errors": [{"code": "10007", "title": "Unexpected error"}]})))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/messages"))
+        .and(body_json(json!({"from": "+14155551007", "to": "+16465550100", "text": "hello", "messaging_profile_id": cid})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data": {"id": "40385f64-5717-4562-b3fc-2c963f66afa6", "record_type": "message"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let w = worker(&env, with(CarrierName::Telnyx, telnyx(&server)), 5);
+    // A Telnyx number, active, on the user's active profile, which Telnyx knows.
+    let u = uid();
+    let e164 = number(1007);
+    let n = pending_purchase(&env, &u, &e164, CarrierName::Telnyx).await;
+    env.store.record_active(&u, &e164, n.version, "1293384261075731499", OffsetDateTime::now_utc()).await.unwrap();
+    let profile = MessagingProfile::new(
+        u.clone(),
+        NewProfile { name: ProfileName::parse("Sends").unwrap(), whitelisted_destinations: WhitelistedDestinations::all() },
+        OffsetDateTime::now_utc(),
+    );
+    env.store.create_profile(&profile, None).await.unwrap();
+    env.store.record_synced(&u, profile.id, 1, &CarrierProfileId::parse(cid).unwrap(), OffsetDateTime::now_utc()).await.unwrap();
+    env.store.activate_profile(&u, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+    number_ops::assign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+
+    let sms = OutboundSms::new(e164.clone(), E164::parse("+16465550100").unwrap(), "hello".into()).unwrap();
+    let Created::New(m) = queue_send(&env.store, &env.store, &env.queue, &u, sms, None, OffsetDateTime::now_utc()).await.unwrap() else {
+        panic!("new")
+    };
+    let cmd = CommandEnvelope::send_sms(u.clone(), m.conversation_id.clone(), m.id.to_string());
+    assert!(matches!(w.handle(&record(&cmd, 1)).await, Handled::Retry(_)));
+    let stored = env.store.get_message(&u, &m.conversation_id, &m.id.to_string()).await.unwrap();
+    assert_eq!(stored.status, patchbay_domain::messaging::MessageStatus::Queued, "the claim was released for the retry");
+    assert_eq!(w.handle(&record(&cmd, 2)).await, Handled::Done(SyncOutcome::Created));
+    let sent = env.store.get_message(&u, &m.conversation_id, &m.id.to_string()).await.unwrap();
+    assert_eq!(
+        (sent.status, sent.carrier_message_id.as_deref()),
+        (patchbay_domain::messaging::MessageStatus::Sent, Some("40385f64-5717-4562-b3fc-2c963f66afa6"))
+    );
+    // SQS delivers the command once more: nothing is sent again (wiremock checks the counts on drop).
+    assert_eq!(w.handle(&record(&cmd, 3)).await, Handled::Done(SyncOutcome::UpToDate));
+}

@@ -194,6 +194,17 @@ fn page_cursor<T>(mut data: Vec<T>, limit: Limit, position: impl Fn(&T) -> Strin
 }
 
 impl DynamoStore {
+    /// `from` → `to`, only if the message is in `from` (one conditional update). False if it was not.
+    async fn move_status(&self, m: &Message, from: MessageStatus, to: MessageStatus) -> Result<bool, StoreError> {
+        let key = Key::message(&m.user_id, &m.conversation_id, &m.id.to_string());
+        let values = vec![(":to", status_value(to)), (":r", n(u64::from(to.rank()))), (":from", status_value(from))];
+        match self.update_item(&key, "SET #st = :to, #r = :r", "#st = :from", &[("#st", "status"), ("#r", "status_rank")], values).await {
+            Ok(_) => Ok(true),
+            Err(WriteFailure::ConditionFailed) => Ok(false),
+            Err(WriteFailure::Other(e)) => Err(e),
+        }
+    }
+
     /// The conversation's upsert inside a message's transaction: created on its first message, its
     /// activity (and GSI1 position) moved, unread raised by `unread`.
     #[allow(clippy::too_many_arguments)]
@@ -491,46 +502,11 @@ impl MessageStore for DynamoStore {
     }
 
     async fn claim_send(&self, m: &Message) -> Result<bool, StoreError> {
-        let key = Key::message(&m.user_id, &m.conversation_id, &m.id.to_string());
-        match self
-            .update_item(
-                &key,
-                "SET #st = :sending, #r = :r",
-                "#st = :queued",
-                &[("#st", "status"), ("#r", "status_rank")],
-                vec![
-                    (":sending", status_value(MessageStatus::Sending)),
-                    (":r", n(u64::from(MessageStatus::Sending.rank()))),
-                    (":queued", status_value(MessageStatus::Queued)),
-                ],
-            )
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(WriteFailure::ConditionFailed) => Ok(false),
-            Err(WriteFailure::Other(e)) => Err(e),
-        }
+        self.move_status(m, MessageStatus::Queued, MessageStatus::Sending).await
     }
 
     async fn release_send(&self, m: &Message) -> Result<(), StoreError> {
-        let key = Key::message(&m.user_id, &m.conversation_id, &m.id.to_string());
-        match self
-            .update_item(
-                &key,
-                "SET #st = :queued, #r = :r",
-                "#st = :sending",
-                &[("#st", "status"), ("#r", "status_rank")],
-                vec![
-                    (":queued", status_value(MessageStatus::Queued)),
-                    (":r", n(u64::from(MessageStatus::Queued.rank()))),
-                    (":sending", status_value(MessageStatus::Sending)),
-                ],
-            )
-            .await
-        {
-            Ok(_) | Err(WriteFailure::ConditionFailed) => Ok(()),
-            Err(WriteFailure::Other(e)) => Err(e),
-        }
+        self.move_status(m, MessageStatus::Sending, MessageStatus::Queued).await.map(|_| ())
     }
 
     async fn record_sent(&self, m: &Message, carrier_message_id: &str) -> Result<(), StoreError> {
