@@ -270,3 +270,18 @@ async fn a_storm_of_duplicated_shuffled_webhooks_counts_everything_exactly_once(
     }
     eprintln!("storm: {total} webhooks ({} distinct), all 200, every count exact", 1540);
 }
+
+#[tokio::test]
+async fn an_oversized_webhook_is_a_problem_not_a_crash() {
+    let env = TestEnv::new(PARTS).await;
+    let res = env
+        .http
+        .post(env.api("/webhooks/telnyx"))
+        .header("content-type", "application/json")
+        .body(vec![b'x'; 70 * 1024])
+        .send()
+        .await
+        .unwrap();
+    let (st, body, ct) = parts(res).await;
+    assert_eq!((st, body["code"].as_str(), ct.as_str()), (413, Some("body_too_large"), "application/problem+json"));
+}

@@ -9,14 +9,13 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use ed25519_dalek::VerifyingKey;
-use patchbay_adapters::http::ApiError;
+use patchbay_adapters::http::{ApiError, RawBody};
 use patchbay_adapters::webhooks::{verify_telnyx, verify_twilio, WebhookError};
 use patchbay_domain::messaging::{Inbound, InboundSms, MessageStatus, Receipt, ReceiptOutcome};
 use patchbay_domain::ports::MessageStore;
@@ -126,7 +125,7 @@ async fn apply(api: &ReceiverApi, receipt: &Receipt) -> Result<Response, ApiErro
     }
 }
 
-async fn telnyx(State(api): State<Arc<ReceiverApi>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn telnyx(State(api): State<Arc<ReceiverApi>>, headers: HeaderMap, RawBody(body): RawBody) -> Result<Response, ApiError> {
     let key = api.telnyx_key.as_ref().ok_or_else(|| refused(WebhookError::MissingHeader("TELNYX_PUBLIC_KEY (not configured)")))?;
     let now = OffsetDateTime::now_utc();
     verify_telnyx(key, header(&headers, "telnyx-signature-ed25519"), header(&headers, "telnyx-timestamp"), &body, now.unix_timestamp())
@@ -215,7 +214,12 @@ fn verified_twilio_form(api: &ReceiverApi, uri: &Uri, headers: &HeaderMap, body:
 }
 
 /// Twilio status callbacks: deduplicated on (MessageSid, MessageStatus).
-async fn twilio_status(State(api): State<Arc<ReceiverApi>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn twilio_status(
+    State(api): State<Arc<ReceiverApi>>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let params = verified_twilio_form(&api, &uri, &headers, &body)?;
     let get = |k: &str| params.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
     let bad = |f: &str| ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", format!("{f} is missing")).with_field(f.to_owned());
@@ -231,7 +235,12 @@ async fn twilio_status(State(api): State<Arc<ReceiverApi>>, uri: Uri, headers: H
     apply(&api, &receipt).await
 }
 
-async fn twilio_message(State(api): State<Arc<ReceiverApi>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn twilio_message(
+    State(api): State<Arc<ReceiverApi>>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Response, ApiError> {
     let params = verified_twilio_form(&api, &uri, &headers, &body)?;
     let get = |k: &str| params.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
     let bad = |f: &str| {

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use super::errors::{unavailable, TxFailure, WriteFailure};
 use super::items::{rfc3339, NumberOwnerItem};
 use super::keys::{self, Key};
-use super::{built, from_item, n, s, to_item, DynamoStore, Item};
+use super::{built, from_item, n, page_cursor, s, to_item, DynamoStore, Item};
 
 fn status_value(st: MessageStatus) -> AttributeValue {
     s(match st {
@@ -183,16 +183,6 @@ impl TryFrom<ConversationItem> for Conversation {
     }
 }
 
-fn page_cursor<T>(mut data: Vec<T>, limit: Limit, position: impl Fn(&T) -> String) -> Page<T> {
-    let next_cursor = if data.len() > usize::from(limit.get()) {
-        data.truncate(usize::from(limit.get()));
-        data.last().map(|x| Cursor::encode(&position(x)))
-    } else {
-        None
-    };
-    Page { data, next_cursor }
-}
-
 impl DynamoStore {
     /// `from` → `to`, only if the message is in `from` (one conditional update). False if it was not.
     async fn move_status(&self, m: &Message, from: MessageStatus, to: MessageStatus) -> Result<bool, StoreError> {
@@ -203,6 +193,15 @@ impl DynamoStore {
             Err(WriteFailure::ConditionFailed) => Ok(false),
             Err(WriteFailure::Other(e)) => Err(e),
         }
+    }
+
+    /// The once-only guard of a webhook event (expires after `EVENT_TTL`), to go in its transaction.
+    fn event_guard(&self, carrier: CarrierName, event_id: &str, now: OffsetDateTime) -> Result<(Key, TransactWriteItem), StoreError> {
+        let key = Key::webhook_event(carrier, event_id);
+        let mut item = key.to_item();
+        item.insert("expires_at".into(), AttributeValue::N((now.unix_timestamp() + EVENT_TTL.as_secs() as i64).to_string()));
+        let put = self.put(item, "attribute_not_exists(pk)", &[], vec![])?;
+        Ok((key, put))
     }
 
     /// The conversation's upsert inside a message's transaction: created on its first message, its
@@ -261,14 +260,12 @@ impl MessageStore for DynamoStore {
     async fn record_inbound(&self, owner: &UserId, sms: &InboundSms, now: OffsetDateTime) -> Result<Inbound, StoreError> {
         let message = sms.into_message(owner, now);
         let at = rfc3339(now);
-        let guard_key = Key::webhook_event(sms.carrier, &sms.event_id);
-        let mut guard = guard_key.to_item();
-        guard.insert("expires_at".into(), AttributeValue::N((now.unix_timestamp() + EVENT_TTL.as_secs() as i64).to_string()));
+        let (guard_key, guard) = self.event_guard(sms.carrier, &sms.event_id, now)?;
         let preview: String = sms.text.chars().take(PREVIEW_CHARS).collect();
         let conv = &message.conversation_id;
         let items = vec![
             // Once only: the same event again cancels the whole transaction.
-            self.put(guard, "attribute_not_exists(pk)", &[], vec![])?,
+            guard,
             self.put(to_item(&MessageItem::from(&message))?, "attribute_not_exists(pk)", &[], vec![])?,
             // The conversation, created on its first message; unread moves with the message.
             self.conversation_upsert(owner, conv, &sms.to, &sms.from, &at, preview, 1)?,
@@ -617,9 +614,7 @@ impl MessageStore for DynamoStore {
         };
         let route: CarrierMessageItem = from_item(route)?;
         let user = UserId::parse(&route.user_id).map_err(|_| corrupt("route user"))?;
-        let guard_key = Key::webhook_event(r.carrier, &r.event_id);
-        let mut guard = guard_key.to_item();
-        guard.insert("expires_at".into(), AttributeValue::N((now.unix_timestamp() + EVENT_TTL.as_secs() as i64).to_string()));
+        let (_, guard) = self.event_guard(r.carrier, &r.event_id, now)?;
         let rank = u64::from(r.status.rank());
         let mut update = "SET #st = :st, #r = :r, #at = :now".to_owned();
         let mut names = vec![("#st", "status"), ("#r", "status_rank"), ("#at", "status_at")];
@@ -630,7 +625,7 @@ impl MessageStore for DynamoStore {
             values.push((":f", AttributeValue::M(HashMap::from([("code".to_owned(), s(&f.code)), ("message".to_owned(), s(&f.message))]))));
         }
         let items = vec![
-            self.put(guard, "attribute_not_exists(pk)", &[], vec![])?,
+            guard,
             // Never backwards: a late `sent` after `delivered` changes nothing.
             self.update(
                 &Key::message(&user, &route.conversation_id, &route.message_id),

@@ -257,6 +257,18 @@ fn pointer_profile(p: &Option<ActivePointerItem>) -> Option<ProfileId> {
     p.as_ref().and_then(|p| ProfileId::parse(&p.profile_id).ok())
 }
 
+/// A page from a Query that asked for one item more than `limit`: the extra one only says that a
+/// next page exists; the cursor is the last kept item's position.
+pub(crate) fn page_cursor<T>(mut data: Vec<T>, limit: Limit, position: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if data.len() > usize::from(limit.get()) {
+        data.truncate(usize::from(limit.get()));
+        data.last().map(|x| Cursor::encode(&position(x)))
+    } else {
+        None
+    };
+    Page { data, next_cursor }
+}
+
 pub(crate) async fn backoff(attempt: u32) {
     let cap = 5u64 << attempt.min(5);
     let ms = rand::rng().random_range(1..=cap);
@@ -332,17 +344,13 @@ impl ProfileStore for DynamoStore {
             req = req.set_exclusive_start_key(Some(start_key));
         }
         let out = req.send().await.map_err(unavailable)?;
-        let mut data = Vec::new();
-        for item in out.items.unwrap_or_default() {
-            data.push(MessagingProfile::try_from(from_item::<ProfileItem>(item)?)?);
-        }
-        let next_cursor = if data.len() > usize::from(limit.get()) {
-            data.truncate(usize::from(limit.get()));
-            data.last().map(|p| Cursor::encode(&p.id.to_string()))
-        } else {
-            None
-        };
-        Ok(Page { data, next_cursor })
+        let data = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| from_item::<ProfileItem>(i).and_then(MessagingProfile::try_from))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page_cursor(data, limit, |p| p.id.to_string()))
     }
 
     async fn update_profile(

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::errors::{classify_write, unavailable, TxFailure, WriteFailure};
 use super::items::{rfc3339, NumberItem, NumberOwnerItem};
 use super::keys::{self, Key, NUMBER_PREFIX};
-use super::{backoff, built, from_item, n, s, to_item, DynamoStore, Item, RACE_ATTEMPTS};
+use super::{backoff, built, from_item, n, page_cursor, s, to_item, DynamoStore, Item, RACE_ATTEMPTS};
 
 fn number_from(item: Item) -> Result<PhoneNumber, StoreError> {
     from_item::<NumberItem>(item)?.try_into()
@@ -168,14 +168,8 @@ impl NumberStore for DynamoStore {
             ])));
         }
         let out = req.send().await.map_err(unavailable)?;
-        let mut data = out.items.unwrap_or_default().into_iter().map(number_from).collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if data.len() > usize::from(limit.get()) {
-            data.truncate(usize::from(limit.get()));
-            data.last().map(|n| Cursor::encode(n.e164.as_str()))
-        } else {
-            None
-        };
-        Ok(Page { data, next_cursor })
+        let data = out.items.unwrap_or_default().into_iter().map(number_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(page_cursor(data, limit, |n| n.e164.to_string()))
     }
 
     async fn all_numbers(&self, user: &UserId) -> Result<Vec<PhoneNumber>, StoreError> {

@@ -100,15 +100,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send the body as application/json")
                 .with_field("Content-Type"));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        parse_json_object(&bytes).map(JsonBody)
+    }
+}
+
+/// The request body as bytes (webhooks verify the exact bytes), under the body limit; an oversized or
+/// unreadable body is a problem+json like every other bad input.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state).await.map(RawBody).map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body must be at most {MAX_BODY_BYTES} bytes"))
                     .with_field("body")
             } else {
                 ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", "the body could not be read").with_field("body")
             }
-        })?;
-        parse_json_object(&bytes).map(JsonBody)
+        })
     }
 }
 

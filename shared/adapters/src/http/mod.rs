@@ -10,6 +10,6 @@ pub mod views;
 
 pub use app::{accepted, finish, healthz};
 pub use auth::AuthUser;
-pub use json::{JsonBody, QueryParams};
+pub use json::{JsonBody, QueryParams, RawBody};
 pub use path::{idempotency_key, E164Path, ProfileIdPath, ProfileNumberPath};
 pub use problem::ApiError;
