@@ -244,3 +244,60 @@ async fn bad_number_requests_name_the_field() {
     assert_eq!(get(&env, &token, "/v1/phone-numbers/+12125550199").await.0, 404);
     assert!(env.user_items(&uid).await.is_empty());
 }
+
+/// Racing assignments: one number wanted by several profiles at once ends on exactly one, and a
+/// profile deleted while numbers are being put on it never ends `deleting` with a number on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn assignments_race_to_one_profile_and_never_onto_a_deleted_one() {
+    let env = TestEnv::new(PARTS).await;
+    let (uid, token) = user();
+    let numbers: Vec<String> = (0..3).map(|i| fresh_number("332", 100 + i)).collect();
+    for n in &numbers {
+        assert_eq!(buy(&env, &token, n).await.0, 202);
+        wait_number(&env, &token, n, |v| v["status"] == "active").await;
+    }
+    let mut profiles = Vec::new();
+    for i in 0..4 {
+        let (_, p, _) = parts(
+            env.http
+                .post(env.api("/v1/messaging-profiles"))
+                .bearer_auth(&token)
+                .json(&json!({"name": format!("r{i}")}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        profiles.push(p["id"].as_str().unwrap().to_owned());
+    }
+    // Four profiles want numbers[0] at once: one wins, the rest are told it is taken.
+    let url = |p: &str, n: &str| env.api(&format!("/v1/messaging-profiles/{p}/phone-numbers/{n}"));
+    let results = join_all(profiles.iter().map(|p| env.http.put(url(p, &numbers[0])).bearer_auth(&token).send())).await;
+    let statuses: Vec<u16> = results.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 202 || *s == 409), "{statuses:?}");
+
+    // Numbers[1] and [2] go onto profiles[3] while profiles[3] is deleted.
+    let victim = &profiles[3];
+    let reqs = vec![
+        env.http.put(url(victim, &numbers[1])).bearer_auth(&token).send(),
+        env.http.delete(env.api(&format!("/v1/messaging-profiles/{victim}"))).bearer_auth(&token).send(),
+        env.http.put(url(victim, &numbers[2])).bearer_auth(&token).send(),
+    ];
+    for r in join_all(reqs).await {
+        let st = r.unwrap().status().as_u16();
+        assert!([202, 404, 409].contains(&st), "{st}");
+    }
+    let items = env.user_items(&uid).await;
+    let on_victim = items.iter().filter(|i| s(i, "sk").starts_with("NUMBER#") && s(i, "messaging_profile_id") == *victim).count();
+    match items.iter().find(|i| s(i, "sk") == format!("PROFILE#{victim}")) {
+        // Already purged by the worker: it was deleted, so nothing may point at it.
+        None => assert_eq!(on_victim, 0, "no number on a deleted profile"),
+        Some(victim_item) => {
+            assert_eq!(s(victim_item, "assigned_count").parse::<usize>().unwrap_or(0), on_victim, "the count moved with the numbers");
+            if s(victim_item, "sync_state") == "deleting" {
+                assert_eq!(on_victim, 0, "no number on a deleting profile");
+            }
+        }
+    }
+}
