@@ -145,8 +145,8 @@ async fn refused_webhooks_store_nothing() {
     let body = telnyx_body("ev-bad", "+14155550124", ours, "x");
     let (sig, ts) = signed(&signer(), now, &body);
     let tampered = body.replace("\"x\"", "\"y\"");
-    let (stale_sig, stale_ts) = signed(&signer(), now - 301, &body);
-    let (future_sig, future_ts) = signed(&signer(), now + 301, &body);
+    let (stale_sig, stale_ts) = signed(&signer(), now - 330, &body);
+    let (future_sig, future_ts) = signed(&signer(), now + 330, &body);
     let (wrong_sig, wrong_ts) = signed(&SigningKey::from_bytes(&[9u8; 32]), now, &body);
     for (b, sg, t) in [
         (tampered.as_str(), Some(sig.as_str()), Some(ts.as_str())),

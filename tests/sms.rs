@@ -185,7 +185,7 @@ mod storm {
             let m = sms.into_message(&user, patchbay_domain::CarrierName::Telnyx, OffsetDateTime::now_utc());
             env.store.queue_outbound(&sms, &m, None).await.unwrap();
             assert!(env.store.claim_send(&m).await.unwrap());
-            env.store.record_sent(&m, &format!("tx-{}", m.id)).await.unwrap();
+            env.store.record_sent(&m, &format!("tx-{}", m.id), time::OffsetDateTime::now_utc()).await.unwrap();
             outbound.push(m);
         }
         let mut hooks = Vec::new();

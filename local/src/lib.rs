@@ -4,6 +4,7 @@
 
 pub mod devauth;
 pub mod emulator;
+pub mod faults;
 pub mod poller;
 pub mod server;
 pub mod stack;

@@ -19,7 +19,7 @@ use patchbay_adapters::http::{ApiError, RawBody};
 use patchbay_adapters::webhooks::{verify_telnyx, verify_twilio, WebhookError};
 use patchbay_domain::messaging::{Inbound, InboundSms, MessageStatus, Receipt, ReceiptOutcome};
 use patchbay_domain::ports::MessageStore;
-use patchbay_domain::{CarrierName, StoreError, SyncError, E164};
+use patchbay_domain::{CarrierName, SyncError, E164};
 use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -191,11 +191,8 @@ async fn store_inbound(api: &ReceiverApi, sms: &InboundSms, now: OffsetDateTime)
     match api.store.record_inbound(&owner, sms, now).await {
         Ok(Inbound::Stored(m)) => tracing::info!(event = %sms.event_id, message = %m.id, "inbound message stored"),
         Ok(Inbound::Duplicate) => tracing::info!(event = %sms.event_id, "duplicate webhook acknowledged"),
-        Ok(Inbound::NoOwner) => {}
-        Err(StoreError::Conflict(_)) => {
-            // Lost to a concurrent copy of the same event in a way we could not read back: let the
-            // carrier retry; the guard makes the retry a no-op if the other copy committed.
-            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "retry", "try again"));
+        Ok(Inbound::NoOwner) => {
+            tracing::info!(event = %sms.event_id, to = %sms.to, "inbound message to a number released meanwhile dropped")
         }
         Err(e) => return Err(e.into()),
     }

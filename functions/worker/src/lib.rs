@@ -73,7 +73,7 @@ impl Worker {
                     profiles: self.store.as_ref(),
                     carriers: &self.carriers,
                 };
-                send_sms(ports, user_id, conversation_id, message_id, final_attempt).await
+                send_sms(ports, user_id, conversation_id, message_id, final_attempt, OffsetDateTime::now_utc()).await
             }
             Command::SyncPhoneNumber { user_id, phone_number } => {
                 sync_number(

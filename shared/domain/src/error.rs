@@ -97,14 +97,19 @@ impl fmt::Display for Conflict {
     }
 }
 
-/// What a store operation can fail with. `Unavailable` is infrastructure (throttling, network,
-/// emulator down) and becomes an opaque 5xx or a retry; the rest are outcomes a client can act on.
+/// What a store operation can fail with. `Contended` and `Unavailable` are infrastructure (collisions
+/// and throttling that outlasted the retries; network, emulator down) and become a 503 or a retry;
+/// `NotFound` and `Conflict` are outcomes a client can act on, each decided by a failed condition.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
     Conflict(Conflict),
+    /// Collisions with concurrent writes or throttling outlasted the store's retries; nothing was
+    /// applied and the same request can simply be retried (503, 5xx to a carrier, SQS redelivery).
+    #[error("store contention: {0}")]
+    Contended(String),
     #[error("store unavailable: {0}")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
     #[error("corrupt item: {0}")]
@@ -112,6 +117,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Worth retrying the whole request: nothing was decided.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Contended(_) | StoreError::Unavailable(_))
+    }
+
     pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         StoreError::Unavailable(Box::new(e))
     }

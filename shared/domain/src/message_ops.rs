@@ -63,6 +63,7 @@ pub async fn send_sms(
     conversation: &crate::messaging::ConversationId,
     message_id: &str,
     final_attempt: bool,
+    now: OffsetDateTime,
 ) -> Result<SyncOutcome, SyncRetry> {
     let SendPorts { messages: store, numbers, profiles, carriers } = ports;
     let m = match store.get_message(user, conversation, message_id).await {
@@ -73,19 +74,24 @@ pub async fn send_sms(
     if m.status != MessageStatus::Queued {
         return Ok(SyncOutcome::UpToDate);
     }
-    let fail = |code: &str, message: String| SyncError { code: code.to_owned(), message };
     let Some(carrier) = carriers.get(m.carrier) else {
-        let e = fail("carrier_not_configured", format!("no credentials for {}", m.carrier));
-        return record_failed(store, &m, e).await;
+        let e = CarrierError::NotConfigured(format!("no credentials for {}", m.carrier));
+        return record_failed(store, &m, e.failure_reason(), now).await;
     };
-    // Telnyx sends with the number's messaging profile.
+    // Telnyx sends with the number's messaging profile. A store that cannot say which profile that
+    // is means a retry, never a send without it.
     let profile = match numbers.get_number(user, &m.from).await {
         Ok(n) => match n.messaging_profile_id {
-            Some(pid) => profiles.get_profile(user, pid).await.ok().and_then(|p| p.carrier_profile_id),
+            Some(pid) => match profiles.get_profile(user, pid).await {
+                Ok(p) => p.carrier_profile_id,
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(SyncRetry::Store(e)),
+            },
             None => None,
         },
         Err(StoreError::NotFound) => {
-            return record_failed(store, &m, fail("number_released", "the sending number is no longer yours".into())).await
+            let reason = SyncError { code: "number_released".into(), message: "the sending number is no longer yours".into() };
+            return record_failed(store, &m, reason, now).await;
         }
         Err(e) => return Err(SyncRetry::Store(e)),
     };
@@ -93,29 +99,25 @@ pub async fn send_sms(
         return Ok(SyncOutcome::UpToDate);
     }
     match carrier.send_sms(&m.from, &m.to, &m.text, profile.as_ref()).await {
-        Ok(id) => match store.record_sent(&m, &id).await {
+        // The carrier has it: the store keeps retrying collisions (a long budget, since nothing
+        // else knows the carrier's id); if it still cannot, the delivery fails and the message
+        // stays `sending` rather than risk a second send.
+        Ok(id) => match store.record_sent(&m, &id, now).await {
             Ok(()) => Ok(SyncOutcome::Created),
-            Err(e) => Err(SyncRetry::Store(e)),
+            Err(e) => {
+                tracing::error!(message = %m.id, carrier_message = %id, error = %e, "sent, but the carrier's id could not be recorded");
+                Err(SyncRetry::Store(e))
+            }
         },
         Err(CarrierError::Transient(why)) if !final_attempt => {
             store.release_send(&m).await.map_err(SyncRetry::Store)?;
             Err(SyncRetry::Carrier(CarrierError::Transient(why)))
         }
-        Err(e) => {
-            let reason = match &e {
-                CarrierError::Permanent { status, code, message } => {
-                    fail(if code.is_empty() { "carrier_refused" } else { code }, format!("{message} (HTTP {status})"))
-                }
-                CarrierError::Transient(m) => fail("retries_exhausted", m.clone()),
-                CarrierError::NotFound => fail("not_found", "the carrier answered 404".into()),
-                CarrierError::NotConfigured(m) => fail("carrier_not_configured", m.clone()),
-            };
-            record_failed(store, &m, reason).await
-        }
+        Err(e) => record_failed(store, &m, e.failure_reason(), now).await,
     }
 }
 
-async fn record_failed(store: &dyn MessageStore, m: &Message, reason: SyncError) -> Result<SyncOutcome, SyncRetry> {
-    store.record_send_failed(m, &reason).await.map_err(SyncRetry::Store)?;
+async fn record_failed(store: &dyn MessageStore, m: &Message, reason: SyncError, now: OffsetDateTime) -> Result<SyncOutcome, SyncRetry> {
+    store.record_send_failed(m, &reason, now).await.map_err(SyncRetry::Store)?;
     Ok(SyncOutcome::Failed(reason))
 }

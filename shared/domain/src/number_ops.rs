@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::ports::{CarrierError, Created, NumberCarrier, NumberStore, ProfileStore, Purchase, QueueError, WorkQueue};
+use crate::ports::{CarrierError, Created, NumberCarrier, NumberStore, Ownership, ProfileStore, Purchase, QueueError, WorkQueue};
 use crate::profiles::{SyncOutcome, SyncRetry};
 use crate::{
     AvailableNumber, CarrierName, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, NumberSearch, NumberStatus, Page, PhoneNumber,
-    ProfileId, StoreError, SyncError, SyncState, UserId, E164,
+    ProfileId, StoreError, SyncState, UserId, E164,
 };
 
 /// The number carriers this deployment has credentials for.
@@ -202,8 +202,13 @@ pub async fn sync_number(
                 Some(order) => carrier.order_status(order, e164).await,
                 // Look first: a purchase that went through before a lost answer is adopted, not repeated.
                 None => match carrier.find_owned(e164).await {
-                    Ok(Some(id)) => Ok(Purchase::Done(id)),
-                    Ok(None) => carrier.buy(e164).await,
+                    Ok(Ownership::Owned(id)) => Ok(Purchase::Done(id)),
+                    // An order from before a lost answer is still running: not ours yet, and a
+                    // second order would be refused. Wait for it (it becomes `Owned` or goes away).
+                    Ok(Ownership::Pending) => {
+                        Err(CarrierError::Transient("an earlier order for this number is still pending at the carrier".into()))
+                    }
+                    Ok(Ownership::NotOwned) => carrier.buy(e164).await,
                     Err(e) => Err(e),
                 },
             };
@@ -211,7 +216,7 @@ pub async fn sync_number(
                 Ok(Purchase::Done(id)) => stale(store.record_active(user, e164, n.version, &id, now).await, SyncOutcome::Created),
                 Ok(Purchase::Ordered(order)) => {
                     if n.carrier_order_id.as_deref() != Some(order.as_str()) {
-                        if let Err(e) = store.record_order(user, e164, n.version, &order).await {
+                        if let Err(e) = store.record_order(user, e164, n.version, &order, now).await {
                             return stale(Err(e), SyncOutcome::Superseded);
                         }
                     }
@@ -240,11 +245,11 @@ pub async fn sync_number(
                 },
             };
             match carrier.set_messaging_profile(id, target.as_ref()).await {
-                Ok(()) => stale(store.record_number_profile_synced(user, e164, n.version).await, SyncOutcome::Updated),
+                Ok(()) => stale(store.record_number_profile_synced(user, e164, n.version, now).await, SyncOutcome::Updated),
                 Err(e @ CarrierError::Transient(_)) => Err(SyncRetry::Carrier(e)),
                 Err(e) => {
-                    let reason = carrier_sync_error(&e);
-                    stale(store.record_number_profile_failed(user, e164, n.version, &reason).await, SyncOutcome::Failed(reason))
+                    let reason = e.failure_reason();
+                    stale(store.record_number_profile_failed(user, e164, n.version, &reason, now).await, SyncOutcome::Failed(reason))
                 }
             }
         }
@@ -265,19 +270,6 @@ pub async fn sync_number(
     }
 }
 
-fn carrier_sync_error(e: &CarrierError) -> SyncError {
-    match e {
-        CarrierError::Permanent { status, code, message } => {
-            SyncError { code: if code.is_empty() { format!("http_{status}") } else { code.clone() }, message: message.clone() }
-        }
-        CarrierError::NotFound => SyncError { code: "not_found".into(), message: "the carrier does not have this number".into() },
-        CarrierError::NotConfigured(m) => SyncError { code: "carrier_not_configured".into(), message: m.clone() },
-        CarrierError::Transient(m) => {
-            SyncError { code: "retries_exhausted".into(), message: format!("gave up after repeated transient failures; last: {m}") }
-        }
-    }
-}
-
 /// A purchase that cannot go on: permanent errors, and transient ones on the last delivery, mark the
 /// number failed and free it; a transient one before that is retried.
 async fn purchase_failed(
@@ -291,7 +283,7 @@ async fn purchase_failed(
     if transient && !final_attempt {
         return Err(SyncRetry::Carrier(error));
     }
-    let reason = carrier_sync_error(&error);
+    let reason = error.failure_reason();
     let recorded = store.record_purchase_failed(&n.user_id, &n.e164, n.version, &reason, now).await;
     if transient {
         return Err(SyncRetry::Carrier(error));

@@ -133,6 +133,22 @@ pub enum CarrierError {
     NotConfigured(String),
 }
 
+impl CarrierError {
+    /// What is recorded on a resource when a carrier call ends for good: the carrier's own code
+    /// (or `http_{status}` when it sent none) and message. The one mapping every sync uses.
+    pub fn failure_reason(&self) -> SyncError {
+        let (code, message) = match self {
+            CarrierError::Permanent { status, code, message } => {
+                (if code.is_empty() { format!("http_{status}") } else { code.clone() }, message.clone())
+            }
+            CarrierError::NotFound => ("not_found".to_owned(), "the carrier has no such resource".to_owned()),
+            CarrierError::NotConfigured(m) => ("carrier_not_configured".to_owned(), m.clone()),
+            CarrierError::Transient(m) => ("retries_exhausted".to_owned(), format!("gave up after repeated transient failures; last: {m}")),
+        };
+        SyncError { code, message }
+    }
+}
+
 /// The carrier side of messaging profiles (Telnyx `/messaging_profiles`, or the sandbox).
 #[async_trait]
 pub trait ProfileCarrier: Send + Sync {
@@ -160,7 +176,7 @@ pub trait NumberStore: Send + Sync {
     /// Every number of the user (for a profile page: a user has few numbers).
     async fn all_numbers(&self, user: &UserId) -> Result<Vec<PhoneNumber>, StoreError>;
     /// Worker: remember the carrier's order id (guarded by version and `pending`).
-    async fn record_order(&self, user: &UserId, e164: &E164, version: u64, order_id: &str) -> Result<(), StoreError>;
+    async fn record_order(&self, user: &UserId, e164: &E164, version: u64, order_id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
     /// Worker: the carrier sold us the number.
     async fn record_active(
         &self,
@@ -191,9 +207,28 @@ pub trait NumberStore: Send + Sync {
     async fn unassign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime)
         -> Result<PhoneNumber, StoreError>;
     /// Worker: the carrier has the number on the profile the record names (at `version`).
-    async fn record_number_profile_synced(&self, user: &UserId, e164: &E164, version: u64) -> Result<(), StoreError>;
+    async fn record_number_profile_synced(&self, user: &UserId, e164: &E164, version: u64, now: OffsetDateTime) -> Result<(), StoreError>;
     /// Worker: the carrier refused the profile change for good (`profile_sync: failed`, with why).
-    async fn record_number_profile_failed(&self, user: &UserId, e164: &E164, version: u64, error: &SyncError) -> Result<(), StoreError>;
+    async fn record_number_profile_failed(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        version: u64,
+        error: &SyncError,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+}
+
+/// What the carrier account says about a number before we buy it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ownership {
+    /// The account owns it and it is in service: adopt this id.
+    Owned(String),
+    /// The account has it, but an order for it has not completed (Telnyx `purchase-pending`): it is
+    /// not owned yet, and buying it again would be refused. Wait for that order.
+    Pending,
+    /// The account does not have it.
+    NotOwned,
 }
 
 /// What a purchase call returned.
@@ -210,8 +245,8 @@ pub enum Purchase {
 pub trait NumberCarrier: Send + Sync {
     fn name(&self) -> CarrierName;
     async fn search(&self, query: &NumberSearch) -> Result<Vec<AvailableNumber>, CarrierError>;
-    /// The id of `e164` if this account already owns it (a purchase that succeeded before a retry).
-    async fn find_owned(&self, e164: &E164) -> Result<Option<String>, CarrierError>;
+    /// Whether this account already has `e164` (a purchase that went through before a lost answer).
+    async fn find_owned(&self, e164: &E164) -> Result<Ownership, CarrierError>;
     async fn buy(&self, e164: &E164) -> Result<Purchase, CarrierError>;
     /// Follow an order: `Done(id)`, still `Ordered`, or an error (`Permanent` when the order failed).
     async fn order_status(&self, order_id: &str, e164: &E164) -> Result<Purchase, CarrierError>;
@@ -259,8 +294,11 @@ pub trait MessageStore: Send + Sync {
     /// Worker: a transient carrier failure: `sending` → `queued`, to be retried.
     async fn release_send(&self, message: &Message) -> Result<(), StoreError>;
     /// Worker: the carrier took it: `sent`, its id, and the index receipts are routed by, in one transaction.
-    async fn record_sent(&self, message: &Message, carrier_message_id: &str) -> Result<(), StoreError>;
-    async fn record_send_failed(&self, message: &Message, error: &SyncError) -> Result<(), StoreError>;
+    /// A redelivered write after a lost answer is harmless; a message already past `sent` keeps its
+    /// status and still gets its route.
+    async fn record_sent(&self, message: &Message, carrier_message_id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Worker: the send failed for good (`failed`, with why), unless the message is already final.
+    async fn record_send_failed(&self, message: &Message, error: &SyncError, now: OffsetDateTime) -> Result<(), StoreError>;
     /// Create a contact (`attribute_not_exists`); `Conflict(AlreadyExists)` if the user has it.
     async fn create_contact(&self, user: &UserId, contact: &Contact) -> Result<Contact, StoreError>;
     /// The user's contacts in E.164 order.

@@ -198,17 +198,10 @@ async fn fail_or_retry(
     final_attempt: bool,
     now: OffsetDateTime,
 ) -> Result<SyncOutcome, SyncRetry> {
-    let sync_error = match &error {
-        CarrierError::Permanent { status, code, message } => {
-            SyncError { code: if code.is_empty() { format!("http_{status}") } else { code.clone() }, message: message.clone() }
-        }
-        CarrierError::NotFound => SyncError { code: "not_found".into(), message: "the carrier has no such messaging profile".into() },
-        CarrierError::NotConfigured(m) => SyncError { code: "carrier_not_configured".into(), message: m.clone() },
-        CarrierError::Transient(m) if final_attempt => {
-            SyncError { code: "retries_exhausted".into(), message: format!("gave up after repeated transient failures; last: {m}") }
-        }
-        CarrierError::Transient(_) => return Err(SyncRetry::Carrier(error)),
-    };
+    if matches!(error, CarrierError::Transient(_)) && !final_attempt {
+        return Err(SyncRetry::Carrier(error));
+    }
+    let sync_error = error.failure_reason();
     let state = if profile.is_deleting() { SyncState::Deleting } else { SyncState::Failed };
     let recorded = store.record_sync_failed(&profile.user_id, profile.id, profile.version, state, &sync_error, now).await;
     if let CarrierError::Transient(_) = error {

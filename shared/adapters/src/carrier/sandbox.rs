@@ -8,7 +8,7 @@
 //! someone else took (21422), for the failure path. Without an area code: 212 (US) or 416 (CA).
 
 use async_trait::async_trait;
-use patchbay_domain::ports::{CarrierError, CarrierProfileSpec, NumberCarrier, ProfileCarrier, Purchase};
+use patchbay_domain::ports::{CarrierError, CarrierProfileSpec, NumberCarrier, Ownership, ProfileCarrier, Purchase};
 use patchbay_domain::{AvailableNumber, CarrierName, CarrierProfileId, NumberSearch, E164};
 use uuid::Uuid;
 
@@ -132,8 +132,8 @@ impl NumberCarrier for SandboxCarrier {
         Ok(Self::inventory(q))
     }
 
-    async fn find_owned(&self, _e164: &E164) -> Result<Option<String>, CarrierError> {
-        Ok(None)
+    async fn find_owned(&self, _e164: &E164) -> Result<Ownership, CarrierError> {
+        Ok(Ownership::NotOwned)
     }
 
     async fn buy(&self, e164: &E164) -> Result<Purchase, CarrierError> {

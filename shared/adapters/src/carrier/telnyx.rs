@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use patchbay_domain::ports::{CarrierError, CarrierProfileSpec, NumberCarrier, ProfileCarrier, Purchase};
+use patchbay_domain::ports::{CarrierError, CarrierProfileSpec, NumberCarrier, Ownership, ProfileCarrier, Purchase};
 use patchbay_domain::{AvailableNumber, CarrierName, CarrierProfileId, NumberSearch, E164};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -119,9 +119,12 @@ struct Feature {
     name: Option<String>,
 }
 
+/// A number of the account (`GET /phone_numbers`): its id and `status`.
 #[derive(Deserialize)]
-struct IdOnly {
+struct OwnedNumber {
     id: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -203,8 +206,8 @@ impl TelnyxClient {
         let id = order.id.clone().unwrap_or_default();
         match order.status.as_deref() {
             Some("success") => match self.find_owned(e164).await? {
-                Some(number_id) => Ok(Purchase::Done(number_id)),
-                None => Ok(Purchase::Ordered(id)),
+                Ownership::Owned(number_id) => Ok(Purchase::Done(number_id)),
+                Ownership::Pending | Ownership::NotOwned => Ok(Purchase::Ordered(id)),
             },
             Some("failure") => Err(CarrierError::Permanent {
                 status: 200,
@@ -255,10 +258,20 @@ impl NumberCarrier for TelnyxClient {
             .collect())
     }
 
-    async fn find_owned(&self, e164: &E164) -> Result<Option<String>, CarrierError> {
+    async fn find_owned(&self, e164: &E164) -> Result<Ownership, CarrierError> {
         let res = self.send(self.http.get(self.url("/phone_numbers")).query(&[("filter[phone_number]", e164.as_str())])).await?;
-        let list: ListEnvelope<IdOnly> = res.json().await.map_err(unreadable)?;
-        Ok(list.data.into_iter().find_map(|n| n.id))
+        let list: ListEnvelope<OwnedNumber> = res.json().await.map_err(unreadable)?;
+        // Only a number in service is owned; `purchase-pending` is an order that has not completed
+        // (and may still fail); `purchase-failed`, `deleted` and the like are not ours.
+        let mut pending = false;
+        for n in list.data {
+            match (n.id, n.status.as_deref()) {
+                (Some(id), Some("active") | None) => return Ok(Ownership::Owned(id)),
+                (_, Some("purchase-pending")) => pending = true,
+                _ => {}
+            }
+        }
+        Ok(if pending { Ownership::Pending } else { Ownership::NotOwned })
     }
 
     async fn buy(&self, e164: &E164) -> Result<Purchase, CarrierError> {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use patchbay_domain::ports::{CarrierError, NumberCarrier, Purchase};
+use patchbay_domain::ports::{CarrierError, NumberCarrier, Ownership, Purchase};
 use patchbay_domain::{AvailableNumber, CarrierName, CarrierProfileId, NumberSearch, E164};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -152,10 +152,11 @@ impl NumberCarrier for TwilioClient {
             .collect())
     }
 
-    async fn find_owned(&self, e164: &E164) -> Result<Option<String>, CarrierError> {
+    async fn find_owned(&self, e164: &E164) -> Result<Ownership, CarrierError> {
+        // Twilio buys synchronously: a listed number is in service.
         let res = self.send(self.http.get(self.url("/IncomingPhoneNumbers.json")).query(&[("PhoneNumber", e164.as_str())])).await?;
         let list: IncomingList = res.json().await.map_err(unreadable)?;
-        Ok(list.incoming_phone_numbers.into_iter().find_map(|n| n.sid))
+        Ok(list.incoming_phone_numbers.into_iter().find_map(|n| n.sid).map_or(Ownership::NotOwned, Ownership::Owned))
     }
 
     async fn buy(&self, e164: &E164) -> Result<Purchase, CarrierError> {
@@ -172,8 +173,8 @@ impl NumberCarrier for TwilioClient {
     async fn order_status(&self, _order_id: &str, e164: &E164) -> Result<Purchase, CarrierError> {
         // Twilio buys synchronously; there is no order to follow.
         match self.find_owned(e164).await? {
-            Some(sid) => Ok(Purchase::Done(sid)),
-            None => Err(CarrierError::Transient("twilio does not list the number yet".into())),
+            Ownership::Owned(sid) => Ok(Purchase::Done(sid)),
+            _ => Err(CarrierError::Transient("twilio does not list the number yet".into())),
         }
     }
 

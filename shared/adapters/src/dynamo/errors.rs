@@ -1,54 +1,184 @@
-//! Classifying SDK failures: a failed condition is an outcome (a conflict, a missing item), never a
-//! string; anything else is the store being unavailable.
+//! Classifying DynamoDB failures. Only a failed condition is an outcome (a conflict, a duplicate, a
+//! missing item), and in a transaction only a failed condition *on a named item*: every item of a
+//! transaction carries a [`Role`], and a cancellation is read as (role, reason) pairs, never by the
+//! position of a reason.
+//!
+//! Everything that is not a failed condition falls in one of two kinds:
+//! - a collision or throttling (`TransactionConflict` / `ThrottlingError` inside a cancellation,
+//!   `TransactionConflictException`, `ThrottlingException`, `ProvisionedThroughputExceededException`,
+//!   `RequestLimitExceeded` outside one): DynamoDB applied nothing and a retry can succeed, so the
+//!   table toolkit retries it with jittered backoff and, when that runs out, reports
+//!   `StoreError::Contended` (503 to a client, 5xx to a carrier, a batch item failure to SQS);
+//! - anything else: the store is unavailable (or the request was invalid, which is a bug).
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::CancellationReason;
 use patchbay_domain::StoreError;
 
-/// The outcome of a failed single-item write.
+/// What an item does in its transaction; a cancellation names the roles whose condition failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The record the operation is about (a profile, a number, a message).
+    Record,
+    /// An `Idempotency-Key` guard.
+    Idempotency,
+    /// A number's global one-owner guard.
+    OwnerGuard,
+    /// A webhook event's once-only guard.
+    EventGuard,
+    /// The per-user active-profile pointer.
+    ActivePointer,
+    /// The profile an activation turns off.
+    PreviousProfile,
+    /// The profile whose assigned-number count moves with the operation.
+    ProfileCount,
+    /// The sending number, checked in a send's transaction.
+    SendingNumber,
+    /// A contact (created on first contact; opted-out contacts refuse sends).
+    Contact,
+    /// A conversation (created on its first message).
+    Conversation,
+    /// A message written beside its record (an inbound message).
+    Message,
+    /// The route from a carrier's message id to our message.
+    CarrierRoute,
+}
+
+/// Why DynamoDB cancelled one item of a transaction (`CancellationReason.Code`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The item's condition was false: an outcome.
+    ConditionalCheckFailed,
+    /// Another transaction was writing the item: no effect, retry.
+    TransactionConflict,
+    /// `ThrottlingError` or `ProvisionedThroughputExceeded`: no effect, retry.
+    Throttling,
+    /// The request was invalid (a bug: two operations on one item, an expression error).
+    Validation(String),
+    /// Anything else DynamoDB may answer (`ItemCollectionSizeLimitExceeded`, ...).
+    Other(String),
+}
+
+impl Reason {
+    /// The reason for one item; `None` for an item that was fine (DynamoDB answers `"None"`).
+    pub fn parse(code: Option<&str>, message: Option<&str>) -> Option<Reason> {
+        let with_message = |c: &str| match message {
+            Some(m) => format!("{c}: {m}"),
+            None => c.to_owned(),
+        };
+        match code? {
+            "None" | "" => None,
+            "ConditionalCheckFailed" => Some(Reason::ConditionalCheckFailed),
+            "TransactionConflict" => Some(Reason::TransactionConflict),
+            "ThrottlingError" | "ProvisionedThroughputExceeded" | "RequestLimitExceeded" => Some(Reason::Throttling),
+            "ValidationError" => Some(Reason::Validation(with_message("ValidationError"))),
+            other => Some(Reason::Other(with_message(other))),
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        matches!(self, Reason::TransactionConflict | Reason::Throttling)
+    }
+}
+
+/// A cancelled transaction, read by role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    /// The items that had a reason, with their role; items that were fine are left out.
+    pub reasons: Vec<(Role, Reason)>,
+}
+
+impl Cancellation {
+    /// Pairs DynamoDB's reasons (one per item, in request order) with the roles the items were sent
+    /// with. A reason without a matching item (DynamoDB never sends one) is kept as `Record`'s.
+    pub fn new(roles: &[Role], reasons: &[CancellationReason]) -> Self {
+        let reasons = reasons
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Reason::parse(r.code(), r.message()).map(|reason| (roles.get(i).copied().unwrap_or(Role::Record), reason)))
+            .collect();
+        Self { reasons }
+    }
+
+    /// Did the condition of the item with this role fail?
+    pub fn failed(&self, role: Role) -> bool {
+        self.reasons.iter().any(|(r, why)| *r == role && *why == Reason::ConditionalCheckFailed)
+    }
+
+    /// Did any condition fail? Only then is the cancellation an outcome.
+    pub fn any_condition_failed(&self) -> bool {
+        self.reasons.iter().any(|(_, why)| *why == Reason::ConditionalCheckFailed)
+    }
+
+    fn kind(&self) -> Kind {
+        if self.any_condition_failed() {
+            Kind::Refused
+        } else if let Some((role, why)) = self.reasons.iter().find(|(_, why)| !why.retryable()) {
+            Kind::Other(format!("transaction cancelled on {role:?}: {why:?}"))
+        } else {
+            Kind::Retryable(format!("transaction cancelled: {:?}", self.reasons))
+        }
+    }
+}
+
+/// How a failed transaction ended, after the toolkit's retries.
+#[derive(Debug)]
+pub enum TxFailure {
+    /// At least one condition failed: an outcome, to be read by role.
+    Refused(Cancellation),
+    /// Unavailable, invalid, or `Contended` once retries ran out.
+    Other(StoreError),
+}
+
+/// How a failed single-item write ended, after the toolkit's retries.
+#[derive(Debug)]
 pub enum WriteFailure {
     ConditionFailed,
     Other(StoreError),
 }
 
-pub fn classify_write<E, R>(err: SdkError<E, R>) -> WriteFailure
+/// What one attempt's failure means.
+pub(crate) enum Kind {
+    Refused,
+    Retryable(String),
+    Other(String),
+}
+
+/// Error codes outside a cancellation that mean "no effect, retry" (collisions and throttling).
+const RETRYABLE_CODES: &[&str] = &[
+    "TransactionConflictException",
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "Throttling",
+];
+
+/// One attempt of a single-item call or a read.
+pub(crate) fn classify_call<E, R>(err: &SdkError<E, R>) -> Kind
 where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    E: ProvideErrorMetadata,
 {
-    if err.code() == Some("ConditionalCheckFailedException") {
-        return WriteFailure::ConditionFailed;
-    }
-    WriteFailure::Other(unavailable(err))
-}
-
-/// Why a transaction was cancelled, item by item, in the order the items were sent.
-pub enum TxFailure {
-    /// `reasons[i]` is the cancellation code of item i (`None` when that item was fine).
-    Cancelled {
-        reasons: Vec<Option<String>>,
-    },
-    Other(StoreError),
-}
-
-impl TxFailure {
-    pub fn condition_failed_at(reasons: &[Option<String>], i: usize) -> bool {
-        reasons.get(i).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed")
-    }
-    /// Another transaction touched the same items at the same time; a retry can succeed.
-    pub fn conflicted(reasons: &[Option<String>]) -> bool {
-        reasons.iter().any(|r| r.as_deref() == Some("TransactionConflict"))
+    match err.code() {
+        Some("ConditionalCheckFailedException") => Kind::Refused,
+        Some(code) if RETRYABLE_CODES.contains(&code) => Kind::Retryable(format!("{code}: {}", err.message().unwrap_or(""))),
+        _ => Kind::Other(String::new()),
     }
 }
 
-pub fn classify_tx(err: SdkError<TransactWriteItemsError, aws_smithy_runtime_api_response::HttpResponse>) -> TxFailure {
-    if let SdkError::ServiceError(service) = &err {
+/// One attempt of a transaction: its cancellation read by role, or the call's own error.
+pub(crate) fn classify_tx(err: &SdkError<TransactWriteItemsError, HttpResponse>, roles: &[Role]) -> (Kind, Option<Cancellation>) {
+    if let SdkError::ServiceError(service) = err {
         if let TransactWriteItemsError::TransactionCanceledException(cancel) = service.err() {
-            let reasons = cancel.cancellation_reasons().iter().map(|r| r.code().filter(|c| *c != "None").map(str::to_owned)).collect();
-            return TxFailure::Cancelled { reasons };
+            let c = Cancellation::new(roles, cancel.cancellation_reasons());
+            return (c.kind(), Some(c));
         }
     }
-    TxFailure::Other(unavailable(err))
+    match classify_call(err) {
+        // A transaction has no condition of its own; a bare ConditionalCheckFailed cannot happen.
+        Kind::Refused => (Kind::Other("unexpected ConditionalCheckFailedException".into()), None),
+        k => (k, None),
+    }
 }
 
 pub fn unavailable<E, R>(err: SdkError<E, R>) -> StoreError
@@ -60,6 +190,46 @@ where
 }
 
 /// The HTTP response type the SDK's errors carry.
-pub mod aws_smithy_runtime_api_response {
-    pub use aws_sdk_dynamodb::config::http::HttpResponse;
+pub use aws_sdk_dynamodb::config::http::HttpResponse;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(code: &str) -> CancellationReason {
+        CancellationReason::builder().code(code).build()
+    }
+
+    #[test]
+    fn reasons_are_read_by_role_and_none_is_no_reason() {
+        let roles = [Role::OwnerGuard, Role::Record, Role::Idempotency];
+        let c = Cancellation::new(&roles, &[reason("None"), reason("None"), reason("ConditionalCheckFailed")]);
+        assert_eq!(c.reasons, vec![(Role::Idempotency, Reason::ConditionalCheckFailed)]);
+        assert!(c.failed(Role::Idempotency));
+        assert!(!c.failed(Role::OwnerGuard));
+        assert!(matches!(c.kind(), Kind::Refused));
+    }
+
+    #[test]
+    fn a_collision_or_throttling_alone_is_retryable_and_never_an_outcome() {
+        let roles = [Role::EventGuard, Role::Record];
+        for code in ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"] {
+            let c = Cancellation::new(&roles, &[reason("None"), reason(code)]);
+            assert!(!c.any_condition_failed(), "{code}");
+            assert!(matches!(c.kind(), Kind::Retryable(_)), "{code}");
+        }
+        // A failed condition next to a collision is still an outcome.
+        let c = Cancellation::new(&roles, &[reason("ConditionalCheckFailed"), reason("TransactionConflict")]);
+        assert!(c.failed(Role::EventGuard));
+        assert!(matches!(c.kind(), Kind::Refused));
+    }
+
+    #[test]
+    fn validation_and_unknown_reasons_are_neither_outcomes_nor_retried() {
+        let c = Cancellation::new(&[Role::Record], &[CancellationReason::builder().code("ValidationError").message("bad").build()]);
+        assert_eq!(c.reasons, vec![(Role::Record, Reason::Validation("ValidationError: bad".into()))]);
+        assert!(matches!(c.kind(), Kind::Other(_)));
+        let c = Cancellation::new(&[Role::Record], &[reason("ItemCollectionSizeLimitExceeded")]);
+        assert!(matches!(c.kind(), Kind::Other(_)));
+    }
 }

@@ -1,5 +1,7 @@
 //! Item shapes and their mapping to domain types (serde_dynamo; no hand-built attribute maps).
 
+use patchbay_domain::messaging::{Contact, Conversation, ConversationId, Direction, Message, MessageStatus};
+use patchbay_domain::sms::Encoding;
 use patchbay_domain::{
     CarrierName, CarrierProfileId, MessagingProfile, NumberStatus, PhoneNumber, ProfileId, ProfileName, StoreError, SyncError, SyncState,
     UserId, WhitelistedDestinations, E164,
@@ -185,4 +187,145 @@ pub struct NumberOwnerItem {
     pub sk: String,
     pub user_id: String,
     pub carrier: CarrierName,
+}
+
+// Messaging: messages, their carrier routes, conversations and contacts.
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MessageItem {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub conversation_id: ConversationId,
+    pub direction: Direction,
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    pub segments: u32,
+    pub encoding: Encoding,
+    pub status: MessageStatus,
+    pub carrier: CarrierName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_message_id: Option<String>,
+    /// `status`'s rank: receipts are applied only if they move it forward.
+    #[serde(default)]
+    pub status_rank: u8,
+    pub user_id: String,
+    pub created_at: String,
+}
+
+/// Routes a carrier's receipts to the message: `CARRIERMSG#{carrier message id}` / `MSG`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CarrierMessageItem {
+    pub pk: String,
+    pub sk: String,
+    pub user_id: String,
+    pub conversation_id: ConversationId,
+    pub message_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConversationItem {
+    pub id: ConversationId,
+    pub our_number: String,
+    pub contact: String,
+    #[serde(default)]
+    pub unread: u64,
+    pub last_message_at: String,
+    #[serde(default)]
+    pub last_message_preview: String,
+}
+
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("messaging item: {what}"))
+}
+
+fn time(s: &str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|_| corrupt("timestamp"))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ContactItem {
+    pub pk: String,
+    pub sk: String,
+    pub phone_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub opted_out: bool,
+    pub created_at: String,
+}
+
+impl TryFrom<ContactItem> for Contact {
+    type Error = StoreError;
+    fn try_from(i: ContactItem) -> Result<Self, StoreError> {
+        Ok(Contact {
+            phone_number: E164::parse(&i.phone_number).map_err(|_| corrupt("contact"))?,
+            name: i.name,
+            external_id: i.external_id,
+            opted_out: i.opted_out,
+            created_at: time(&i.created_at)?,
+        })
+    }
+}
+
+impl From<&Message> for MessageItem {
+    fn from(m: &Message) -> Self {
+        let key = Key::message(&m.user_id, &m.conversation_id, &m.id.to_string());
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            id: m.id.to_string(),
+            conversation_id: m.conversation_id.clone(),
+            direction: m.direction,
+            from: m.from.to_string(),
+            to: m.to.to_string(),
+            text: m.text.clone(),
+            segments: m.segments,
+            encoding: m.encoding,
+            status: m.status,
+            carrier: m.carrier,
+            carrier_message_id: m.carrier_message_id.clone(),
+            status_rank: m.status.rank(),
+            user_id: m.user_id.to_string(),
+            created_at: rfc3339(m.created_at),
+        }
+    }
+}
+
+impl TryFrom<MessageItem> for Message {
+    type Error = StoreError;
+    fn try_from(i: MessageItem) -> Result<Self, StoreError> {
+        Ok(Message {
+            id: i.id.parse().map_err(|_| corrupt("message id"))?,
+            user_id: UserId::parse(&i.user_id).map_err(|_| corrupt("user_id"))?,
+            conversation_id: i.conversation_id,
+            direction: i.direction,
+            from: E164::parse(&i.from).map_err(|_| corrupt("from"))?,
+            to: E164::parse(&i.to).map_err(|_| corrupt("to"))?,
+            text: i.text,
+            segments: i.segments,
+            encoding: i.encoding,
+            status: i.status,
+            carrier: i.carrier,
+            carrier_message_id: i.carrier_message_id,
+            created_at: time(&i.created_at)?,
+        })
+    }
+}
+
+impl TryFrom<ConversationItem> for Conversation {
+    type Error = StoreError;
+    fn try_from(i: ConversationItem) -> Result<Self, StoreError> {
+        Ok(Conversation {
+            id: i.id,
+            our_number: E164::parse(&i.our_number).map_err(|_| corrupt("our_number"))?,
+            contact: E164::parse(&i.contact).map_err(|_| corrupt("contact"))?,
+            unread: i.unread,
+            last_message_at: time(&i.last_message_at)?,
+            last_message_preview: i.last_message_preview,
+        })
+    }
 }

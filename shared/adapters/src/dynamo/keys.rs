@@ -22,6 +22,7 @@ pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 pub const PROFILE_PREFIX: &str = "PROFILE#";
 pub const NUMBER_PREFIX: &str = "NUMBER#";
+pub const CONTACT_PREFIX: &str = "CONTACT#";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
@@ -60,6 +61,11 @@ impl Key {
         format!("USER#{}#CONVS", user.as_str())
     }
 
+    /// A conversation's GSI1 sort key: its last activity, then its id (unique, time-ordered).
+    pub fn conversations_index_sk(last_activity: &str, id: &ConversationId) -> String {
+        format!("{last_activity}#{id}")
+    }
+
     /// Messages of one conversation share this sort-key prefix; ids are UUIDv7, so time-ordered.
     pub fn messages_prefix(id: &ConversationId) -> String {
         format!("MSG#{id}#")
@@ -70,7 +76,14 @@ impl Key {
     }
 
     pub fn contact(user: &UserId, e164: &E164) -> Self {
-        Self { pk: Self::user_pk(user), sk: format!("CONTACT#{}", e164.as_str()) }
+        Self { pk: Self::user_pk(user), sk: format!("{CONTACT_PREFIX}{}", e164.as_str()) }
+    }
+
+    /// Routes a carrier's receipts to our message. Keyed by the carrier's message id alone: the
+    /// sandbox's receipts come in Telnyx's format, and Telnyx (UUID), Twilio (`SM…`) and sandbox
+    /// (`sbx-msg-…`) ids cannot collide.
+    pub fn carrier_message(carrier_message_id: &str) -> Self {
+        Self { pk: format!("CARRIERMSG#{carrier_message_id}"), sk: "MSG".to_owned() }
     }
 
     /// Once-only guard of a webhook event.

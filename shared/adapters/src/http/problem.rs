@@ -72,6 +72,16 @@ impl ApiError {
             "a backing service did not answer; retry the request (with the same Idempotency-Key, if any)",
         )
     }
+    /// Collisions with concurrent writes outlasted the store's retries; nothing was applied. 503 with
+    /// `Retry-After`: the same request (with the same Idempotency-Key) can simply be sent again.
+    pub fn contended(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::warn!(error = %cause, "store contention outlasted the retries");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "contention",
+            "the request collided with concurrent changes; retry it (with the same Idempotency-Key, if any)",
+        )
+    }
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         tracing::error!(error = %cause, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
@@ -118,6 +128,7 @@ impl From<ProfileError> for ApiError {
             ProfileError::NotFound => ApiError::not_found("messaging profile not found"),
             ProfileError::Conflict(c) => ApiError::new(StatusCode::CONFLICT, c.code(), c.to_string()),
             ProfileError::Store(StoreError::Corrupt(m)) => ApiError::internal(&std::io::Error::other(format!("corrupt item: {m}"))),
+            ProfileError::Store(e @ StoreError::Contended(_)) => ApiError::contended(&e),
             ProfileError::Store(e) => ApiError::unavailable("store", &e),
             ProfileError::Queue(e) => ApiError::unavailable("work queue", &e),
         }
