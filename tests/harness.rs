@@ -5,6 +5,12 @@
 //!
 //! Tests isolate themselves by user id (every test makes fresh users), and check outcomes both
 //! through the API and by reading the table.
+//!
+//! Contention is normal: the functions' DynamoDB clients (and `TestEnv::store`) sit behind the fault
+//! layer, which cancels transactions with `TransactionConflict` and throttles calls the way real
+//! DynamoDB does under load (`PATCHBAY_TEST_FAULTS`, default `conflict=0.2,throttle=0.1`; `off`
+//! turns it off). Test clients retry 503 as real clients do (`TestEnv::http`); what tests read back
+//! from the table to check outcomes goes around the layer (`TestEnv::dynamo`).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -17,6 +23,7 @@ use patchbay_adapters::{DynamoStore, SqsQueue};
 use patchbay_domain::number_ops::Carriers;
 use patchbay_domain::CarrierName;
 use patchbay_local::devauth::DevAuth;
+use patchbay_local::faults::{FaultControl, Faults};
 use patchbay_local::poller::Poller;
 use patchbay_local::server::{self, Backends, WebhookConfig, DEV_TELNYX_PUBLIC_KEY, DEV_TWILIO_AUTH_TOKEN};
 use patchbay_local::stack::sdk_config;
@@ -33,6 +40,19 @@ pub struct Shared {
     pub info: StackInfo,
     /// `http://127.0.0.1:PORT` when the API runs in this binary.
     pub api: Option<String>,
+    /// The fault layer in front of the functions' DynamoDB clients (and `TestEnv::store`).
+    pub faults: Option<std::sync::Arc<FaultControl>>,
+}
+
+/// The faults every test binary runs its functions with (`PATCHBAY_TEST_FAULTS`).
+pub const DEFAULT_TEST_FAULTS: Faults = Faults { conflict: 0.2, throttle: 0.1 };
+
+fn test_faults() -> Option<std::sync::Arc<FaultControl>> {
+    match std::env::var("PATCHBAY_TEST_FAULTS").ok().as_deref().map(str::trim) {
+        Some("off") => None,
+        Some(spec) if !spec.is_empty() => Some(FaultControl::new(Faults::parse(spec).expect("PATCHBAY_TEST_FAULTS"))),
+        _ => Some(FaultControl::new(DEFAULT_TEST_FAULTS)),
+    }
 }
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
@@ -65,7 +85,12 @@ pub fn shared(parts: Parts) -> Shared {
                     let hooks = server::sandbox_webhooks(&format!("http://{addr}"));
                     let mut carriers = sandbox_carriers();
                     carriers.sandbox = Some(std::sync::Arc::new(SandboxCarrier { webhooks: hooks.clone() }));
-                    let backends = Backends::new(&stack.sdk, &stack.info.table, &stack.info.work_queue_url, carriers.clone(), webhooks);
+                    let faults = test_faults();
+                    let functions_sdk = match &faults {
+                        Some(control) => control.wrap(&stack.sdk),
+                        None => stack.sdk.clone(),
+                    };
+                    let backends = Backends::new(&functions_sdk, &stack.info.table, &stack.info.work_queue_url, carriers.clone(), webhooks);
                     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
                     if parts.worker {
                         let poller = Poller {
@@ -91,7 +116,7 @@ pub fn shared(parts: Parts) -> Shared {
                     } else {
                         None
                     };
-                    tx.send(Shared { endpoint: stack.emulator.endpoint(), info: stack.info.clone(), api }).expect("send");
+                    tx.send(Shared { endpoint: stack.emulator.endpoint(), info: stack.info.clone(), api, faults }).expect("send");
                     let _keep = (stack, _stop_tx);
                     std::future::pending::<()>().await;
                 });
@@ -109,11 +134,26 @@ pub fn sandbox_carriers() -> Carriers {
 /// Per-test handles: SDK clients built in the test's own runtime.
 pub struct TestEnv {
     pub shared: Shared,
+    /// Straight to the emulator, around the fault layer: for reading back what is in the table.
     pub dynamo: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// The store as the functions have it: behind the fault layer.
     pub store: DynamoStore,
     pub queue: SqsQueue,
+    /// Retries 503 (up to 6 times), as a real client or carrier would.
     pub http: reqwest::Client,
+}
+
+/// An HTTP client that retries 503 answers from the local stack, as real clients and carriers do.
+pub fn retrying_http() -> reqwest::Client {
+    let retry = reqwest::retry::for_host("127.0.0.1".to_owned()).no_budget().max_retries_per_request(6).classify_fn(|rr| {
+        if rr.status() == Some(reqwest::StatusCode::SERVICE_UNAVAILABLE) {
+            rr.retryable()
+        } else {
+            rr.success()
+        }
+    });
+    reqwest::Client::builder().timeout(Duration::from_secs(60)).retry(retry).build().expect("http client")
 }
 
 impl TestEnv {
@@ -122,12 +162,16 @@ impl TestEnv {
         let sdk = sdk_config(&shared.endpoint).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let store_client = match &shared.faults {
+            Some(control) => aws_sdk_dynamodb::Client::new(&control.wrap(&sdk)),
+            None => dynamo.clone(),
+        };
         Self {
-            store: DynamoStore::new(dynamo.clone(), &shared.info.table),
+            store: DynamoStore::new(store_client, &shared.info.table),
             queue: SqsQueue::new(sqs.clone(), &shared.info.work_queue_url),
             dynamo,
             sqs,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http client"),
+            http: retrying_http(),
             shared,
         }
     }
@@ -168,6 +212,21 @@ impl TestEnv {
             .filter(|i| s(i, "sk").starts_with("PROFILE#"))
             .map(|i| (s(&i, "id"), matches!(i.get("active"), Some(AttributeValue::Bool(true))), s(&i, "sync_state")))
             .collect()
+    }
+
+    /// The user whose owner guard holds `number`, from the table.
+    pub async fn owner_in_table(&self, number: &str) -> Option<String> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.shared.info.table)
+            .key("pk", AttributeValue::S(format!("NUMBER#{number}")))
+            .key("sk", AttributeValue::S("OWNER".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get owner guard");
+        out.item.map(|i| s(&i, "user_id"))
     }
 
     /// The profile the user's active pointer names, from the table.
@@ -214,5 +273,93 @@ where
             return None;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Signed Telnyx webhooks, as Telnyx (and the sandbox) send them.
+pub mod telnyx {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use ed25519_dalek::{Signer, SigningKey};
+    use serde_json::json;
+
+    /// The secret half of the published Telnyx test pair whose public half the local stack trusts.
+    pub const TEST_SECRET: &str = "p68GNpDl9oAQohBiK0MEOFIjxnoFnz0uGGeJqxQ5PSb7sT30NeKJBe9x41ficebctubmao9Zp3lGEOva5+4KKQ==";
+
+    pub fn signer() -> SigningKey {
+        SigningKey::from_bytes(&STANDARD.decode(TEST_SECRET).expect("base64")[..32].try_into().expect("32 bytes"))
+    }
+
+    /// A `message.received` webhook body.
+    pub fn inbound_body(event_id: &str, from: &str, to: &str, text: &str) -> String {
+        json!({
+            "data": {
+                "event_type": "message.received",
+                "id": event_id,
+                "occurred_at": "2026-11-22T03:00:00.000+00:00",
+                "record_type": "event",
+                "payload": {"id": format!("msg-{event_id}"), "direction": "inbound", "from": {"phone_number": from}, "to": [{"phone_number": to}], "text": text, "type": "SMS"}
+            },
+            "meta": {"attempt": 1, "delivered_to": "https://example.com/webhooks/telnyx"}
+        })
+        .to_string()
+    }
+
+    /// (`telnyx-signature-ed25519`, `telnyx-timestamp`) for `body` at `ts`.
+    pub fn signed(key: &SigningKey, ts: i64, body: &str) -> (String, String) {
+        let ts = ts.to_string();
+        let sig = STANDARD.encode(key.sign(format!("{ts}|{body}").as_bytes()).to_bytes());
+        (sig, ts)
+    }
+}
+
+impl TestEnv {
+    /// POST a Telnyx webhook (with whichever signature headers are given); answers the status.
+    pub async fn post_telnyx(&self, body: &str, sig: Option<&str>, ts: Option<&str>) -> u16 {
+        let mut req = self.http.post(self.api("/webhooks/telnyx")).header("content-type", "application/json").body(body.to_owned());
+        if let Some(sig) = sig {
+            req = req.header("telnyx-signature-ed25519", sig);
+        }
+        if let Some(ts) = ts {
+            req = req.header("telnyx-timestamp", ts);
+        }
+        req.send().await.expect("webhook").status().as_u16()
+    }
+
+    /// A signed `message.received` from `from` to `to`, signed now.
+    pub async fn send_inbound(&self, event_id: &str, from: &str, to: &str, text: &str) -> u16 {
+        let body = telnyx::inbound_body(event_id, from, to, text);
+        let (sig, ts) = telnyx::signed(&telnyx::signer(), time::OffsetDateTime::now_utc().unix_timestamp(), &body);
+        self.post_telnyx(&body, Some(&sig), Some(&ts)).await
+    }
+
+    /// An API call as `token`: the status and the JSON body.
+    pub async fn call(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, self.api(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let (st, b, _) = parts(req.send().await.expect("request")).await;
+        (st, b)
+    }
+
+    /// GET `path` until `f` holds (30 s), answering the body; panics with the last body otherwise.
+    pub async fn until(&self, token: &str, path: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let last = std::sync::Mutex::new(Value::Null);
+        eventually(30, || async {
+            let (st, b) = self.call(token, reqwest::Method::GET, path, None).await;
+            *last.lock().expect("lock") = b.clone();
+            (st == 200 && f(&b)).then_some(b)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{path} never reached the expected state; last: {}", last.lock().expect("lock")))
+    }
+}
+
+/// A deterministic shuffle (the same order on every run).
+pub fn shuffle<T>(v: &mut [T], mut seed: u64) {
+    for i in (1..v.len()).rev() {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        v.swap(i, (seed >> 33) as usize % (i + 1));
     }
 }

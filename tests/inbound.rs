@@ -4,61 +4,26 @@
 
 use std::collections::HashMap;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use futures::stream::{self, StreamExt};
 use patchbay_adapters::webhooks::twilio_signature;
 use patchbay_domain::ports::NumberStore;
 use patchbay_domain::{CarrierName, PhoneNumber, UserId, E164};
 use patchbay_e2e::{parts, s, user, Parts, TestEnv};
 use patchbay_local::server::DEV_TWILIO_AUTH_TOKEN;
-use serde_json::{json, Value};
+use serde_json::Value;
 use time::OffsetDateTime;
 
 const PARTS: Parts = Parts { api: true, worker: false };
-// The secret half of the published Telnyx test pair whose public half the local stack trusts.
-const TELNYX_SECRET: &str = "p68GNpDl9oAQohBiK0MEOFIjxnoFnz0uGGeJqxQ5PSb7sT30NeKJBe9x41ficebctubmao9Zp3lGEOva5+4KKQ==";
 
-fn signer() -> SigningKey {
-    SigningKey::from_bytes(&STANDARD.decode(TELNYX_SECRET).unwrap()[..32].try_into().unwrap())
-}
-
-fn telnyx_body(event_id: &str, from: &str, to: &str, text: &str) -> String {
-    json!({
-        "data": {
-            "event_type": "message.received",
-            "id": event_id,
-            "occurred_at": "2026-11-22T03:00:00.000+00:00",
-            "record_type": "event",
-            "payload": {"id": format!("msg-{event_id}"), "direction": "inbound", "from": {"phone_number": from}, "to": [{"phone_number": to}], "text": text, "type": "SMS"}
-        },
-        "meta": {"attempt": 1, "delivered_to": "https://example.com/webhooks/telnyx"}
-    })
-    .to_string()
-}
-
-fn signed(key: &SigningKey, ts: i64, body: &str) -> (String, String) {
-    let ts = ts.to_string();
-    let sig = STANDARD.encode(key.sign(format!("{ts}|{body}").as_bytes()).to_bytes());
-    (sig, ts)
-}
+use patchbay_e2e::telnyx::{inbound_body as telnyx_body, signed, signer};
 
 async fn post_telnyx(env: &TestEnv, body: &str, sig: Option<&str>, ts: Option<&str>) -> u16 {
-    let mut req = env.http.post(env.api("/webhooks/telnyx")).header("content-type", "application/json").body(body.to_owned());
-    if let Some(sig) = sig {
-        req = req.header("telnyx-signature-ed25519", sig);
-    }
-    if let Some(ts) = ts {
-        req = req.header("telnyx-timestamp", ts);
-    }
-    req.send().await.unwrap().status().as_u16()
+    env.post_telnyx(body, sig, ts).await
 }
 
 async fn send_inbound(env: &TestEnv, event_id: &str, from: &str, to: &str, text: &str) -> u16 {
-    let body = telnyx_body(event_id, from, to, text);
-    let (sig, ts) = signed(&signer(), OffsetDateTime::now_utc().unix_timestamp(), &body);
-    post_telnyx(env, &body, Some(&sig), Some(&ts)).await
+    env.send_inbound(event_id, from, to, text).await
 }
 
 /// A user who owns `number` (the purchase's owner guard is what routes inbound traffic).
@@ -234,12 +199,7 @@ async fn a_storm_of_duplicated_shuffled_webhooks_counts_everything_exactly_once(
     }
     let total = sends.len();
     assert!(total >= 2000, "{total}");
-    // Shuffle deterministically.
-    let mut seed = 0x5eed_u64;
-    for i in (1..sends.len()).rev() {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        sends.swap(i, (seed >> 33) as usize % (i + 1));
-    }
+    patchbay_e2e::shuffle(&mut sends, 0x5eed);
     let key = signer();
     let statuses: Vec<u16> = stream::iter(sends)
         .map(|body| {

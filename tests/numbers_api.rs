@@ -34,17 +34,7 @@ fn fresh_number(area: &str, line: u32) -> String {
 }
 
 async fn owner_in_table(env: &TestEnv, number: &str) -> Option<String> {
-    let out = env
-        .dynamo
-        .get_item()
-        .table_name(&env.shared.info.table)
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("NUMBER#{number}")))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("OWNER".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    out.item.map(|i| s(&i, "user_id"))
+    env.owner_in_table(number).await
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! signed webhooks; a reply lands in the same conversation; opt-out; refusals that queue nothing;
 //! receipts that arrive late or twice never move a status backwards.
 
-use patchbay_e2e::{eventually, parts, s, user, Parts, TestEnv};
+use patchbay_e2e::{s, user, Parts, TestEnv};
 use serde_json::{json, Value};
 
 const PARTS: Parts = Parts { api: true, worker: true };
@@ -15,23 +15,11 @@ struct Sender {
 }
 
 async fn call(env: &TestEnv, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = env.http.request(method, env.api(path)).bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let (st, b, _) = parts(req.send().await.unwrap()).await;
-    (st, b)
+    env.call(token, method, path, body).await
 }
 
 async fn until(env: &TestEnv, token: &str, path: &str, f: impl Fn(&Value) -> bool) -> Value {
-    let last = std::sync::Mutex::new(Value::Null);
-    eventually(30, || async {
-        let (st, b) = call(env, token, reqwest::Method::GET, path, None).await;
-        *last.lock().unwrap() = b.clone();
-        (st == 200 && f(&b)).then_some(b)
-    })
-    .await
-    .unwrap_or_else(|| panic!("{path} never reached the expected state; last: {}", last.lock().unwrap()))
+    env.until(token, path, f).await
 }
 
 /// A user with an active number on their active profile (bought and assigned through the API).
@@ -152,19 +140,12 @@ async fn an_idempotent_send_is_one_message() {
 
 mod storm {
     use super::*;
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine;
-    use ed25519_dalek::{Signer, SigningKey};
     use futures::stream::{self, StreamExt};
     use patchbay_domain::messaging::OutboundSms;
     use patchbay_domain::ports::MessageStore;
     use patchbay_domain::{UserId, E164};
-    use patchbay_local::server::DEV_TELNYX_SECRET;
+    use patchbay_e2e::telnyx::{signed, signer};
     use time::OffsetDateTime;
-
-    fn signer() -> SigningKey {
-        SigningKey::from_bytes(&STANDARD.decode(DEV_TELNYX_SECRET).unwrap()[..32].try_into().unwrap())
-    }
 
     fn event(kind: &str, event_id: &str, payload: Value) -> String {
         json!({"data": {"event_type": kind, "id": event_id, "occurred_at": "2026-11-22T03:00:00Z", "record_type": "event", "payload": payload}, "meta": {"attempt": 1}}).to_string()
@@ -211,31 +192,16 @@ mod storm {
         let distinct = hooks.len();
         let dups: Vec<String> = hooks.iter().enumerate().filter(|(i, _)| i % 10 < 3).map(|(_, h)| h.clone()).collect();
         hooks.extend(dups);
-        let mut seed = 0xfeed_u64;
-        for i in (1..hooks.len()).rev() {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            hooks.swap(i, (seed >> 33) as usize % (i + 1));
-        }
+        patchbay_e2e::shuffle(&mut hooks, 0xfeed);
         let total = hooks.len();
         assert!(total >= 2000, "{total}");
         let key = signer();
-        let url = env.api("/webhooks/telnyx");
         let statuses: Vec<u16> = stream::iter(hooks)
             .map(|body| {
-                let (http, key, url) = (&env.http, &key, &url);
+                let (env, key) = (&env, &key);
                 async move {
-                    let ts = OffsetDateTime::now_utc().unix_timestamp().to_string();
-                    let sig = STANDARD.encode(key.sign(format!("{ts}|{body}").as_bytes()).to_bytes());
-                    let res = http
-                        .post(url)
-                        .header("telnyx-timestamp", ts)
-                        .header("telnyx-signature-ed25519", sig)
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap();
-                    res.status().as_u16()
+                    let (sig, ts) = signed(key, OffsetDateTime::now_utc().unix_timestamp(), &body);
+                    env.post_telnyx(&body, Some(&sig), Some(&ts)).await
                 }
             })
             .buffer_unordered(32)

@@ -39,17 +39,50 @@ pub struct Faults {
     pub throttle: f64,
 }
 
-/// What the layer did, for tests and the local stack's report.
+/// The layer's live setting and what it did. Shared by every client it wraps; the rates can be
+/// changed while the stack runs (a test runs the same scenario with faults on, then off).
 #[derive(Debug, Default)]
-pub struct FaultStats {
+pub struct FaultControl {
+    conflict: AtomicU64,
+    throttle: AtomicU64,
+    /// DynamoDB calls seen.
     pub calls: AtomicU64,
+    /// Calls answered with a collision (cancellation or `TransactionConflictException`).
     pub conflicts: AtomicU64,
+    /// Calls answered with throttling.
     pub throttles: AtomicU64,
 }
 
-impl FaultStats {
+impl FaultControl {
+    pub fn new(faults: Faults) -> Arc<Self> {
+        let c = Arc::new(Self::default());
+        c.set(faults);
+        c
+    }
+
+    pub fn set(&self, faults: Faults) {
+        self.conflict.store(faults.conflict.to_bits(), Ordering::Relaxed);
+        self.throttle.store(faults.throttle.to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn faults(&self) -> Faults {
+        Faults {
+            conflict: f64::from_bits(self.conflict.load(Ordering::Relaxed)),
+            throttle: f64::from_bits(self.throttle.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// (calls, collisions injected, throttles injected).
     pub fn snapshot(&self) -> (u64, u64, u64) {
         (self.calls.load(Ordering::Relaxed), self.conflicts.load(Ordering::Relaxed), self.throttles.load(Ordering::Relaxed))
+    }
+
+    /// `sdk` with this layer in front of its HTTP client (DynamoDB calls only are touched). The
+    /// emulator is plain HTTP on loopback; without a client of its own, `sdk` gets hyper's.
+    pub fn wrap(self: &Arc<Self>, sdk: &aws_types::SdkConfig) -> aws_types::SdkConfig {
+        let inner = sdk.http_client().unwrap_or_else(|| aws_smithy_http_client::Builder::new().build_http());
+        let client = FaultyClient { inner, control: self.clone() };
+        sdk.to_builder().http_client(SharedHttpClient::new(client)).build()
     }
 }
 
@@ -80,48 +113,42 @@ impl Faults {
         }
     }
 
-    /// `sdk` with this layer in front of its HTTP client; the stats count what it injects.
-    pub fn wrap(&self, sdk: &aws_types::SdkConfig) -> Result<(aws_types::SdkConfig, Arc<FaultStats>), String> {
-        let stats = Arc::new(FaultStats::default());
-        let inner = sdk.http_client().ok_or("the SDK configuration has no HTTP client to put the fault layer in front of")?;
-        let client = FaultyClient { inner, faults: *self, stats: stats.clone() };
-        Ok((sdk.to_builder().http_client(SharedHttpClient::new(client)).build(), stats))
+    pub const OFF: Faults = Faults { conflict: 0.0, throttle: 0.0 };
+}
+
+impl std::fmt::Display for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "conflict={},throttle={}", self.conflict, self.throttle)
     }
 }
 
 #[derive(Debug, Clone)]
 struct FaultyClient {
     inner: SharedHttpClient,
-    faults: Faults,
-    stats: Arc<FaultStats>,
+    control: Arc<FaultControl>,
 }
 
 impl HttpClient for FaultyClient {
     fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
-        SharedHttpConnector::new(FaultyConnector {
-            inner: self.inner.http_connector(settings, components),
-            faults: self.faults,
-            stats: self.stats.clone(),
-        })
+        SharedHttpConnector::new(FaultyConnector { inner: self.inner.http_connector(settings, components), control: self.control.clone() })
     }
 }
 
 #[derive(Debug)]
 struct FaultyConnector {
     inner: SharedHttpConnector,
-    faults: Faults,
-    stats: Arc<FaultStats>,
+    control: Arc<FaultControl>,
 }
 
 impl HttpConnector for FaultyConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let operation = request.headers().get("x-amz-target").and_then(|t| t.strip_prefix("DynamoDB_20120810.")).map(str::to_owned);
         if let Some(op) = operation {
-            self.stats.calls.fetch_add(1, Ordering::Relaxed);
+            self.control.calls.fetch_add(1, Ordering::Relaxed);
             if let Some((fault, response)) = self.decide(&op, request.body().bytes()) {
                 match fault {
-                    Fault::Conflict => self.stats.conflicts.fetch_add(1, Ordering::Relaxed),
-                    Fault::Throttle => self.stats.throttles.fetch_add(1, Ordering::Relaxed),
+                    Fault::Conflict => self.control.conflicts.fetch_add(1, Ordering::Relaxed),
+                    Fault::Throttle => self.control.throttles.fetch_add(1, Ordering::Relaxed),
                 };
                 tracing::debug!(operation = %op, ?fault, "fault layer: answered without forwarding");
                 return HttpConnectorFuture::ready(Ok(response));
@@ -139,11 +166,12 @@ enum Fault {
 
 impl FaultyConnector {
     fn decide(&self, op: &str, body: Option<&[u8]>) -> Option<(Fault, HttpResponse)> {
+        let faults = self.control.faults();
         let mut rng = rand::rng();
         let roll: f64 = rng.random();
-        let fault = if roll < self.faults.conflict {
+        let fault = if roll < faults.conflict {
             Fault::Conflict
-        } else if roll < self.faults.conflict + self.faults.throttle {
+        } else if roll < faults.conflict + faults.throttle {
             Fault::Throttle
         } else {
             return None;

@@ -6,7 +6,8 @@
 //! Environment: PATCHBAY_PORT (3000), PATCHBAY_MOTO_PORT (0: any free port), PATCHBAY_DEV_JWT_SECRET,
 //! PATCHBAY_CARRIER (sandbox), TELNYX_BASE_URL, TELNYX_API_KEY (stored in the local carrier secret),
 //! PATCHBAY_LOCAL_VISIBILITY_TIMEOUT (seconds before a failed work message is retried; default: the
-//! queue's), RUST_LOG.
+//! queue's), PATCHBAY_FAULTS (the contention fault layer in front of the functions' DynamoDB calls,
+//! e.g. `conflict=0.25,throttle=0.1`; default off), RUST_LOG.
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use patchbay_adapters::carrier::SandboxCarrier;
 use patchbay_adapters::{carrier, Config};
 use patchbay_local::devauth::DevAuth;
+use patchbay_local::faults::{FaultControl, Faults};
 use patchbay_local::poller::Poller;
 use patchbay_local::server::{self, Backends, WebhookConfig};
 use patchbay_local::telemetry;
@@ -161,7 +163,13 @@ async fn up() -> Result<(), Error> {
         carriers.sandbox = Some(Arc::new(SandboxCarrier { webhooks: sandbox_hooks.clone() }));
     }
     let webhooks = WebhookConfig::from_env_or_dev(&format!("http://127.0.0.1:{port}"))?;
-    let backends = Backends::new(&stack.sdk, &config.table_name, &config.work_queue_url, carriers.clone(), webhooks);
+    // The contention fault layer, when asked for: between the functions and the emulator.
+    let faults = Faults::from_env()?.map(FaultControl::new);
+    let functions_sdk = match &faults {
+        Some(control) => control.wrap(&stack.sdk),
+        None => stack.sdk.clone(),
+    };
+    let backends = Backends::new(&functions_sdk, &config.table_name, &config.work_queue_url, carriers.clone(), webhooks);
     let worker = Worker {
         store: backends.store.clone(),
         numbers: backends.store.clone(),
@@ -184,11 +192,12 @@ async fn up() -> Result<(), Error> {
 
     let example = auth.mint("alice", 86_400)?;
     println!(
-        "\npatchbay local stack is up\n  API        http://127.0.0.1:{port}  (GET /healthz)\n  emulator   {} (moto; table {}, queue {})\n  carrier    {}\n  token      cargo run -q -p patchbay-local -- token --sub alice\n             e.g. curl -H 'Authorization: Bearer {example}' http://127.0.0.1:{port}/v1/messaging-profiles\nCtrl-C stops everything.\n",
+        "\npatchbay local stack is up\n  API        http://127.0.0.1:{port}  (GET /healthz)\n  emulator   {} (moto; table {}, queue {})\n  carrier    {}\n  faults     {}\n  token      cargo run -q -p patchbay-local -- token --sub alice\n             e.g. curl -H 'Authorization: Bearer {example}' http://127.0.0.1:{port}/v1/messaging-profiles\nCtrl-C stops everything.\n",
         stack.emulator.endpoint(),
         stack.info.table,
         stack.info.work_queue_url,
         env_or("PATCHBAY_CARRIER", "sandbox"),
+        faults.as_ref().map_or("off (PATCHBAY_FAULTS=conflict=0.25,throttle=0.1 turns on DynamoDB's contention)".to_owned(), |c| c.faults().to_string()),
     );
 
     let mut stopped = stop_rx;
@@ -201,6 +210,10 @@ async fn up() -> Result<(), Error> {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+    if let Some(c) = &faults {
+        let (calls, conflicts, throttles) = c.snapshot();
+        eprintln!("fault layer: {calls} DynamoDB calls, {conflicts} answered with a collision, {throttles} throttled");
     }
     eprintln!("stopping: API, worker, emulator");
     let _ = stop_tx.send(true);

@@ -161,6 +161,9 @@ where
 {
     match err.code() {
         Some("ConditionalCheckFailedException") => Kind::Refused,
+        // A TransactGetItems cancelled because a transaction was writing one of its items (reads
+        // have no conditions; a write transaction's cancellation is read in `classify_tx`).
+        Some("TransactionCanceledException") => Kind::Retryable("TransactionCanceledException on a read".into()),
         Some(code) if RETRYABLE_CODES.contains(&code) => Kind::Retryable(format!("{code}: {}", err.message().unwrap_or(""))),
         _ => Kind::Other(String::new()),
     }
@@ -231,5 +234,139 @@ mod tests {
         assert!(matches!(c.kind(), Kind::Other(_)));
         let c = Cancellation::new(&[Role::Record], &[reason("ItemCollectionSizeLimitExceeded")]);
         assert!(matches!(c.kind(), Kind::Other(_)));
+    }
+
+    /// DynamoDB's own answers, byte for byte, parsed by the SDK's own deserialisers: what the
+    /// classification sees in production.
+    mod wire {
+        use super::super::*;
+        use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+        use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem};
+        use aws_smithy_runtime_api::client::http::{
+            HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+        };
+        use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+        use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::retry::RetryConfig;
+
+        /// Answers every call with HTTP 400 and `body`, as DynamoDB does.
+        #[derive(Debug, Clone)]
+        struct Canned(&'static str);
+
+        impl HttpConnector for Canned {
+            fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+                let mut res = HttpResponse::new(400.try_into().expect("status"), SdkBody::from(self.0));
+                res.headers_mut().insert("content-type", "application/x-amz-json-1.0");
+                HttpConnectorFuture::ready(Ok(res))
+            }
+        }
+
+        impl HttpClient for Canned {
+            fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+                SharedHttpConnector::new(self.clone())
+            }
+        }
+
+        fn client(body: &'static str) -> aws_sdk_dynamodb::Client {
+            let conf = aws_sdk_dynamodb::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new("us-east-1"))
+                .credentials_provider(Credentials::new("a", "b", None, None, "test"))
+                .retry_config(RetryConfig::disabled())
+                .http_client(Canned(body))
+                .build();
+            aws_sdk_dynamodb::Client::from_conf(conf)
+        }
+
+        async fn transact(body: &'static str, roles: &[Role]) -> (Kind, Option<Cancellation>) {
+            let check = ConditionCheck::builder()
+                .table_name("t")
+                .key("pk", AttributeValue::S("k".into()))
+                .condition_expression("attribute_exists(pk)")
+                .build()
+                .expect("check");
+            let err = client(body)
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().condition_check(check).build())
+                .send()
+                .await;
+            classify_tx(&err.expect_err("a canned error"), roles)
+        }
+
+        const ROLES: [Role; 3] = [Role::OwnerGuard, Role::Record, Role::Idempotency];
+
+        #[tokio::test]
+        async fn condition_failed_without_item_next_to_none_reasons() {
+            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, None, ConditionalCheckFailed]","CancellationReasons":[{"Code":"None"},{"Code":"None"},{"Code":"ConditionalCheckFailed","Message":"The conditional request failed"}]}"#;
+            let (kind, c) = transact(body, &ROLES).await;
+            let c = c.expect("a cancellation");
+            assert!(matches!(kind, Kind::Refused));
+            assert_eq!(c.reasons, vec![(Role::Idempotency, Reason::ConditionalCheckFailed)]);
+        }
+
+        #[tokio::test]
+        async fn condition_failed_with_the_old_item() {
+            // ReturnValuesOnConditionCheckFailure=ALL_OLD puts the item in the reason.
+            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None, None]","CancellationReasons":[{"Code":"ConditionalCheckFailed","Item":{"pk":{"S":"NUMBER#+12125550100"},"sk":{"S":"OWNER"},"user_id":{"S":"u-1"}},"Message":"The conditional request failed"},{"Code":"None"},{"Code":"None"}]}"#;
+            let (kind, c) = transact(body, &ROLES).await;
+            assert!(matches!(kind, Kind::Refused));
+            assert!(c.expect("a cancellation").failed(Role::OwnerGuard));
+        }
+
+        #[tokio::test]
+        async fn transaction_conflict_and_throttling_error_are_retried_not_decided() {
+            for body in [
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict, None]","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}]}"#,
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [ThrottlingError, None, None]","CancellationReasons":[{"Code":"ThrottlingError","Message":"Throughput exceeds the current capacity of your table or index."},{"Code":"None"},{"Code":"None"}]}"#,
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Throughput exceeds the current capacity of your table or index."}"#,
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded."}"#,
+            ] {
+                let (kind, c) = transact(body, &ROLES).await;
+                assert!(matches!(kind, Kind::Retryable(_)), "{body}");
+                assert!(!c.is_some_and(|c| c.any_condition_failed()), "{body}");
+            }
+        }
+
+        #[tokio::test]
+        async fn a_validation_error_is_neither_an_outcome_nor_retried() {
+            let body = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [ValidationError]","CancellationReasons":[{"Code":"ValidationError","Message":"One or more parameter values were invalid"}]}"#;
+            let (kind, _) = transact(body, &ROLES).await;
+            assert!(matches!(kind, Kind::Other(ref why) if why.contains("ValidationError")));
+        }
+
+        #[tokio::test]
+        async fn single_item_writes_are_classified_the_same_way() {
+            let update = |body| async move {
+                let err = client(body)
+                    .update_item()
+                    .table_name("t")
+                    .key("pk", AttributeValue::S("k".into()))
+                    .update_expression("SET a = :a")
+                    .expression_attribute_values(":a", AttributeValue::N("1".into()))
+                    .send()
+                    .await;
+                classify_call(&err.expect_err("a canned error"))
+            };
+            assert!(matches!(
+                update(r#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#).await,
+                Kind::Refused
+            ));
+            assert!(matches!(
+                update(r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}"#).await,
+                Kind::Retryable(_)
+            ));
+            assert!(matches!(
+                update(r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Throughput exceeds the current capacity"}"#).await,
+                Kind::Retryable(_)
+            ));
+            assert!(matches!(
+                update(
+                    r#"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"Requested resource not found"}"#
+                )
+                .await,
+                Kind::Other(_)
+            ));
+        }
     }
 }

@@ -1,0 +1,274 @@
+//! Nothing lost under contention. Real DynamoDB cancels colliding transactions
+//! (`TransactionConflict`) and throttles; the emulator never does, so the fault layer injects both
+//! between the functions and the emulator. One scenario, run twice on the local stack (sandbox
+//! carrier, the worker polling, clients and the sandbox's receipts retrying 5xx as real ones do):
+//! with 25% of DynamoDB writes and transactions answered with a collision and 10% of calls throttled,
+//! then with the layer off. Each run drives purchases (some refused by the sandbox), releases,
+//! profiles with concurrent activations, assignments, 50 sends with their receipts and 100 inbound
+//! webhooks (30 of them duplicates, shuffled, concurrent), and asserts from the table: every valid
+//! request ended 2xx (never 409/422/5xx), every send `delivered`, every purchase `active` or
+//! `failed` with its number freed, every release gone with its guard, unread counts exact, one active
+//! profile per user.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use futures::stream::{self, StreamExt};
+use patchbay_e2e::{eventually, s, shuffle, user, Parts, TestEnv};
+use patchbay_local::faults::Faults;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const PARTS: Parts = Parts { api: true, worker: true };
+const USERS: usize = 4;
+const SENDS: usize = 50;
+const INBOUND_DISTINCT: usize = 70;
+const INBOUND_DUPLICATES: usize = 30;
+
+/// The runs share the stack and its fault layer: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Every valid request's final status (after the client's retries), by what it was.
+#[derive(Default)]
+struct Answers(Mutex<Vec<(String, u16)>>);
+
+impl Answers {
+    fn note(&self, what: impl Into<String>, status: u16) -> u16 {
+        self.0.lock().unwrap().push((what.into(), status));
+        status
+    }
+
+    fn not_2xx(&self) -> Vec<(String, u16)> {
+        self.0.lock().unwrap().iter().filter(|(_, st)| !(200..300).contains(st)).cloned().collect()
+    }
+
+    fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+/// A POST that creates something, with an Idempotency-Key so the client may retry it.
+async fn create(env: &TestEnv, token: &str, path: &str, key: &str, body: Value) -> (u16, Value) {
+    let res = env.http.post(env.api(path)).bearer_auth(token).header("idempotency-key", key).json(&body).send().await.unwrap();
+    let (st, b, _) = patchbay_e2e::parts(res).await;
+    (st, b)
+}
+
+struct Sender {
+    uid: String,
+    token: String,
+    number: String,
+}
+
+async fn scenario(env: &TestEnv, area: &str, tag: &str) {
+    let answers = Answers::default();
+    let num = |line: u32| format!("+1{area}5550{line}");
+
+    // Users, their first numbers and two profiles each.
+    let mut senders = Vec::new();
+    let mut profiles = Vec::new();
+    for i in 0..USERS {
+        let (uid, token) = user();
+        let number = num(100 + i as u32);
+        let (st, _) = create(env, &token, "/v1/phone-numbers", &format!("{tag}-buy-{i}"), json!({"phone_number": number})).await;
+        answers.note("buy first number", st);
+        let mut ids = Vec::new();
+        for name in ["Main", "Spare"] {
+            let (st, p) = create(env, &token, "/v1/messaging-profiles", &format!("{tag}-{i}-{name}"), json!({"name": name})).await;
+            answers.note("create profile", st);
+            ids.push(p["id"].as_str().unwrap_or_default().to_owned());
+        }
+        profiles.push(ids);
+        senders.push(Sender { uid, token, number });
+    }
+
+    // Concurrent activations of both profiles of each user; then the first one, for good.
+    for (sender, ids) in senders.iter().zip(&profiles) {
+        let statuses: Vec<u16> = stream::iter(0..6)
+            .map(|k| {
+                let path = format!("/v1/messaging-profiles/{}/activate", ids[k % 2]);
+                async move { env.call(&sender.token, Method::POST, &path, None).await.0 }
+            })
+            .buffer_unordered(6)
+            .collect()
+            .await;
+        for st in statuses {
+            answers.note("concurrent activation", st);
+        }
+        let active: Vec<String> = env.table_profiles(&sender.uid).await.into_iter().filter(|p| p.1).map(|p| p.0).collect();
+        assert_eq!(active.len(), 1, "exactly one active profile after concurrent activations: {active:?}");
+        assert_eq!(env.table_pointer(&sender.uid).await.as_deref(), Some(active[0].as_str()), "the pointer names it");
+        let (st, _) = env.call(&sender.token, Method::POST, &format!("/v1/messaging-profiles/{}/activate", ids[0]), None).await;
+        answers.note("activation", st);
+    }
+
+    // Each first number active, then on the active profile.
+    for (sender, ids) in senders.iter().zip(&profiles) {
+        env.until(&sender.token, &format!("/v1/phone-numbers/{}", sender.number), |n| n["status"] == "active").await;
+        let path = format!("/v1/messaging-profiles/{}/phone-numbers/{}", ids[0], sender.number);
+        answers.note("assign", env.call(&sender.token, Method::PUT, &path, None).await.0);
+    }
+
+    // Eight more purchases: five the sandbox sells, three it refuses (21422).
+    let lines: Vec<u32> = vec![110, 111, 112, 113, 114, 150, 151, 152];
+    for (k, line) in lines.iter().enumerate() {
+        let buyer = &senders[k % USERS];
+        let (st, _) =
+            create(env, &buyer.token, "/v1/phone-numbers", &format!("{tag}-buy-more-{k}"), json!({"phone_number": num(*line)})).await;
+        answers.note("buy", st);
+    }
+    for (k, line) in lines.iter().enumerate() {
+        let buyer = &senders[k % USERS];
+        let n = env
+            .until(&buyer.token, &format!("/v1/phone-numbers/{}", num(*line)), |n| n["status"] == "active" || n["status"] == "failed")
+            .await;
+        let owner = env.owner_in_table(&num(*line)).await;
+        if *line < 150 {
+            assert_eq!(n["status"], "active", "{n}");
+            assert_eq!(owner.as_deref(), Some(buyer.uid.as_str()), "the buyer holds the guard of {}", num(*line));
+        } else {
+            assert_eq!((n["status"].as_str(), n["failure"]["code"].as_str()), (Some("failed"), Some("21422")), "{n}");
+            assert_eq!(owner, None, "a refused purchase frees {}", num(*line));
+        }
+    }
+
+    // Releases: three bought numbers go back (202, then gone with their guard); the refused
+    // purchases' records are forgotten (204). One more bought number goes on a profile.
+    for (k, line) in lines.iter().enumerate() {
+        let owner = &senders[k % USERS];
+        let path = format!("/v1/phone-numbers/{}", num(*line));
+        match line {
+            110..=112 | 150.. => {
+                answers.note("release", env.call(&owner.token, Method::DELETE, &path, None).await.0);
+            }
+            113 => {
+                let p = &profiles[k % USERS][0];
+                let assign = format!("/v1/messaging-profiles/{p}/phone-numbers/{}", num(*line));
+                answers.note("assign", env.call(&owner.token, Method::PUT, &assign, None).await.0);
+            }
+            _ => {}
+        }
+    }
+    for (k, line) in lines.iter().enumerate().filter(|(_, l)| matches!(l, 110..=112 | 150..)) {
+        let owner = &senders[k % USERS];
+        let path = format!("/v1/phone-numbers/{}", num(*line));
+        let gone = eventually(60, || async { (env.call(&owner.token, Method::GET, &path, None).await.0 == 404).then_some(()) }).await;
+        assert!(gone.is_some(), "{} was never released", num(*line));
+        assert_eq!(env.owner_in_table(&num(*line)).await, None, "the guard of {} is gone", num(*line));
+        let record = format!("NUMBER#{}", num(*line));
+        assert!(!env.user_items(&owner.uid).await.iter().any(|i| s(i, "sk") == record), "the record of {} is gone", num(*line));
+    }
+
+    // Fifty sends, eight at a time, each with its key (so a retried 503 is the same send).
+    let sends: Vec<(usize, String)> = (0..SENDS).map(|k| (k % USERS, format!("+1{area}777{:04}", k))).collect();
+    let statuses: Vec<u16> = stream::iter(sends.iter().enumerate())
+        .map(|(k, (u, to))| {
+            let sender = &senders[*u];
+            async move {
+                let body = json!({"from": sender.number, "to": to, "text": format!("order {k} shipped")});
+                create(env, &sender.token, "/v1/messages", &format!("{tag}-send-{k}"), body).await.0
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for st in statuses {
+        answers.note("send", st);
+    }
+
+    // A hundred inbound webhooks: 70 distinct, 30 of them again, shuffled, 16 at a time.
+    let mut expected_unread: HashMap<(usize, String), u64> = HashMap::new();
+    let mut hooks = Vec::new();
+    for k in 0..INBOUND_DISTINCT {
+        let u = k % USERS;
+        let contact = format!("+1{area}888{:04}", k % 9);
+        *expected_unread.entry((u, contact.clone())).or_default() += 1;
+        hooks.push((format!("{tag}-in-{k}"), contact, senders[u].number.clone()));
+    }
+    let dups: Vec<_> = hooks.iter().take(INBOUND_DUPLICATES).cloned().collect();
+    hooks.extend(dups);
+    shuffle(&mut hooks, 0xc0ffee);
+    let statuses: Vec<u16> = stream::iter(hooks)
+        .map(|(event, from, to)| async move { env.send_inbound(&event, &from, &to, &format!("hello from {from}")).await })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for st in statuses {
+        answers.note("inbound webhook", st);
+    }
+
+    assert_eq!(answers.not_2xx(), vec![], "every valid request ends 2xx once clients retry 5xx ({} requests)", answers.count());
+
+    // Every send delivered (the sandbox's receipts, retried on 5xx, went through).
+    for (u, sender) in senders.iter().enumerate() {
+        let want = sends.iter().filter(|(su, _)| *su == u).count();
+        let delivered = eventually(90, || async {
+            let items = env.user_items(&sender.uid).await;
+            let outbound: Vec<_> = items.iter().filter(|i| s(i, "sk").starts_with("MSG#") && s(i, "direction") == "outbound").collect();
+            let done = outbound.iter().filter(|i| s(i, "status") == "delivered").count();
+            (outbound.len() == want && done == want).then_some(done)
+        })
+        .await;
+        if delivered.is_none() {
+            let items = env.user_items(&sender.uid).await;
+            let stuck: Vec<String> = items
+                .iter()
+                .filter(|i| s(i, "sk").starts_with("MSG#") && s(i, "direction") == "outbound" && s(i, "status") != "delivered")
+                .map(|i| format!("{} {}", s(i, "id"), s(i, "status")))
+                .collect();
+            panic!("user {u}: not every send reached delivered: {stuck:?}");
+        }
+    }
+
+    // Unread counts exact, one stored message per distinct inbound event.
+    for (u, sender) in senders.iter().enumerate() {
+        let items = env.user_items(&sender.uid).await;
+        for ((eu, contact), want) in expected_unread.iter().filter(|((eu, _), _)| *eu == u) {
+            let conv = items
+                .iter()
+                .find(|i| s(i, "sk").starts_with("CONV#") && s(i, "contact") == *contact)
+                .unwrap_or_else(|| panic!("user {eu}: no conversation with {contact}"));
+            assert_eq!(s(conv, "unread"), want.to_string(), "user {eu}: unread with {contact}");
+            let id = s(conv, "id");
+            let stored = items.iter().filter(|i| s(i, "sk").starts_with(&format!("MSG#{id}#"))).count() as u64;
+            assert_eq!(stored, *want, "user {eu}: messages from {contact}");
+        }
+        // One active profile, the one activated last, named by the pointer.
+        let active: Vec<String> = env.table_profiles(&sender.uid).await.into_iter().filter(|p| p.1).map(|p| p.0).collect();
+        assert_eq!(active, vec![profiles[u][0].clone()], "user {u}: one active profile");
+        assert_eq!(env.table_pointer(&sender.uid).await, Some(profiles[u][0].clone()));
+    }
+    eprintln!(
+        "{tag}: {} requests, all 2xx; {SENDS} sends delivered; every purchase, release, unread count and activation exact",
+        answers.count()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_dynamodb_contention_every_valid_request_ends_2xx_and_every_state_is_exact() {
+    let _one = SERIAL.lock().await;
+    let env = TestEnv::new(PARTS).await;
+    let control = env.shared.faults.clone().expect("this test needs the fault layer (PATCHBAY_TEST_FAULTS is off)");
+    control.set(Faults { conflict: 0.25, throttle: 0.10 });
+    let (calls0, conflicts0, throttles0) = control.snapshot();
+    scenario(&env, "646", "faults").await;
+    let (calls, conflicts, throttles) = control.snapshot();
+    let (calls, conflicts, throttles) = (calls - calls0, conflicts - conflicts0, throttles - throttles0);
+    eprintln!("fault layer: {calls} DynamoDB calls, {conflicts} answered with a collision, {throttles} throttled");
+    assert!(conflicts > 100 && throttles > 50, "the faults were injected: {conflicts} collisions, {throttles} throttles of {calls} calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_contention_the_same_scenario_ends_the_same() {
+    let _one = SERIAL.lock().await;
+    let env = TestEnv::new(PARTS).await;
+    let control = env.shared.faults.clone();
+    let before = control.as_ref().map(|c| c.faults());
+    if let Some(c) = &control {
+        c.set(Faults::OFF);
+    }
+    scenario(&env, "718", "calm").await;
+    if let (Some(c), Some(f)) = (&control, before) {
+        c.set(f);
+    }
+}
