@@ -39,6 +39,10 @@ fn twilio(server: &MockServer, timeout_ms: u64) -> Arc<dyn NumberCarrier> {
     )
 }
 
+/// The tests share the work queue: one at a time, so that no test's poller takes (and, with the
+/// wrong carriers, gives back until the dead-letter queue) another test's command.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn telnyx(server: &MockServer) -> Arc<dyn NumberCarrier> {
     Arc::new(TelnyxClient::new(&server.uri(), SecretString::from("KEY_test"), Duration::from_secs(2)).unwrap())
 }
@@ -98,6 +102,7 @@ fn empty_incoming() -> serde_json::Value {
 
 #[tokio::test]
 async fn a_twilio_purchase_retried_by_the_client_and_redelivered_by_sqs_buys_once() {
+    let _one = SERIAL.lock().await;
     let env = TestEnv::new(PARTS).await;
     let server = MockServer::start().await;
     let e164 = number(1001);
@@ -119,6 +124,9 @@ async fn a_twilio_purchase_retried_by_the_client_and_redelivered_by_sqs_buys_onc
         .await;
     let carriers = with(CarrierName::Twilio, twilio(&server, 2000));
     let w = worker(&env, carriers.clone(), 5);
+    // This test drains the shared queue itself: commands other tests left there (given back by
+    // workers without their carrier) would stop its FIFO batches and push its command to the DLQ.
+    env.sqs.purge_queue().queue_url(&env.shared.info.work_queue_url).send().await.unwrap();
     let u = uid();
     let key = IdempotencyKey::parse("buy-twice").unwrap();
     let ops = Numbers { store: &env.store, queue: &env.queue, carriers: &carriers };
@@ -141,7 +149,7 @@ async fn a_twilio_purchase_retried_by_the_client_and_redelivered_by_sqs_buys_onc
         (n.status != NumberStatus::Pending).then_some(())
     })
     .await;
-    assert!(settled.is_some(), "the purchase never settled");
+    assert!(settled.is_some(), "the purchase never settled: {:?}", env.store.get_number(&u, &e164).await);
     let n = env.store.get_number(&u, &e164).await.unwrap();
     assert_eq!((n.status, n.carrier_number_id.as_deref()), (NumberStatus::Active, Some("PN11111111111111111111111111111111")));
     // SQS redelivers the command anyway: nothing is bought again.
@@ -151,6 +159,7 @@ async fn a_twilio_purchase_retried_by_the_client_and_redelivered_by_sqs_buys_onc
 
 #[tokio::test]
 async fn a_purchase_that_went_through_before_a_lost_answer_is_adopted_not_repeated() {
+    let _one = SERIAL.lock().await;
     let env = TestEnv::new(PARTS).await;
     let server = MockServer::start().await;
     let e164 = number(1002);
@@ -174,6 +183,7 @@ async fn a_purchase_that_went_through_before_a_lost_answer_is_adopted_not_repeat
 
 #[tokio::test]
 async fn twilio_21422_fails_the_purchase_with_the_reason_and_frees_the_number() {
+    let _one = SERIAL.lock().await;
     let env = TestEnv::new(PARTS).await;
     let server = MockServer::start().await;
     let e164 = number(1003);
@@ -209,6 +219,7 @@ async fn twilio_21422_fails_the_purchase_with_the_reason_and_frees_the_number() 
 
 #[tokio::test]
 async fn a_500_then_success_is_active_after_a_retry() {
+    let _one = SERIAL.lock().await;
     let env = TestEnv::new(PARTS).await;
     let server = MockServer::start().await;
     let e164 = number(1004);
@@ -242,6 +253,7 @@ async fn a_500_then_success_is_active_after_a_retry() {
 
 #[tokio::test]
 async fn timeouts_never_leave_a_number_pending_for_ever() {
+    let _one = SERIAL.lock().await;
     let env = TestEnv::new(PARTS).await;
     let server = MockServer::start().await;
     let e164 = number(1005);
@@ -263,6 +275,7 @@ async fn timeouts_never_leave_a_number_pending_for_ever() {
 
 #[tokio::test]
 async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
+    let _one = SERIAL.lock().await;
     let env = TestEnv::new(PARTS).await;
     let server = MockServer::start().await;
     let e164 = number(1006);
@@ -377,6 +390,7 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
 #[tokio::test]
 async fn search_carrier_failures_are_502_or_503_with_the_carriers_words() {
     use tower::ServiceExt;
+    let _one = SERIAL.lock().await;
     let env = TestEnv::new(PARTS).await;
     let server = MockServer::start().await;
     let list = format!("/2010-04-01/Accounts/{SID}/AvailablePhoneNumbers/US/Local.json");
@@ -445,6 +459,7 @@ async fn search_carrier_failures_are_502_or_503_with_the_carriers_words() {
 async fn a_send_is_retried_after_a_5xx_and_never_sent_twice() {
     use patchbay_domain::messaging::OutboundSms;
     use patchbay_domain::ports::{Created, MessageStore};
+    let _one = SERIAL.lock().await;
     let env = TestEnv::new(PARTS).await;
     let server = MockServer::start().await;
     let cid = "6a09cdc3-8948-47f0-aa62-74ac943d6c58";
