@@ -109,6 +109,40 @@ impl Tx {
 pub(crate) type Names<'a> = &'a [(&'a str, &'a str)];
 pub(crate) type Values<'a> = Vec<(&'a str, AttributeValue)>;
 
+/// Expression names and values onto any of the SDK's request builders (they share no trait).
+macro_rules! expression_builders {
+    ($($builder:ty),* $(,)?) => {$(
+        impl WithExpression for $builder {
+            fn names_and_values(mut self, names: Names<'_>, values: Values<'_>) -> Self {
+                for (k, v) in names {
+                    self = self.expression_attribute_names(*k, *v);
+                }
+                for (k, v) in values {
+                    self = self.expression_attribute_values(k, v);
+                }
+                self
+            }
+        }
+    )*};
+}
+
+pub(crate) trait WithExpression: Sized {
+    fn names_and_values(self, names: Names<'_>, values: Values<'_>) -> Self;
+}
+
+expression_builders!(
+    aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder,
+    aws_sdk_dynamodb::types::builders::PutBuilder,
+    aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    aws_sdk_dynamodb::types::builders::DeleteBuilder,
+    aws_sdk_dynamodb::types::builders::ConditionCheckBuilder,
+);
+
+fn with_expression<B: WithExpression>(builder: B, names: Names<'_>, values: Values<'_>) -> B {
+    builder.names_and_values(names, values)
+}
+
 /// A page from a Query that asked for one item more than `limit`: the extra one only says that a
 /// next page exists; the cursor is the last kept item's position.
 pub(crate) fn page_cursor<T>(mut data: Vec<T>, limit: Limit, position: impl Fn(&T) -> String) -> Page<T> {
@@ -305,7 +339,7 @@ impl DynamoStore {
         names: Names<'_>,
         values: Values<'_>,
     ) -> Result<Option<Item>, WriteFailure> {
-        let mut req = self
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -313,12 +347,7 @@ impl DynamoStore {
             .update_expression(update)
             .condition_expression(condition)
             .return_values(ReturnValue::AllNew);
-        for (k, v) in names {
-            req = req.expression_attribute_names(*k, *v);
-        }
-        for (k, v) in values {
-            req = req.expression_attribute_values(k, v);
-        }
+        let req = with_expression(req, names, values);
         Ok(self.call(|| req.clone().send()).await?.attributes)
     }
 
@@ -330,25 +359,15 @@ impl DynamoStore {
 
     /// One conditional DeleteItem.
     pub(crate) async fn delete_item(&self, key: &Key, condition: &str, names: Names<'_>, values: Values<'_>) -> Result<(), WriteFailure> {
-        let mut req = self.client.delete_item().table_name(&self.table).set_key(Some(key.to_item())).condition_expression(condition);
-        for (k, v) in names {
-            req = req.expression_attribute_names(*k, *v);
-        }
-        for (k, v) in values {
-            req = req.expression_attribute_values(k, v);
-        }
+        let req = self.client.delete_item().table_name(&self.table).set_key(Some(key.to_item())).condition_expression(condition);
+        let req = with_expression(req, names, values);
         self.call(|| req.clone().send()).await.map(|_| ())
     }
 
     /// A conditional Put, for a transaction.
     pub(crate) fn put(&self, item: Item, condition: &str, names: Names<'_>, values: Values<'_>) -> Result<TransactWriteItem, StoreError> {
-        let mut p = Put::builder().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
-        for (k, v) in names {
-            p = p.expression_attribute_names(*k, *v);
-        }
-        for (k, v) in values {
-            p = p.expression_attribute_values(k, v);
-        }
+        let p = Put::builder().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
+        let p = with_expression(p, names, values);
         Ok(TransactWriteItem::builder().put(built(p.build())?).build())
     }
 
@@ -361,41 +380,26 @@ impl DynamoStore {
         names: Names<'_>,
         values: Values<'_>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut u = Update::builder()
+        let u = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key.to_item()))
             .update_expression(update)
             .condition_expression(condition);
-        for (k, v) in names {
-            u = u.expression_attribute_names(*k, *v);
-        }
-        for (k, v) in values {
-            u = u.expression_attribute_values(k, v);
-        }
+        let u = with_expression(u, names, values);
         Ok(TransactWriteItem::builder().update(built(u.build())?).build())
     }
 
     /// A conditional Delete, for a transaction.
     pub(crate) fn delete(&self, key: &Key, condition: &str, names: Names<'_>, values: Values<'_>) -> Result<TransactWriteItem, StoreError> {
-        let mut d = Delete::builder().table_name(&self.table).set_key(Some(key.to_item())).condition_expression(condition);
-        for (k, v) in names {
-            d = d.expression_attribute_names(*k, *v);
-        }
-        for (k, v) in values {
-            d = d.expression_attribute_values(k, v);
-        }
+        let d = Delete::builder().table_name(&self.table).set_key(Some(key.to_item())).condition_expression(condition);
+        let d = with_expression(d, names, values);
         Ok(TransactWriteItem::builder().delete(built(d.build())?).build())
     }
 
     /// A ConditionCheck, for a transaction.
     pub(crate) fn check(&self, key: &Key, condition: &str, names: Names<'_>, values: Values<'_>) -> Result<TransactWriteItem, StoreError> {
-        let mut c = ConditionCheck::builder().table_name(&self.table).set_key(Some(key.to_item())).condition_expression(condition);
-        for (k, v) in names {
-            c = c.expression_attribute_names(*k, *v);
-        }
-        for (k, v) in values {
-            c = c.expression_attribute_values(k, v);
-        }
+        let c = ConditionCheck::builder().table_name(&self.table).set_key(Some(key.to_item())).condition_expression(condition);
+        let c = with_expression(c, names, values);
         Ok(TransactWriteItem::builder().condition_check(built(c.build())?).build())
     }
 
