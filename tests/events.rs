@@ -2,13 +2,12 @@
 //! lambda_http exactly as on Lambda (claims in the request context, no dev authorizer) and served
 //! by the functions' routers against the emulator; the SQS batch runs through the worker.
 
-use std::sync::Arc;
 
-use patchbay_adapters::carrier::SandboxCarrier;
-use patchbay_domain::ports::ProfileStore;
+use patchbay_domain::ports::ProfileWriter;
 use patchbay_domain::{MessagingProfile, NewProfile, ProfileId, ProfileName, UserId, WhitelistedDestinations};
 use patchbay_e2e::{Parts, TestEnv};
-use patchbay_local::server::{function_routes, Backends};
+use patchbay_adapters::webhooks::WebhookKeys;
+use patchbay_local::server::function_routes;
 use patchbay_worker::Worker;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -31,25 +30,10 @@ async fn invoke(router: &axum::Router, name: &str) -> (u16, Value) {
 #[tokio::test]
 async fn sample_events_drive_the_functions() {
     let env = TestEnv::new(Parts { api: false, worker: false }).await;
-    let backends = Backends {
-        store: Arc::new(env.store.clone()),
-        queue: Arc::new(env.queue.clone()),
-        carriers: patchbay_e2e::sandbox_carriers(),
-        webhooks: patchbay_local::server::WebhookConfig {
-            telnyx_key: Some(patchbay_adapters::webhooks::telnyx_public_key(patchbay_local::server::DEV_TELNYX_PUBLIC_KEY).unwrap()),
-            twilio_token: None,
-            public_url: None,
-        },
-    };
-    let router = function_routes(&backends);
-    let worker = Worker {
-        store: backends.store.clone(),
-        numbers: backends.store.clone(),
-        messages: backends.store.clone(),
-        carrier: Arc::new(SandboxCarrier::default()),
-        carriers: patchbay_e2e::sandbox_carriers(),
-        max_receive_count: 5,
-    };
+    let keys = WebhookKeys::new(Some(patchbay_local::server::DEV_TELNYX_PUBLIC_KEY), None, None).unwrap();
+    let wiring = env.wiring.clone().with_webhooks(keys);
+    let router = function_routes(&wiring);
+    let worker = Worker::new(&wiring);
     let user = UserId::parse("events-user").unwrap();
     let mut p = MessagingProfile::new(
         user.clone(),

@@ -19,13 +19,14 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use patchbay_adapters::carrier::SandboxCarrier;
 use patchbay_adapters::webhooks::telnyx_public_key;
-use patchbay_adapters::{DynamoStore, SqsQueue};
+use patchbay_adapters::webhooks::WebhookKeys;
+use patchbay_adapters::{Config, DynamoStore, SqsQueue, Wiring};
 use patchbay_domain::number_ops::Carriers;
 use patchbay_domain::CarrierName;
 use patchbay_local::devauth::DevAuth;
 use patchbay_local::faults::{FaultControl, Faults};
 use patchbay_local::poller::Poller;
-use patchbay_local::server::{self, Backends, WebhookConfig, DEV_TELNYX_PUBLIC_KEY, DEV_TWILIO_AUTH_TOKEN};
+use patchbay_local::server::{self, DEV_TELNYX_PUBLIC_KEY, DEV_TWILIO_AUTH_TOKEN};
 use patchbay_local::stack::sdk_config;
 use patchbay_local::{LocalStack, StackInfo, StackOptions};
 use patchbay_worker::Worker;
@@ -77,7 +78,7 @@ pub fn shared(parts: Parts) -> Shared {
                         .expect("local stack (run local/bootstrap.sh first)");
                     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
                     let addr = listener.local_addr().expect("addr");
-                    let webhooks = WebhookConfig {
+                    let webhooks = WebhookKeys {
                         telnyx_key: Some(telnyx_public_key(DEV_TELNYX_PUBLIC_KEY).expect("dev key")),
                         twilio_token: Some(secrecy::SecretString::from(DEV_TWILIO_AUTH_TOKEN)),
                         public_url: Some(format!("http://{addr}")),
@@ -90,7 +91,7 @@ pub fn shared(parts: Parts) -> Shared {
                         Some(control) => control.wrap(&stack.sdk),
                         None => stack.sdk.clone(),
                     };
-                    let backends = Backends::new(&functions_sdk, &stack.info.table, &stack.info.work_queue_url, carriers.clone(), webhooks);
+                    let wiring = Wiring::new(&functions_sdk, stack.config().expect("config")).with_carriers(carriers).with_webhooks(webhooks);
                     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
                     if parts.worker {
                         let poller = Poller {
@@ -99,18 +100,10 @@ pub fn shared(parts: Parts) -> Shared {
                             visibility_timeout: Some(1),
                             idle: Duration::from_millis(50),
                         };
-                        let worker = Worker {
-                            store: backends.store.clone(),
-                            numbers: backends.store.clone(),
-                            messages: backends.store.clone(),
-                            carrier: std::sync::Arc::new(SandboxCarrier::default()),
-                            carriers: carriers.clone(),
-                            max_receive_count: 5,
-                        };
-                        tokio::spawn(poller.run(worker, stop_rx.clone()));
+                        tokio::spawn(poller.run(Worker::new(&wiring), stop_rx.clone()));
                     }
                     let api = if parts.api {
-                        let router = server::router(&backends, DevAuth::new(DEV_SECRET), hooks.clone());
+                        let router = server::router(&wiring, DevAuth::new(DEV_SECRET), hooks.clone());
                         tokio::spawn(server::serve(listener, router, std::future::pending()));
                         Some(format!("http://{addr}"))
                     } else {
@@ -140,6 +133,9 @@ pub struct TestEnv {
     /// The store as the functions have it: behind the fault layer.
     pub store: DynamoStore,
     pub queue: SqsQueue,
+    /// What functions built in this test are made of: `store` and `queue`, the sandbox carriers, no
+    /// webhook keys. `XApi::new(&env.wiring)`, `Worker { carriers, ..Worker::new(&env.wiring) }`.
+    pub wiring: Wiring,
     /// Retries 503 (up to 6 times), as a real client or carrier would.
     pub http: reqwest::Client,
 }
@@ -162,13 +158,17 @@ impl TestEnv {
         let sdk = sdk_config(&shared.endpoint).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let store_client = match &shared.faults {
-            Some(control) => aws_sdk_dynamodb::Client::new(&control.wrap(&sdk)),
-            None => dynamo.clone(),
+        let functions_sdk = match &shared.faults {
+            Some(control) => control.wrap(&sdk),
+            None => sdk.clone(),
         };
+        let env = [("TABLE_NAME", shared.info.table.clone()), ("WORK_QUEUE_URL", shared.info.work_queue_url.clone())];
+        let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("config");
+        let wiring = Wiring::new(&functions_sdk, config).with_carriers(sandbox_carriers());
         Self {
-            store: DynamoStore::new(store_client, &shared.info.table),
-            queue: SqsQueue::new(sqs.clone(), &shared.info.work_queue_url),
+            store: (*wiring.store).clone(),
+            queue: (*wiring.queue).clone(),
+            wiring,
             dynamo,
             sqs,
             http: retrying_http(),

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use ed25519_dalek::SigningKey;
 use futures::stream::{self, StreamExt};
 use patchbay_adapters::webhooks::twilio_signature;
-use patchbay_domain::ports::NumberStore;
+use patchbay_domain::ports::NumberWriter;
 use patchbay_domain::{CarrierName, PhoneNumber, UserId, E164};
 use patchbay_e2e::{parts, s, user, Parts, TestEnv};
 use patchbay_local::server::DEV_TWILIO_AUTH_TOKEN;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use patchbay_adapters::carrier::{SandboxCarrier, TelnyxClient, TwilioClient};
+use patchbay_adapters::carrier::{TelnyxClient, TwilioClient};
 use patchbay_domain::number_ops::{self, Carriers, Numbers};
-use patchbay_domain::ports::{NumberCarrier, NumberStore, ProfileStore};
+use patchbay_domain::ports::{NumberCarrier, NumberReader, NumberSyncLedger, NumberWriter, ProfileSyncLedger, ProfileWriter};
 use patchbay_domain::profiles::SyncOutcome;
 use patchbay_domain::{
     CarrierName, CarrierProfileId, CommandEnvelope, IdempotencyKey, MessagingProfile, NewProfile, NumberStatus, PhoneNumber, ProfileName,
@@ -48,14 +48,7 @@ fn telnyx(server: &MockServer) -> Arc<dyn NumberCarrier> {
 }
 
 fn worker(env: &TestEnv, carriers: Carriers, max: u32) -> Worker {
-    Worker {
-        store: Arc::new(env.store.clone()),
-        numbers: Arc::new(env.store.clone()),
-        messages: Arc::new(env.store.clone()),
-        carrier: Arc::new(SandboxCarrier::default()),
-        carriers,
-        max_receive_count: max,
-    }
+    Worker { carriers, max_receive_count: max, ..Worker::new(&env.wiring) }
 }
 
 fn with(name: CarrierName, c: Arc<dyn NumberCarrier>) -> Carriers {
@@ -416,11 +409,7 @@ async fn search_carrier_failures_are_502_or_503_with_the_carriers_words() {
         ]})))
         .mount(&server)
         .await;
-    let api = patchbay_phone_numbers::NumbersApi {
-        store: Arc::new(env.store.clone()),
-        queue: Arc::new(env.queue.clone()),
-        carriers: with(CarrierName::Twilio, twilio(&server, 2000)),
-    };
+    let api = patchbay_phone_numbers::NumbersApi::new(&env.wiring.clone().with_carriers(with(CarrierName::Twilio, twilio(&server, 2000))));
     let router = patchbay_adapters::http::finish(patchbay_phone_numbers::router(Arc::new(api)));
     let claims = serde_json::Map::from_iter([("sub".to_owned(), json!("searcher"))]);
     let call = |area: &str, limit: &str| {
@@ -458,7 +447,7 @@ async fn search_carrier_failures_are_502_or_503_with_the_carriers_words() {
 #[tokio::test]
 async fn a_send_is_retried_after_a_5xx_and_never_sent_twice() {
     use patchbay_domain::messaging::OutboundSms;
-    use patchbay_domain::ports::{Created, MessageStore};
+    use patchbay_domain::ports::{Created, Outbox, SendLedger};
     let _one = SERIAL.lock().await;
     let env = TestEnv::new(PARTS).await;
     let server = MockServer::start().await;

@@ -142,7 +142,7 @@ mod storm {
     use super::*;
     use futures::stream::{self, StreamExt};
     use patchbay_domain::messaging::OutboundSms;
-    use patchbay_domain::ports::MessageStore;
+    use patchbay_domain::ports::{Outbox, SendLedger};
     use patchbay_domain::{UserId, E164};
     use patchbay_e2e::telnyx::{signed, signer};
     use time::OffsetDateTime;

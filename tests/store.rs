@@ -1,7 +1,7 @@
 //! The DynamoDB store against the real emulator: every rule is a condition or a transaction, and
 //! each test checks what the table holds afterwards.
 
-use patchbay_domain::ports::{Created, ProfileStore};
+use patchbay_domain::ports::{Created, ProfileReader, ProfileSyncLedger, ProfileWriter};
 use patchbay_domain::{
     Conflict, IdempotencyKey, Limit, MessagingProfile, NewProfile, ProfileId, ProfileName, ProfilePatch, StoreError, SyncError, SyncState,
     UserId, WhitelistedDestinations,

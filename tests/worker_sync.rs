@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use patchbay_adapters::carrier::TelnyxClient;
-use patchbay_domain::ports::{ProfileCarrier, ProfileStore, WorkQueue};
+use patchbay_domain::ports::{ProfileCarrier, ProfileReader, ProfileWriter, WorkQueue};
 use patchbay_domain::profiles::SyncOutcome;
 use patchbay_domain::{
     CommandEnvelope, MessagingProfile, NewProfile, ProfileName, ProfilePatch, SyncState, UserId, WhitelistedDestinations,
@@ -28,14 +28,7 @@ fn telnyx(server: &MockServer, timeout_ms: u64) -> Arc<dyn ProfileCarrier> {
 }
 
 fn worker(env: &TestEnv, carrier: Arc<dyn ProfileCarrier>) -> Worker {
-    Worker {
-        store: Arc::new(env.store.clone()),
-        numbers: Arc::new(env.store.clone()),
-        messages: Arc::new(env.store.clone()),
-        carrier,
-        carriers: Default::default(),
-        max_receive_count: 3,
-    }
+    Worker { carrier, carriers: Default::default(), max_receive_count: 3, ..Worker::new(&env.wiring) }
 }
 
 fn record(env: &CommandEnvelope, receive_count: u32) -> SqsMessage {
@@ -213,14 +206,7 @@ async fn a_message_that_keeps_failing_lands_in_the_dead_letter_queue() {
     let server = MockServer::start().await;
     Mock::given(method("POST")).and(path("/messaging_profiles")).respond_with(ResponseTemplate::new(500)).mount(&server).await;
     // The template's redrive policy: maxReceiveCount 5. The worker agrees on the last attempt.
-    let w = Worker {
-        store: Arc::new(env.store.clone()),
-        numbers: Arc::new(env.store.clone()),
-        messages: Arc::new(env.store.clone()),
-        carrier: telnyx(&server, 2000),
-        carriers: Default::default(),
-        max_receive_count: 5,
-    };
+    let w = Worker { carrier: telnyx(&server, 2000), carriers: Default::default(), max_receive_count: 5, ..Worker::new(&env.wiring) };
     let (u, p) = new_profile(&env, "Doomed").await;
     // The command goes in exactly as the API enqueues it.
     env.queue.enqueue(&CommandEnvelope::sync_profile(u.clone(), p.id, p.version)).await.unwrap();

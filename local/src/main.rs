@@ -11,15 +11,14 @@
 
 use std::time::Duration;
 
-use patchbay_adapters::secrets::CarrierSecrets;
 use std::sync::Arc;
 
 use patchbay_adapters::carrier::SandboxCarrier;
-use patchbay_adapters::{carrier, Config};
+use patchbay_adapters::Wiring;
 use patchbay_local::devauth::DevAuth;
 use patchbay_local::faults::{FaultControl, Faults};
 use patchbay_local::poller::Poller;
-use patchbay_local::server::{self, Backends, WebhookConfig};
+use patchbay_local::server;
 use patchbay_local::telemetry;
 use patchbay_local::{LocalStack, StackOptions};
 use patchbay_worker::Worker;
@@ -79,13 +78,12 @@ async fn main() -> Result<(), Error> {
 /// receiver on a fresh local stack, `concurrency` at a time, and prints throughput and latency.
 async fn bench_webhooks(n: usize, concurrency: usize) -> Result<(), Error> {
     use futures::stream::{self, StreamExt};
-    use patchbay_domain::ports::NumberStore;
+    use patchbay_domain::ports::NumberWriter;
 
     let stack = LocalStack::start(StackOptions { stack_name: "patchbay-bench".into(), ..Default::default() }).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let webhooks = WebhookConfig::from_env_or_dev(&base)?;
-    let backends = Backends::new(&stack.sdk, &stack.info.table, &stack.info.work_queue_url, Default::default(), webhooks);
+    let wiring = Wiring::new(&stack.sdk, stack.config()?).with_webhooks(server::dev_webhook_keys(&base)?);
     let owner = patchbay_domain::UserId::parse("bench-user")?;
     let number = patchbay_domain::E164::parse("+12125550100")?;
     let purchase = patchbay_domain::PhoneNumber::new_purchase(
@@ -94,8 +92,8 @@ async fn bench_webhooks(n: usize, concurrency: usize) -> Result<(), Error> {
         patchbay_domain::CarrierName::Sandbox,
         time::OffsetDateTime::now_utc(),
     );
-    backends.store.create_purchase(&purchase, None).await?;
-    let router = server::router(&backends, DevAuth::from_env(), None);
+    wiring.store.create_purchase(&purchase, None).await?;
+    let router = server::router(&wiring, DevAuth::from_env(), None);
     tokio::spawn(server::serve(listener, router, std::future::pending()));
     let hooks = server::sandbox_webhooks(&base).ok_or("no sandbox signing key")?;
 
@@ -151,40 +149,30 @@ async fn up() -> Result<(), Error> {
     })
     .await?;
 
-    // The functions' configuration, exactly as the template's environment gives it on Lambda.
-    let overrides = stack.function_env();
-    let config =
-        Config::from_lookup(|k| overrides.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok()))?;
-    let secrets = CarrierSecrets::load_configured(&stack.sdk, &config).await?;
-    let mut carriers = carrier::number_carriers(&config, &secrets)?;
-    // The sandbox sends its signed receipts to this stack's own receiver.
-    let sandbox_hooks = server::sandbox_webhooks(&format!("http://127.0.0.1:{port}"));
-    if carriers.sandbox.is_some() {
-        carriers.sandbox = Some(Arc::new(SandboxCarrier { webhooks: sandbox_hooks.clone() }));
-    }
-    let webhooks = WebhookConfig::from_env_or_dev(&format!("http://127.0.0.1:{port}"))?;
     // The contention fault layer, when asked for: between the functions and the emulator.
     let faults = Faults::from_env()?.map(FaultControl::new);
     let functions_sdk = match &faults {
         Some(control) => control.wrap(&stack.sdk),
         None => stack.sdk.clone(),
     };
-    let backends = Backends::new(&functions_sdk, &config.table_name, &config.work_queue_url, carriers.clone(), webhooks);
-    let worker = Worker {
-        store: backends.store.clone(),
-        numbers: backends.store.clone(),
-        messages: backends.store.clone(),
-        carrier: carrier::profile_carrier(&config, &secrets)?,
-        carriers,
-        max_receive_count: config.worker_max_receive_count,
-    };
+    // The functions' configuration, exactly as the template's environment gives it on Lambda, and
+    // the carriers from the local carrier secret.
+    let wiring = Wiring::new(&functions_sdk, stack.config()?).load_carriers(&stack.sdk).await?;
+    let mut carriers = wiring.carriers.clone();
+    // The sandbox sends its signed receipts to this stack's own receiver.
+    let sandbox_hooks = server::sandbox_webhooks(&format!("http://127.0.0.1:{port}"));
+    if carriers.sandbox.is_some() {
+        carriers.sandbox = Some(Arc::new(SandboxCarrier { webhooks: sandbox_hooks.clone() }));
+    }
+    let wiring = wiring.with_carriers(carriers).with_webhooks(server::dev_webhook_keys(&format!("http://127.0.0.1:{port}"))?);
+    let worker = Worker::new(&wiring);
 
     let auth = DevAuth::from_env();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let poller = Poller {
         sqs: aws_sdk_sqs::Client::new(&stack.sdk),
-        queue_url: config.work_queue_url.clone(),
+        queue_url: wiring.config.work_queue_url.clone(),
         visibility_timeout: std::env::var("PATCHBAY_LOCAL_VISIBILITY_TIMEOUT").ok().and_then(|v| v.parse().ok()),
         idle: Duration::from_millis(250),
     };
@@ -204,7 +192,7 @@ async fn up() -> Result<(), Error> {
     let shutdown = async move {
         let _ = stopped.changed().await;
     };
-    let serve = tokio::spawn(server::serve(listener, server::router(&backends, auth, sandbox_hooks), shutdown));
+    let serve = tokio::spawn(server::serve(listener, server::router(&wiring, auth, sandbox_hooks), shutdown));
 
     let mut term = signal(SignalKind::terminate())?;
     tokio::select! {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use axum::Router;
 use patchbay_activate_profile::ActivateApi;
 use patchbay_adapters::carrier::sandbox::SandboxWebhooks;
-use patchbay_adapters::{http, DynamoStore, SqsQueue};
+use patchbay_adapters::webhooks::{WebhookError, WebhookKeys};
+use patchbay_adapters::{http, Wiring};
 use patchbay_assign_number::AssignApi;
 use patchbay_conversations::ConversationsApi;
-use patchbay_domain::number_ops::Carriers;
 use patchbay_messaging_profiles::ProfilesApi;
 use patchbay_phone_numbers::NumbersApi;
 use patchbay_send_sms::SendApi;
@@ -17,24 +17,6 @@ use patchbay_webhook_receiver::ReceiverApi;
 use secrecy::SecretString;
 
 use crate::devauth::{self, DevAuth};
-
-/// The clients the functions share locally (on Lambda each function builds its own in `main`).
-#[derive(Clone)]
-pub struct Backends {
-    pub store: Arc<DynamoStore>,
-    pub queue: Arc<SqsQueue>,
-    pub carriers: Carriers,
-    pub webhooks: WebhookConfig,
-}
-
-/// What the webhook receiver verifies with locally.
-#[derive(Clone)]
-pub struct WebhookConfig {
-    pub telnyx_key: Option<ed25519_dalek::VerifyingKey>,
-    pub twilio_token: Option<SecretString>,
-    /// The base URL Twilio signatures are computed over (`PATCHBAY_PUBLIC_URL`).
-    pub public_url: Option<String>,
-}
 
 /// The public half of the Telnyx SDK's published test key pair (../shared/providers/README.md): the
 /// local default, so that locally signed webhooks (tests, the sandbox) verify. Never a production key.
@@ -85,62 +67,35 @@ pub fn sandbox_routes(w: Arc<SandboxWebhooks>) -> Router {
 /// The local default Twilio auth token.
 pub const DEV_TWILIO_AUTH_TOKEN: &str = "patchbay-local-twilio-token";
 
-impl WebhookConfig {
-    /// `TELNYX_PUBLIC_KEY`, `TWILIO_AUTH_TOKEN` and `PATCHBAY_PUBLIC_URL` when set, the development values otherwise.
-    pub fn from_env_or_dev(default_public_url: &str) -> Result<Self, patchbay_adapters::webhooks::WebhookError> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        Ok(Self {
-            telnyx_key: Some(patchbay_adapters::webhooks::telnyx_public_key(
-                &env("TELNYX_PUBLIC_KEY").unwrap_or_else(|| DEV_TELNYX_PUBLIC_KEY.to_owned()),
-            )?),
-            twilio_token: Some(SecretString::from(env("TWILIO_AUTH_TOKEN").unwrap_or_else(|| DEV_TWILIO_AUTH_TOKEN.to_owned()))),
-            public_url: Some(env("PATCHBAY_PUBLIC_URL").unwrap_or_else(|| default_public_url.to_owned())),
-        })
-    }
-}
-
-impl Backends {
-    pub fn new(sdk: &aws_types::SdkConfig, table: &str, queue_url: &str, carriers: Carriers, webhooks: WebhookConfig) -> Self {
-        Self {
-            store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table)),
-            queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url)),
-            carriers,
-            webhooks,
-        }
-    }
+/// What the webhook receiver verifies with locally: `TELNYX_PUBLIC_KEY`, `TWILIO_AUTH_TOKEN` and
+/// `PATCHBAY_PUBLIC_URL` when set, the development values otherwise.
+pub fn dev_webhook_keys(default_public_url: &str) -> Result<WebhookKeys, WebhookError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    WebhookKeys::new(
+        Some(&env("TELNYX_PUBLIC_KEY").unwrap_or_else(|| DEV_TELNYX_PUBLIC_KEY.to_owned())),
+        Some(SecretString::from(env("TWILIO_AUTH_TOKEN").unwrap_or_else(|| DEV_TWILIO_AUTH_TOKEN.to_owned()))),
+        Some(env("PATCHBAY_PUBLIC_URL").unwrap_or_else(|| default_public_url.to_owned())),
+    )
 }
 
 /// Every API function's routes, as API Gateway routes them to the functions (no authorizer: on AWS
 /// API Gateway verifies the token before the function runs).
-pub fn function_routes(b: &Backends) -> Router {
-    let profiles = patchbay_messaging_profiles::router(Arc::new(ProfilesApi {
-        store: b.store.clone(),
-        numbers: b.store.clone(),
-        queue: b.queue.clone(),
-    }));
-    let activate = patchbay_activate_profile::router(Arc::new(ActivateApi { store: b.store.clone() }));
-    let numbers = patchbay_phone_numbers::router(Arc::new(NumbersApi {
-        store: b.store.clone(),
-        queue: b.queue.clone(),
-        carriers: b.carriers.clone(),
-    }));
-    let assign = patchbay_assign_number::router(Arc::new(AssignApi { store: b.store.clone(), queue: b.queue.clone() }));
-    let conversations = patchbay_conversations::router(Arc::new(ConversationsApi { store: b.store.clone() }));
-    let send = patchbay_send_sms::router(Arc::new(SendApi { messages: b.store.clone(), numbers: b.store.clone(), queue: b.queue.clone() }));
-    let receiver = patchbay_webhook_receiver::router(Arc::new(ReceiverApi {
-        store: b.store.clone(),
-        telnyx_key: b.webhooks.telnyx_key,
-        twilio_token: b.webhooks.twilio_token.clone(),
-        public_url: b.webhooks.public_url.clone(),
-    }));
+pub fn function_routes(w: &Wiring) -> Router {
+    let profiles = patchbay_messaging_profiles::router(Arc::new(ProfilesApi::new(w)));
+    let activate = patchbay_activate_profile::router(Arc::new(ActivateApi::new(w)));
+    let numbers = patchbay_phone_numbers::router(Arc::new(NumbersApi::new(w)));
+    let assign = patchbay_assign_number::router(Arc::new(AssignApi::new(w)));
+    let conversations = patchbay_conversations::router(Arc::new(ConversationsApi::new(w)));
+    let send = patchbay_send_sms::router(Arc::new(SendApi::new(w)));
+    let receiver = patchbay_webhook_receiver::router(Arc::new(ReceiverApi::new(w)));
     http::finish(profiles.merge(activate).merge(numbers).merge(assign).merge(conversations).merge(receiver).merge(send))
 }
 
 /// The local API: the function routes behind the dev JWT authorizer.
-pub fn router(b: &Backends, auth: DevAuth, sandbox: Option<Arc<SandboxWebhooks>>) -> Router {
-    let mut routes = function_routes(b);
-    if let Some(w) = sandbox {
-        routes = sandbox_routes(w).merge(routes);
+pub fn router(w: &Wiring, auth: DevAuth, sandbox: Option<Arc<SandboxWebhooks>>) -> Router {
+    let mut routes = function_routes(w);
+    if let Some(hooks) = sandbox {
+        routes = sandbox_routes(hooks).merge(routes);
     }
     routes.layer(axum::middleware::from_fn_with_state(auth, devauth::middleware))
 }

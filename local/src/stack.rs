@@ -79,6 +79,14 @@ impl LocalStack {
             ("CARRIER_SECRET_ID", self.info.secret_id.clone()),
         ]
     }
+
+    /// The functions' configuration: the template's environment for this stack, then the process's.
+    pub fn config(&self) -> Result<patchbay_adapters::Config, patchbay_adapters::ConfigError> {
+        let overrides = self.function_env();
+        patchbay_adapters::Config::from_lookup(|k| {
+            overrides.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
+        })
+    }
 }
 
 /// SDK configuration for the emulator: fixed test credentials, us-east-1, the emulator's endpoint.

@@ -9,13 +9,20 @@ use axum::routing::post;
 use axum::{Json, Router};
 use patchbay_adapters::http::views::ProfileView;
 use patchbay_adapters::http::{ApiError, AuthUser, ProfileIdPath};
-use patchbay_domain::ports::ProfileStore;
+use patchbay_adapters::Wiring;
+use patchbay_domain::ports::ProfileWriter;
 use patchbay_domain::profiles;
 use serde::Serialize;
 use time::OffsetDateTime;
 
 pub struct ActivateApi {
-    pub store: Arc<dyn ProfileStore>,
+    pub store: Arc<dyn ProfileWriter>,
+}
+
+impl ActivateApi {
+    pub fn new(w: &Wiring) -> Self {
+        Self { store: w.store.clone() }
+    }
 }
 
 #[derive(Serialize)]

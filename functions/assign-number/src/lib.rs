@@ -12,12 +12,19 @@ use axum::{Json, Router};
 use patchbay_adapters::http::views::NumberView;
 use patchbay_adapters::http::{ApiError, AuthUser, ProfileNumberPath};
 use patchbay_domain::number_ops;
-use patchbay_domain::ports::{NumberStore, WorkQueue};
+use patchbay_adapters::Wiring;
+use patchbay_domain::ports::{NumberWriter, WorkQueue};
 use time::OffsetDateTime;
 
 pub struct AssignApi {
-    pub store: Arc<dyn NumberStore>,
+    pub store: Arc<dyn NumberWriter>,
     pub queue: Arc<dyn WorkQueue>,
+}
+
+impl AssignApi {
+    pub fn new(w: &Wiring) -> Self {
+        Self { store: w.store.clone(), queue: w.queue.clone() }
+    }
 }
 
 pub fn router(api: Arc<AssignApi>) -> Router {

@@ -2,17 +2,14 @@
 
 use std::sync::Arc;
 
-use patchbay_adapters::{config, http, Config, DynamoStore, SqsQueue};
+use patchbay_adapters::{http, Secrets, Wiring};
 use patchbay_assign_number::{router, AssignApi};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    // JSON logs and the level from AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (set by the template);
+    // every invocation runs in the runtime's span, which carries the request id.
     lambda_http::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
-    let aws = config::aws_sdk_config().await;
-    let api = Arc::new(AssignApi {
-        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name)),
-        queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.work_queue_url)),
-    });
-    lambda_http::run(http::finish(router(api))).await
+    let wiring = Wiring::from_env(Secrets::None).await?;
+    lambda_http::run(http::finish(router(Arc::new(AssignApi::new(&wiring))))).await
 }

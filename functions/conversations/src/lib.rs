@@ -13,14 +13,26 @@ use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::PageView;
 use patchbay_adapters::http::{ApiError, AuthUser, JsonBody, QueryParams};
 use patchbay_domain::messaging::{Contact, Conversation, ConversationId, Message};
-use patchbay_domain::ports::MessageStore;
+use patchbay_adapters::Wiring;
+use patchbay_domain::conversations::Conversations;
+use patchbay_domain::ports::ConversationStore;
 use patchbay_domain::{Cursor, Limit, ValidationError, E164};
 use serde::Deserialize;
 use serde::Serialize;
 use time::OffsetDateTime;
 
 pub struct ConversationsApi {
-    pub store: Arc<dyn MessageStore>,
+    pub store: Arc<dyn ConversationStore>,
+}
+
+impl ConversationsApi {
+    pub fn new(w: &Wiring) -> Self {
+        Self { store: w.store.clone() }
+    }
+
+    fn ops(&self) -> Conversations<'_> {
+        Conversations { store: self.store.as_ref() }
+    }
 }
 
 pub fn router(api: Arc<ConversationsApi>) -> Router {
@@ -134,23 +146,16 @@ async fn create_contact(
     AuthUser(user): AuthUser,
     JsonBody(body): JsonBody<ContactBody>,
 ) -> Result<Response, ApiError> {
-    let contact = Contact {
-        phone_number: E164::parse(&body.phone_number).map_err(ApiError::unprocessable)?,
-        name: Contact::parse_name(body.name.as_deref()).map_err(ApiError::unprocessable)?,
-        external_id: Contact::parse_external_id(body.external_id.as_deref()).map_err(ApiError::unprocessable)?,
-        opted_out: false,
-        created_at: OffsetDateTime::now_utc(),
-    };
-    let c = api.store.create_contact(&user, &contact).await?;
+    let phone_number = E164::parse(&body.phone_number).map_err(ApiError::unprocessable)?;
+    let name = Contact::parse_name(body.name.as_deref()).map_err(ApiError::unprocessable)?;
+    let external_id = Contact::parse_external_id(body.external_id.as_deref()).map_err(ApiError::unprocessable)?;
+    let c = api.ops().create_contact(&user, phone_number, name, external_id, OffsetDateTime::now_utc()).await?;
     Ok((axum::http::StatusCode::CREATED, Json(ContactView::from(&c))).into_response())
 }
 
 async fn list_contacts(State(api): State<Arc<ConversationsApi>>, AuthUser(user): AuthUser, q: QueryParams) -> Result<Response, ApiError> {
     let (cursor, limit) = paging(&q)?;
-    if let Some(c) = &cursor {
-        E164::parse(&c.position().unwrap_or_default()).map_err(|_| bad_cursor())?;
-    }
-    let p = api.store.list_contacts(&user, cursor.as_ref(), limit).await?;
+    let p = api.ops().contacts(&user, cursor.as_ref(), limit).await?;
     Ok(Json(PageView::<ContactView>::from(&p)).into_response())
 }
 
@@ -160,19 +165,9 @@ fn paging(q: &QueryParams) -> Result<(Option<Cursor>, Limit), ApiError> {
     Ok((cursor, limit))
 }
 
-fn bad_cursor() -> ApiError {
-    ApiError::bad_request(ValidationError::new("cursor", "invalid_cursor", "must be a next_cursor value from a previous page"))
-}
-
 async fn list(State(api): State<Arc<ConversationsApi>>, AuthUser(user): AuthUser, q: QueryParams) -> Result<Response, ApiError> {
     let (cursor, limit) = paging(&q)?;
-    if let Some(c) = &cursor {
-        ConversationId::parse(&c.position().unwrap_or_default()).map_err(|_| bad_cursor())?;
-    }
-    let p = api.store.list_conversations(&user, cursor.as_ref(), limit).await.map_err(|e| match e {
-        patchbay_domain::StoreError::NotFound => bad_cursor(),
-        other => other.into(),
-    })?;
+    let p = api.ops().list(&user, cursor.as_ref(), limit).await?;
     Ok(Json(PageView::<ConversationView>::from(&p)).into_response())
 }
 
@@ -183,13 +178,7 @@ async fn messages(
     q: QueryParams,
 ) -> Result<Response, ApiError> {
     let (cursor, limit) = paging(&q)?;
-    if let Some(c) = &cursor {
-        c.position().and_then(|p| p.parse::<uuid::Uuid>().ok()).ok_or_else(bad_cursor)?;
-    }
-    let p = api.store.list_messages(&user, &id, cursor.as_ref(), limit).await.map_err(|e| match e {
-        patchbay_domain::StoreError::NotFound => ApiError::not_found("conversation not found"),
-        other => other.into(),
-    })?;
+    let p = api.ops().messages(&user, &id, cursor.as_ref(), limit).await?;
     Ok(Json(PageView::<MessageView>::from(&p)).into_response())
 }
 
@@ -198,9 +187,6 @@ async fn read(
     AuthUser(user): AuthUser,
     ConversationPath(id): ConversationPath,
 ) -> Result<Response, ApiError> {
-    let c = api.store.mark_read(&user, &id).await.map_err(|e| match e {
-        patchbay_domain::StoreError::NotFound => ApiError::not_found("conversation not found"),
-        other => other.into(),
-    })?;
+    let c = api.ops().mark_read(&user, &id).await?;
     Ok(Json(ConversationView::from(&c)).into_response())
 }

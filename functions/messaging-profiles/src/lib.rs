@@ -11,7 +11,8 @@ use axum::{Json, Router};
 use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::{PageView, ProfilePageView, ProfileView};
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, JsonBody, ProfileIdPath, QueryParams};
-use patchbay_domain::ports::{Created, NumberStore, ProfileStore, WorkQueue};
+use patchbay_adapters::Wiring;
+use patchbay_domain::ports::{Created, NumberReader, ProfileWriter, WorkQueue};
 use patchbay_domain::profiles::Profiles;
 use patchbay_domain::{Cursor, Limit, NewProfile, ProfileId, ProfileName, ProfilePatch, ValidationError, WhitelistedDestinations};
 use serde::Deserialize;
@@ -19,13 +20,17 @@ use time::OffsetDateTime;
 
 /// What the handlers share, built once per cold start.
 pub struct ProfilesApi {
-    pub store: Arc<dyn ProfileStore>,
+    pub store: Arc<dyn ProfileWriter>,
     /// Read for the profile page (assigned and still-available numbers).
-    pub numbers: Arc<dyn NumberStore>,
+    pub numbers: Arc<dyn NumberReader>,
     pub queue: Arc<dyn WorkQueue>,
 }
 
 impl ProfilesApi {
+    pub fn new(w: &Wiring) -> Self {
+        Self { store: w.store.clone(), numbers: w.store.clone(), queue: w.queue.clone() }
+    }
+
     fn ops(&self) -> Profiles<'_> {
         Profiles { store: self.store.as_ref(), queue: self.queue.as_ref() }
     }

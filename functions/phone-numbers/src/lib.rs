@@ -11,18 +11,23 @@ use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::{AvailableNumberView, NumberView, PageView};
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, E164Path, JsonBody, QueryParams};
 use patchbay_domain::number_ops::{Carriers, Numbers, Release};
-use patchbay_domain::ports::{Created, NumberStore, WorkQueue};
+use patchbay_adapters::Wiring;
+use patchbay_domain::ports::{Created, NumberWriter, WorkQueue};
 use patchbay_domain::{CarrierName, Cursor, Limit, NumberSearch, PhoneNumber, ValidationError, E164};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
 pub struct NumbersApi {
-    pub store: Arc<dyn NumberStore>,
+    pub store: Arc<dyn NumberWriter>,
     pub queue: Arc<dyn WorkQueue>,
     pub carriers: Carriers,
 }
 
 impl NumbersApi {
+    pub fn new(w: &Wiring) -> Self {
+        Self { store: w.store.clone(), queue: w.queue.clone(), carriers: w.carriers.clone() }
+    }
+
     fn ops(&self) -> Numbers<'_> {
         Numbers { store: self.store.as_ref(), queue: self.queue.as_ref(), carriers: &self.carriers }
     }

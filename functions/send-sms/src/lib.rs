@@ -13,15 +13,22 @@ use patchbay_adapters::dynamo::items::rfc3339;
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, JsonBody};
 use patchbay_domain::message_ops::{queue_send, SendError};
 use patchbay_domain::messaging::{Message, OutboundSms};
-use patchbay_domain::ports::{Created, MessageStore, NumberStore, WorkQueue};
+use patchbay_adapters::Wiring;
+use patchbay_domain::ports::{Created, NumberReader, Outbox, WorkQueue};
 use patchbay_domain::E164;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub struct SendApi {
-    pub messages: Arc<dyn MessageStore>,
-    pub numbers: Arc<dyn NumberStore>,
+    pub messages: Arc<dyn Outbox>,
+    pub numbers: Arc<dyn NumberReader>,
     pub queue: Arc<dyn WorkQueue>,
+}
+
+impl SendApi {
+    pub fn new(w: &Wiring) -> Self {
+        Self { messages: w.store.clone(), numbers: w.store.clone(), queue: w.queue.clone() }
+    }
 }
 
 pub fn router(api: Arc<SendApi>) -> Router {

@@ -14,24 +14,26 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use ed25519_dalek::VerifyingKey;
 use patchbay_adapters::http::{ApiError, RawBody};
-use patchbay_adapters::webhooks::{verify_telnyx, verify_twilio, WebhookError};
-use patchbay_domain::messaging::{Inbound, InboundSms, MessageStatus, Receipt, ReceiptOutcome};
-use patchbay_domain::ports::MessageStore;
+use patchbay_adapters::webhooks::{verify_telnyx, verify_twilio, WebhookError, WebhookKeys};
+use patchbay_adapters::Wiring;
+use patchbay_domain::inbox;
+use patchbay_domain::messaging::{Inbound, InboundSms, MessageStatus, Receipt};
+use patchbay_domain::ports::Inbox;
 use patchbay_domain::{CarrierName, SyncError, E164};
-use secrecy::SecretString;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
 pub struct ReceiverApi {
-    pub store: Arc<dyn MessageStore>,
-    /// `TELNYX_PUBLIC_KEY`; without it every Telnyx webhook is refused.
-    pub telnyx_key: Option<VerifyingKey>,
-    /// From the carrier secret; without it every Twilio webhook is refused.
-    pub twilio_token: Option<SecretString>,
-    /// `PATCHBAY_PUBLIC_URL`: the base URL Twilio signs against (the function cannot see it).
-    pub public_url: Option<String>,
+    pub inbox: Arc<dyn Inbox>,
+    /// Without a key or token, every webhook of that carrier is refused.
+    pub keys: WebhookKeys,
+}
+
+impl ReceiverApi {
+    pub fn new(w: &Wiring) -> Self {
+        Self { inbox: w.store.clone(), keys: w.webhooks.clone() }
+    }
 }
 
 pub fn router(api: Arc<ReceiverApi>) -> Router {
@@ -114,19 +116,14 @@ fn twilio_status_of(s: &str) -> Option<MessageStatus> {
 }
 
 async fn apply(api: &ReceiverApi, receipt: &Receipt) -> Result<Response, ApiError> {
-    let outcome = api.store.apply_receipt(receipt, OffsetDateTime::now_utc()).await?;
+    let outcome = inbox::apply_receipt(api.inbox.as_ref(), receipt, OffsetDateTime::now_utc()).await;
     tracing::info!(event = %receipt.event_id, carrier_message = %receipt.carrier_message_id, status = ?receipt.status, ?outcome, "receipt");
-    match outcome {
-        ReceiptOutcome::Applied | ReceiptOutcome::Ignored => Ok(StatusCode::OK.into_response()),
-        // The send's worker has not recorded the carrier's id yet: the carrier retries.
-        ReceiptOutcome::Unknown => {
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unknown_message", "no message has this id yet; retry later"))
-        }
-    }
+    outcome?;
+    Ok(StatusCode::OK.into_response())
 }
 
 async fn telnyx(State(api): State<Arc<ReceiverApi>>, headers: HeaderMap, RawBody(body): RawBody) -> Result<Response, ApiError> {
-    let key = api.telnyx_key.as_ref().ok_or_else(|| refused(WebhookError::MissingHeader("TELNYX_PUBLIC_KEY (not configured)")))?;
+    let key = api.keys.telnyx_key.as_ref().ok_or_else(|| refused(WebhookError::MissingHeader("TELNYX_PUBLIC_KEY (not configured)")))?;
     let now = OffsetDateTime::now_utc();
     verify_telnyx(key, header(&headers, "telnyx-signature-ed25519"), header(&headers, "telnyx-timestamp"), &body, now.unix_timestamp())
         .map_err(refused)?;
@@ -183,25 +180,18 @@ async fn telnyx(State(api): State<Arc<ReceiverApi>>, headers: HeaderMap, RawBody
 }
 
 async fn store_inbound(api: &ReceiverApi, sms: &InboundSms, now: OffsetDateTime) -> Result<(), ApiError> {
-    let Some(owner) = api.store.number_owner(&sms.to).await? else {
-        // Logged without the text: message bodies stay out of logs.
-        tracing::info!(event = %sms.event_id, to = %sms.to, "inbound message to a number nobody owns dropped");
-        return Ok(());
-    };
-    match api.store.record_inbound(&owner, sms, now).await {
-        Ok(Inbound::Stored(m)) => tracing::info!(event = %sms.event_id, message = %m.id, "inbound message stored"),
-        Ok(Inbound::Duplicate) => tracing::info!(event = %sms.event_id, "duplicate webhook acknowledged"),
-        Ok(Inbound::NoOwner) => {
-            tracing::info!(event = %sms.event_id, to = %sms.to, "inbound message to a number released meanwhile dropped")
-        }
-        Err(e) => return Err(e.into()),
+    // Logged without the text: message bodies stay out of logs.
+    match inbox::receive_sms(api.inbox.as_ref(), sms, now).await? {
+        Inbound::Stored(m) => tracing::info!(event = %sms.event_id, message = %m.id, "inbound message stored"),
+        Inbound::Duplicate => tracing::info!(event = %sms.event_id, "duplicate webhook acknowledged"),
+        Inbound::NoOwner => tracing::info!(event = %sms.event_id, to = %sms.to, "inbound message to a number nobody owns dropped"),
     }
     Ok(())
 }
 
 /// Verify a Twilio form webhook against the public URL it was sent to; answers its parameters.
 fn verified_twilio_form(api: &ReceiverApi, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
-    let (Some(token), Some(base)) = (api.twilio_token.as_ref(), api.public_url.as_deref()) else {
+    let (Some(token), Some(base)) = (api.keys.twilio_token.as_ref(), api.keys.public_url.as_deref()) else {
         return Err(refused(WebhookError::MissingHeader("TWILIO auth token / PATCHBAY_PUBLIC_URL (not configured)")));
     };
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| refused(WebhookError::Malformed("form body")))?;

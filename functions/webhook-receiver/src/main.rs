@@ -2,26 +2,14 @@
 
 use std::sync::Arc;
 
-use patchbay_adapters::secrets::CarrierSecrets;
-use patchbay_adapters::webhooks::telnyx_public_key;
-use patchbay_adapters::{config, http, Config, DynamoStore};
+use patchbay_adapters::{http, Secrets, Wiring};
 use patchbay_webhook_receiver::{router, ReceiverApi};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    // JSON logs and the level from AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (set by the template);
+    // every invocation runs in the runtime's span, which carries the request id.
     lambda_http::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
-    let aws = config::aws_sdk_config().await;
-    let secrets = CarrierSecrets::load_configured(&aws, &config).await?;
-    let telnyx_key = match std::env::var("TELNYX_PUBLIC_KEY").ok().filter(|k| !k.is_empty()) {
-        Some(k) => Some(telnyx_public_key(&k)?),
-        None => None,
-    };
-    let api = Arc::new(ReceiverApi {
-        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), &config.table_name)),
-        telnyx_key,
-        twilio_token: secrets.twilio_auth_token,
-        public_url: config.public_url.clone(),
-    });
-    lambda_http::run(http::finish(router(api))).await
+    let wiring = Wiring::from_env(Secrets::Carrier).await?;
+    lambda_http::run(http::finish(router(Arc::new(ReceiverApi::new(&wiring))))).await
 }

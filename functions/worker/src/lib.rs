@@ -11,15 +11,16 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use patchbay_domain::message_ops::{send_sms, SendPorts};
 use patchbay_domain::number_ops::{sync_number, Carriers};
-use patchbay_domain::ports::{MessageStore, NumberStore, ProfileCarrier, ProfileStore};
+use patchbay_adapters::Wiring;
+use patchbay_domain::ports::{NumberSyncLedger, ProfileCarrier, ProfileSyncLedger, SendLedger};
 use patchbay_domain::profiles::{sync_profile, SyncOutcome};
 use patchbay_domain::{Command, CommandEnvelope};
 use time::OffsetDateTime;
 
 pub struct Worker {
-    pub store: Arc<dyn ProfileStore>,
-    pub numbers: Arc<dyn NumberStore>,
-    pub messages: Arc<dyn MessageStore>,
+    pub profiles: Arc<dyn ProfileSyncLedger>,
+    pub numbers: Arc<dyn NumberSyncLedger>,
+    pub sends: Arc<dyn SendLedger>,
     pub carrier: Arc<dyn ProfileCarrier>,
     pub carriers: Carriers,
     /// The queue's `maxReceiveCount`: the delivery with this count is the last one.
@@ -35,6 +36,17 @@ pub enum Handled {
 }
 
 impl Worker {
+    pub fn new(w: &Wiring) -> Self {
+        Self {
+            profiles: w.store.clone(),
+            numbers: w.store.clone(),
+            sends: w.store.clone(),
+            carrier: w.profile_carrier.clone(),
+            carriers: w.carriers.clone(),
+            max_receive_count: w.max_receive_count(),
+        }
+    }
+
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
         let mut stopped = false;
@@ -63,14 +75,14 @@ impl Worker {
         };
         let result = match &envelope.command {
             Command::SyncMessagingProfile { user_id, profile_id } => {
-                sync_profile(self.store.as_ref(), self.carrier.as_ref(), user_id, *profile_id, final_attempt, OffsetDateTime::now_utc())
+                sync_profile(self.profiles.as_ref(), self.carrier.as_ref(), user_id, *profile_id, final_attempt, OffsetDateTime::now_utc())
                     .await
             }
             Command::SendSms { user_id, conversation_id, message_id } => {
                 let ports = SendPorts {
-                    messages: self.messages.as_ref(),
+                    messages: self.sends.as_ref(),
                     numbers: self.numbers.as_ref(),
-                    profiles: self.store.as_ref(),
+                    profiles: self.profiles.as_ref(),
                     carriers: &self.carriers,
                 };
                 send_sms(ports, user_id, conversation_id, message_id, final_attempt, OffsetDateTime::now_utc()).await
@@ -78,7 +90,7 @@ impl Worker {
             Command::SyncPhoneNumber { user_id, phone_number } => {
                 sync_number(
                     self.numbers.as_ref(),
-                    self.store.as_ref(),
+                    self.profiles.as_ref(),
                     &self.carriers,
                     user_id,
                     phone_number,

@@ -9,7 +9,9 @@ pub mod http;
 pub mod secrets;
 pub mod sqs;
 pub mod webhooks;
+pub mod wiring;
 
 pub use config::{CarrierKind, Config, ConfigError};
 pub use dynamo::DynamoStore;
 pub use sqs::SqsQueue;
+pub use wiring::{Secrets, Wiring};

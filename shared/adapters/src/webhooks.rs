@@ -30,6 +30,24 @@ pub enum WebhookError {
     BadSignature,
 }
 
+/// What the webhook receiver verifies with. A missing key or token refuses every webhook of that carrier.
+#[derive(Clone, Default)]
+pub struct WebhookKeys {
+    /// `TELNYX_PUBLIC_KEY`.
+    pub telnyx_key: Option<VerifyingKey>,
+    /// The Twilio auth token, from the carrier secret.
+    pub twilio_token: Option<SecretString>,
+    /// `PATCHBAY_PUBLIC_URL`: the base URL Twilio signs against (the function cannot see it).
+    pub public_url: Option<String>,
+}
+
+impl WebhookKeys {
+    /// `telnyx_key` in the portal's base64 format.
+    pub fn new(telnyx_key: Option<&str>, twilio_token: Option<SecretString>, public_url: Option<String>) -> Result<Self, WebhookError> {
+        Ok(Self { telnyx_key: telnyx_key.map(telnyx_public_key).transpose()?, twilio_token, public_url })
+    }
+}
+
 /// A Telnyx public key: base64 of the 32 raw bytes (the portal's format).
 pub fn telnyx_public_key(b64: &str) -> Result<VerifyingKey, WebhookError> {
     let bytes = STANDARD.decode(b64.trim()).map_err(|_| WebhookError::Malformed("public key"))?;

@@ -1,8 +1,10 @@
 //! Patchbay's domain: the types every edge parses into, the rules that hold between them, and the
 //! port traits the adapters implement. Nothing here performs I/O or knows about AWS or HTTP.
 
+pub mod conversations;
 pub mod error;
 pub mod ids;
+pub mod inbox;
 pub mod message_ops;
 pub mod messaging;
 pub mod number_ops;

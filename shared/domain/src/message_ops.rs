@@ -4,15 +4,15 @@ use time::OffsetDateTime;
 
 use crate::messaging::{Message, MessageStatus, OutboundSms};
 use crate::number_ops::Carriers;
-use crate::ports::{CarrierError, Created, MessageStore, NumberStore, ProfileStore, QueueError, WorkQueue};
+use crate::ports::{CarrierError, Created, NumberReader, Outbox, ProfileReader, QueueError, SendLedger, WorkQueue};
 use crate::profiles::{SyncOutcome, SyncRetry};
 use crate::{CommandEnvelope, IdempotencyKey, StoreError, SyncError, UserId};
 
 /// Queue a send: checks and writes in one transaction, then the command. A replay with the same key
 /// answers the first message and enqueues its send again while it is queued (the FIFO queue drops the copy).
 pub async fn queue_send(
-    store: &dyn MessageStore,
-    numbers: &dyn NumberStore,
+    store: &dyn Outbox,
+    numbers: &dyn NumberReader,
     queue: &dyn WorkQueue,
     user: &UserId,
     sms: OutboundSms,
@@ -50,9 +50,9 @@ pub enum SendError {
 
 /// What the worker's send needs.
 pub struct SendPorts<'a> {
-    pub messages: &'a dyn MessageStore,
-    pub numbers: &'a dyn NumberStore,
-    pub profiles: &'a dyn ProfileStore,
+    pub messages: &'a dyn SendLedger,
+    pub numbers: &'a dyn NumberReader,
+    pub profiles: &'a dyn ProfileReader,
     pub carriers: &'a Carriers,
 }
 
@@ -117,7 +117,7 @@ pub async fn send_sms(
     }
 }
 
-async fn record_failed(store: &dyn MessageStore, m: &Message, reason: SyncError, now: OffsetDateTime) -> Result<SyncOutcome, SyncRetry> {
+async fn record_failed(store: &dyn SendLedger, m: &Message, reason: SyncError, now: OffsetDateTime) -> Result<SyncOutcome, SyncRetry> {
     store.record_send_failed(m, &reason, now).await.map_err(SyncRetry::Store)?;
     Ok(SyncOutcome::Failed(reason))
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::ports::{CarrierError, Created, NumberCarrier, NumberStore, Ownership, ProfileStore, Purchase, QueueError, WorkQueue};
+use crate::ports::{CarrierError, Created, NumberCarrier, NumberSyncLedger, NumberWriter, Ownership, ProfileReader, Purchase, QueueError, WorkQueue};
 use crate::profiles::{SyncOutcome, SyncRetry};
 use crate::{
     AvailableNumber, CarrierName, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, NumberSearch, NumberStatus, Page, PhoneNumber,
@@ -67,7 +67,7 @@ pub enum Release {
 }
 
 pub struct Numbers<'a> {
-    pub store: &'a dyn NumberStore,
+    pub store: &'a dyn NumberWriter,
     pub queue: &'a dyn WorkQueue,
     pub carriers: &'a Carriers,
 }
@@ -137,7 +137,7 @@ async fn enqueue_sync(queue: &dyn WorkQueue, n: &PhoneNumber) -> Result<(), Queu
 
 /// Put an owned, active number on one of the user's profiles, and queue the carrier's copy of it.
 pub async fn assign(
-    store: &dyn NumberStore,
+    store: &dyn NumberWriter,
     queue: &dyn WorkQueue,
     user: &UserId,
     e164: &E164,
@@ -151,7 +151,7 @@ pub async fn assign(
 
 /// Take a number off the profile it is on, and queue the carrier's copy of it.
 pub async fn unassign(
-    store: &dyn NumberStore,
+    store: &dyn NumberWriter,
     queue: &dyn WorkQueue,
     user: &UserId,
     e164: &E164,
@@ -165,8 +165,8 @@ pub async fn unassign(
 
 /// The worker side: bring the carrier in line with one number's record.
 pub async fn sync_number(
-    store: &dyn NumberStore,
-    profiles: &dyn ProfileStore,
+    store: &dyn NumberSyncLedger,
+    profiles: &dyn ProfileReader,
     carriers: &Carriers,
     user: &UserId,
     e164: &E164,
@@ -273,7 +273,7 @@ pub async fn sync_number(
 /// A purchase that cannot go on: permanent errors, and transient ones on the last delivery, mark the
 /// number failed and free it; a transient one before that is retried.
 async fn purchase_failed(
-    store: &dyn NumberStore,
+    store: &dyn NumberSyncLedger,
     n: &PhoneNumber,
     error: CarrierError,
     final_attempt: bool,

@@ -26,9 +26,23 @@ impl<T> Created<T> {
     }
 }
 
-/// Messaging profile persistence. Every method is one conditional write or one transaction.
+/// Messaging profile persistence, split by who needs it: reads (every profile user), the API's writes
+/// and the worker's sync ledger. Every write is one conditional write or one transaction.
 #[async_trait]
-pub trait ProfileStore: Send + Sync {
+pub trait ProfileReader: Send + Sync {
+    /// The user's profile (a profile being deleted included); `NotFound` for absent or foreign ids.
+    async fn get_profile(&self, user: &UserId, id: ProfileId) -> Result<MessagingProfile, StoreError>;
+
+    /// The user's profiles in creation order.
+    async fn list_profiles(&self, user: &UserId, cursor: Option<&Cursor>, limit: Limit) -> Result<Page<MessagingProfile>, StoreError>;
+
+    /// The profile the user's pointer names, if any.
+    async fn active_profile(&self, user: &UserId) -> Result<Option<ProfileId>, StoreError>;
+}
+
+/// The API's profile writes.
+#[async_trait]
+pub trait ProfileWriter: ProfileReader + Send + Sync {
     /// Put a new profile (`attribute_not_exists`). With a key, the key's guard item is written in the
     /// same transaction; a repeat with the same fingerprint answers `Replayed` with the current record,
     /// a different fingerprint `Conflict(IdempotencyKeyReused)`.
@@ -37,12 +51,6 @@ pub trait ProfileStore: Send + Sync {
         profile: &MessagingProfile,
         idempotency: Option<(&IdempotencyKey, &str)>,
     ) -> Result<Created<MessagingProfile>, StoreError>;
-
-    /// The user's profile (a profile being deleted included); `NotFound` for absent or foreign ids.
-    async fn get_profile(&self, user: &UserId, id: ProfileId) -> Result<MessagingProfile, StoreError>;
-
-    /// The user's profiles in creation order.
-    async fn list_profiles(&self, user: &UserId, cursor: Option<&Cursor>, limit: Limit) -> Result<Page<MessagingProfile>, StoreError>;
 
     /// Apply a rename/settings change, bump the version and mark the profile pending sync.
     /// `Conflict(ProfileDeleting)` once a delete has started.
@@ -62,10 +70,11 @@ pub trait ProfileStore: Send + Sync {
     /// guarded by the pointer's version; a lost race is retried from a fresh read a bounded number of
     /// times before `Conflict(ActivationRace)`.
     async fn activate_profile(&self, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<Activation, StoreError>;
+}
 
-    /// The profile the user's pointer names, if any.
-    async fn active_profile(&self, user: &UserId) -> Result<Option<ProfileId>, StoreError>;
-
+/// The worker's profile writes: what the carrier now holds.
+#[async_trait]
+pub trait ProfileSyncLedger: ProfileReader + Send + Sync {
     /// Worker: the carrier now matches `version`; record its id. `Conflict(Stale)` if the version moved.
     async fn record_synced(
         &self,
@@ -159,9 +168,22 @@ pub trait ProfileCarrier: Send + Sync {
 }
 
 /// Phone number persistence. Ownership is a global guard item per number, written with
-/// `attribute_not_exists` in the same transaction as the user's record.
+/// `attribute_not_exists` in the same transaction as the user's record. Reads here; the API's writes
+/// and the worker's sync ledger below.
 #[async_trait]
-pub trait NumberStore: Send + Sync {
+pub trait NumberReader: Send + Sync {
+    async fn get_number(&self, user: &UserId, e164: &E164) -> Result<PhoneNumber, StoreError>;
+
+    /// The user's numbers in E.164 order.
+    async fn list_numbers(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<PhoneNumber>, StoreError>;
+
+    /// Every number of the user (for a profile page: a user has few numbers).
+    async fn all_numbers(&self, user: &UserId) -> Result<Vec<PhoneNumber>, StoreError>;
+}
+
+/// The API's number writes: purchases, releases, profile assignments.
+#[async_trait]
+pub trait NumberWriter: NumberReader + Send + Sync {
     /// Start a purchase: guard + pending record (+ idempotency guard) in one transaction.
     /// `Conflict(NumberUnavailable)` if another user holds the number, `Conflict(NumberAlreadyOwned)`
     /// if the caller does; with a key, a repeat answers `Replayed`.
@@ -170,13 +192,27 @@ pub trait NumberStore: Send + Sync {
         number: &PhoneNumber,
         idempotency: Option<(&IdempotencyKey, &str)>,
     ) -> Result<Created<PhoneNumber>, StoreError>;
-    async fn get_number(&self, user: &UserId, e164: &E164) -> Result<PhoneNumber, StoreError>;
-    /// The user's numbers in E.164 order.
-    async fn list_numbers(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<PhoneNumber>, StoreError>;
-    /// Every number of the user (for a profile page: a user has few numbers).
-    async fn all_numbers(&self, user: &UserId) -> Result<Vec<PhoneNumber>, StoreError>;
+
+    /// Start a release: `releasing`, off its profile (the profile's count goes down in the same transaction).
+    async fn mark_releasing(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
+
+    /// Remove a failed purchase's record (its guard is already free).
+    async fn forget_failed(&self, user: &UserId, e164: &E164) -> Result<(), StoreError>;
+
+    /// Put an active number on a profile (at most one profile per number; the profile must exist and
+    /// not be deleting; its number count goes up in the same transaction).
+    async fn assign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
+
+    async fn unassign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime)
+        -> Result<PhoneNumber, StoreError>;
+}
+
+/// The worker's number writes: what the carrier did with a purchase, a release or a profile change.
+#[async_trait]
+pub trait NumberSyncLedger: NumberReader + Send + Sync {
     /// Worker: remember the carrier's order id (guarded by version and `pending`).
     async fn record_order(&self, user: &UserId, e164: &E164, version: u64, order_id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+
     /// Worker: the carrier sold us the number.
     async fn record_active(
         &self,
@@ -186,6 +222,7 @@ pub trait NumberStore: Send + Sync {
         carrier_number_id: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
+
     /// Worker: the purchase failed for good; the record says why and the guard is freed, in one transaction.
     async fn record_purchase_failed(
         &self,
@@ -195,19 +232,13 @@ pub trait NumberStore: Send + Sync {
         error: &SyncError,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
-    /// Start a release: `releasing`, off its profile (the profile's count goes down in the same transaction).
-    async fn mark_releasing(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
-    /// Remove a failed purchase's record (its guard is already free).
-    async fn forget_failed(&self, user: &UserId, e164: &E164) -> Result<(), StoreError>;
+
     /// Worker: the carrier released it: record and guard go, in one transaction.
     async fn purge_released(&self, user: &UserId, e164: &E164, version: u64) -> Result<(), StoreError>;
-    /// Put an active number on a profile (at most one profile per number; the profile must exist and
-    /// not be deleting; its number count goes up in the same transaction).
-    async fn assign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
-    async fn unassign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime)
-        -> Result<PhoneNumber, StoreError>;
+
     /// Worker: the carrier has the number on the profile the record names (at `version`).
     async fn record_number_profile_synced(&self, user: &UserId, e164: &E164, version: u64, now: OffsetDateTime) -> Result<(), StoreError>;
+
     /// Worker: the carrier refused the profile change for good (`profile_sync: failed`, with why).
     async fn record_number_profile_failed(
         &self,
@@ -258,17 +289,27 @@ pub trait NumberCarrier: Send + Sync {
     async fn send_sms(&self, from: &E164, to: &E164, text: &str, profile: Option<&CarrierProfileId>) -> Result<String, CarrierError>;
 }
 
-/// Messages, conversations and contacts. Every webhook effect is one transaction that also writes
-/// the event's guard, so a retried webhook changes nothing.
+/// What the webhook receiver writes. Every webhook effect is one transaction that also writes the
+/// event's guard, so a retried webhook changes nothing.
 #[async_trait]
-pub trait MessageStore: Send + Sync {
+pub trait Inbox: Send + Sync {
     /// Who owns `e164` (one GetItem on the number's owner guard).
     async fn number_owner(&self, e164: &E164) -> Result<Option<UserId>, StoreError>;
+
     /// Store an inbound SMS in its owner's conversation: the event guard, the message, the
     /// conversation (created if new, unread + 1) and the contact (created if new), in one transaction.
     async fn record_inbound(&self, owner: &UserId, sms: &InboundSms, now: OffsetDateTime) -> Result<Inbound, StoreError>;
+
+    /// A delivery receipt: the event guard and the status (only forward, by rank) in one transaction.
+    async fn apply_receipt(&self, receipt: &Receipt, now: OffsetDateTime) -> Result<ReceiptOutcome, StoreError>;
+}
+
+/// Conversations and contacts, as their owner reads and keeps them.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
     /// The user's conversations, newest activity first.
     async fn list_conversations(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Conversation>, StoreError>;
+
     /// A conversation's messages, newest first (both directions).
     async fn list_messages(
         &self,
@@ -277,8 +318,20 @@ pub trait MessageStore: Send + Sync {
         after: Option<&Cursor>,
         limit: Limit,
     ) -> Result<Page<Message>, StoreError>;
+
     /// Unread back to zero.
     async fn mark_read(&self, user: &UserId, conversation: &ConversationId) -> Result<Conversation, StoreError>;
+
+    /// Create a contact (`attribute_not_exists`); `Conflict(AlreadyExists)` if the user has it.
+    async fn create_contact(&self, user: &UserId, contact: &Contact) -> Result<Contact, StoreError>;
+
+    /// The user's contacts in E.164 order.
+    async fn list_contacts(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Contact>, StoreError>;
+}
+
+/// The send API's one write.
+#[async_trait]
+pub trait Outbox: Send + Sync {
     /// Queue an outbound message in one transaction: the number is the caller's, active and on the
     /// caller's active profile (condition checks), the contact has not opted out (condition on its
     /// upsert), the message and its conversation are written, and the idempotency guard with them.
@@ -288,21 +341,24 @@ pub trait MessageStore: Send + Sync {
         message: &Message,
         idempotency: Option<(&IdempotencyKey, &str)>,
     ) -> Result<Created<Message>, StoreError>;
+}
+
+/// The worker's send: claim a queued message once and record what the carrier said.
+#[async_trait]
+pub trait SendLedger: Send + Sync {
     async fn get_message(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Message, StoreError>;
+
     /// Worker: `queued` → `sending`, so a redelivered command never sends twice. False if not queued.
     async fn claim_send(&self, message: &Message) -> Result<bool, StoreError>;
+
     /// Worker: a transient carrier failure: `sending` → `queued`, to be retried.
     async fn release_send(&self, message: &Message) -> Result<(), StoreError>;
+
     /// Worker: the carrier took it: `sent`, its id, and the index receipts are routed by, in one transaction.
     /// A redelivered write after a lost answer is harmless; a message already past `sent` keeps its
     /// status and still gets its route.
     async fn record_sent(&self, message: &Message, carrier_message_id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+
     /// Worker: the send failed for good (`failed`, with why), unless the message is already final.
     async fn record_send_failed(&self, message: &Message, error: &SyncError, now: OffsetDateTime) -> Result<(), StoreError>;
-    /// Create a contact (`attribute_not_exists`); `Conflict(AlreadyExists)` if the user has it.
-    async fn create_contact(&self, user: &UserId, contact: &Contact) -> Result<Contact, StoreError>;
-    /// The user's contacts in E.164 order.
-    async fn list_contacts(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Contact>, StoreError>;
-    /// A delivery receipt: the event guard and the status (only forward, by rank) in one transaction.
-    async fn apply_receipt(&self, receipt: &Receipt, now: OffsetDateTime) -> Result<ReceiptOutcome, StoreError>;
 }

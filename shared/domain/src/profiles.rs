@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use crate::ports::{CarrierError, CarrierProfileSpec, Created, ProfileCarrier, ProfileStore, QueueError, WorkQueue};
+use crate::ports::{CarrierError, CarrierProfileSpec, Created, ProfileCarrier, ProfileSyncLedger, ProfileWriter, QueueError, WorkQueue};
 use crate::{
     Activation, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, MessagingProfile, NewProfile, Page, ProfileId, ProfilePatch,
     StoreError, SyncError, SyncState, UserId,
@@ -34,7 +34,7 @@ impl From<StoreError> for ProfileError {
 
 /// The API side: handlers hold one of these, built once per cold start.
 pub struct Profiles<'a> {
-    pub store: &'a dyn ProfileStore,
+    pub store: &'a dyn ProfileWriter,
     pub queue: &'a dyn WorkQueue,
 }
 
@@ -95,7 +95,7 @@ impl Profiles<'_> {
 }
 
 /// Make `id` the user's one active profile (no carrier work: activation is Patchbay's own rule).
-pub async fn activate(store: &dyn ProfileStore, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<Activation, ProfileError> {
+pub async fn activate(store: &dyn ProfileWriter, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<Activation, ProfileError> {
     Ok(store.activate_profile(user, id, now).await?)
 }
 
@@ -130,7 +130,7 @@ pub enum SyncRetry {
 /// failure is then recorded as `failed` (the user sees why instead of `pending` for ever) and still
 /// answered as a retry, so the message moves on to the dead-letter queue.
 pub async fn sync_profile(
-    store: &dyn ProfileStore,
+    store: &dyn ProfileSyncLedger,
     carrier: &dyn ProfileCarrier,
     user: &UserId,
     id: ProfileId,
@@ -192,7 +192,7 @@ pub async fn sync_profile(
 }
 
 async fn fail_or_retry(
-    store: &dyn ProfileStore,
+    store: &dyn ProfileSyncLedger,
     profile: &MessagingProfile,
     error: CarrierError,
     final_attempt: bool,

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use patchbay_domain::messaging::{
     Contact, Conversation, ConversationId, Inbound, InboundSms, Message, MessageStatus, OutboundSms, Receipt, ReceiptOutcome,
 };
-use patchbay_domain::ports::{Created, MessageStore};
+use patchbay_domain::ports::{ConversationStore, Created, Inbox, Outbox, SendLedger};
 use patchbay_domain::sms::{keyword, Keyword};
 use patchbay_domain::{CarrierName, Conflict, Cursor, IdempotencyKey, Limit, NumberStatus, Page, StoreError, SyncError, UserId, E164};
 use time::OffsetDateTime;
@@ -130,7 +130,7 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl MessageStore for DynamoStore {
+impl Inbox for DynamoStore {
     async fn number_owner(&self, e164: &E164) -> Result<Option<UserId>, StoreError> {
         match self.get_as::<NumberOwnerItem>(&Key::number_owner(e164)).await? {
             Some(owner) => Ok(Some(UserId::parse(&owner.user_id).map_err(|_| corrupt("owner"))?)),
@@ -160,6 +160,45 @@ impl MessageStore for DynamoStore {
         }
     }
 
+    async fn apply_receipt(&self, r: &Receipt, now: OffsetDateTime) -> Result<ReceiptOutcome, StoreError> {
+        let Some(route) = self.get_as::<CarrierMessageItem>(&Key::carrier_message(&r.carrier_message_id)).await? else {
+            return Ok(ReceiptOutcome::Unknown);
+        };
+        let user = UserId::parse(&route.user_id).map_err(|_| corrupt("route user"))?;
+        let mut update = "SET #st = :st, #r = :r, #at = :now".to_owned();
+        let mut names = vec![("#st", "status"), ("#r", "status_rank"), ("#at", "status_at")];
+        let mut values = vec![(":st", attr(&r.status)), (":r", n(u64::from(r.status.rank()))), (":now", s(rfc3339(now)))];
+        if let Some(f) = &r.failure {
+            update.push_str(", #f = :f");
+            names.push(("#f", "failure"));
+            values.push((":f", attr(f)));
+        }
+        let tx = Tx::new()
+            .with(Role::EventGuard, self.event_guard(r.carrier, &r.event_id, now)?)
+            // Never backwards: a late `sent` after `delivered` changes nothing.
+            .with(
+                Role::Record,
+                self.update(
+                    &Key::message(&user, &route.conversation_id, &route.message_id),
+                    &update,
+                    "attribute_exists(pk) AND #r < :r",
+                    &names,
+                    values,
+                )?,
+            );
+        match self.transact(tx).await {
+            Ok(()) => Ok(ReceiptOutcome::Applied),
+            // A duplicate event, or a status that would not move the message forward.
+            Err(TxFailure::Refused(c)) if c.failed(Role::EventGuard) || c.failed(Role::Record) => Ok(ReceiptOutcome::Ignored),
+            Err(TxFailure::Refused(c)) => Err(StoreError::Corrupt(format!("receipt refused: {:?}", c.reasons))),
+            // Collisions that outlasted the retries: the carrier retries the webhook.
+            Err(TxFailure::Other(e)) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl ConversationStore for DynamoStore {
     async fn list_conversations(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Conversation>, StoreError> {
         let index_pk = Key::conversations_index(user);
         let mut req = self
@@ -225,6 +264,32 @@ impl MessageStore for DynamoStore {
         }
     }
 
+    async fn create_contact(&self, user: &UserId, c: &Contact) -> Result<Contact, StoreError> {
+        let key = Key::contact(user, &c.phone_number);
+        let item = to_item(&ContactItem {
+            pk: key.pk,
+            sk: key.sk,
+            phone_number: c.phone_number.to_string(),
+            name: c.name.clone(),
+            external_id: c.external_id.clone(),
+            opted_out: false,
+            created_at: rfc3339(c.created_at),
+        })?;
+        match self.put_item(item, "attribute_not_exists(pk)").await {
+            Ok(()) => Ok(c.clone()),
+            Err(WriteFailure::ConditionFailed) => Err(StoreError::Conflict(Conflict::AlreadyExists)),
+            Err(WriteFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn list_contacts(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Contact>, StoreError> {
+        let contact_from = |i: Item| from_item::<ContactItem>(i).and_then(Contact::try_from);
+        self.list_page(&Key::user_pk(user), CONTACT_PREFIX, after, limit, true, contact_from, |c| c.phone_number.to_string()).await
+    }
+}
+
+#[async_trait]
+impl Outbox for DynamoStore {
     async fn queue_outbound(
         &self,
         sms: &OutboundSms,
@@ -303,7 +368,10 @@ impl MessageStore for DynamoStore {
             Err(TxFailure::Other(e)) => Err(e),
         }
     }
+}
 
+#[async_trait]
+impl SendLedger for DynamoStore {
     async fn get_message(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Message, StoreError> {
         self.get(&Key::message(user, conversation, message_id)).await?.map(message_from).transpose()?.ok_or(StoreError::NotFound)
     }
@@ -387,65 +455,6 @@ impl MessageStore for DynamoStore {
             // Already final (or gone): nothing to record.
             Ok(_) | Err(WriteFailure::ConditionFailed) => Ok(()),
             Err(WriteFailure::Other(e)) => Err(e),
-        }
-    }
-
-    async fn create_contact(&self, user: &UserId, c: &Contact) -> Result<Contact, StoreError> {
-        let key = Key::contact(user, &c.phone_number);
-        let item = to_item(&ContactItem {
-            pk: key.pk,
-            sk: key.sk,
-            phone_number: c.phone_number.to_string(),
-            name: c.name.clone(),
-            external_id: c.external_id.clone(),
-            opted_out: false,
-            created_at: rfc3339(c.created_at),
-        })?;
-        match self.put_item(item, "attribute_not_exists(pk)").await {
-            Ok(()) => Ok(c.clone()),
-            Err(WriteFailure::ConditionFailed) => Err(StoreError::Conflict(Conflict::AlreadyExists)),
-            Err(WriteFailure::Other(e)) => Err(e),
-        }
-    }
-
-    async fn list_contacts(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Contact>, StoreError> {
-        let contact_from = |i: Item| from_item::<ContactItem>(i).and_then(Contact::try_from);
-        self.list_page(&Key::user_pk(user), CONTACT_PREFIX, after, limit, true, contact_from, |c| c.phone_number.to_string()).await
-    }
-
-    async fn apply_receipt(&self, r: &Receipt, now: OffsetDateTime) -> Result<ReceiptOutcome, StoreError> {
-        let Some(route) = self.get_as::<CarrierMessageItem>(&Key::carrier_message(&r.carrier_message_id)).await? else {
-            return Ok(ReceiptOutcome::Unknown);
-        };
-        let user = UserId::parse(&route.user_id).map_err(|_| corrupt("route user"))?;
-        let mut update = "SET #st = :st, #r = :r, #at = :now".to_owned();
-        let mut names = vec![("#st", "status"), ("#r", "status_rank"), ("#at", "status_at")];
-        let mut values = vec![(":st", attr(&r.status)), (":r", n(u64::from(r.status.rank()))), (":now", s(rfc3339(now)))];
-        if let Some(f) = &r.failure {
-            update.push_str(", #f = :f");
-            names.push(("#f", "failure"));
-            values.push((":f", attr(f)));
-        }
-        let tx = Tx::new()
-            .with(Role::EventGuard, self.event_guard(r.carrier, &r.event_id, now)?)
-            // Never backwards: a late `sent` after `delivered` changes nothing.
-            .with(
-                Role::Record,
-                self.update(
-                    &Key::message(&user, &route.conversation_id, &route.message_id),
-                    &update,
-                    "attribute_exists(pk) AND #r < :r",
-                    &names,
-                    values,
-                )?,
-            );
-        match self.transact(tx).await {
-            Ok(()) => Ok(ReceiptOutcome::Applied),
-            // A duplicate event, or a status that would not move the message forward.
-            Err(TxFailure::Refused(c)) if c.failed(Role::EventGuard) || c.failed(Role::Record) => Ok(ReceiptOutcome::Ignored),
-            Err(TxFailure::Refused(c)) => Err(StoreError::Corrupt(format!("receipt refused: {:?}", c.reasons))),
-            // Collisions that outlasted the retries: the carrier retries the webhook.
-            Err(TxFailure::Other(e)) => Err(e),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use patchbay_domain::ports::{Created, NumberStore};
+use patchbay_domain::ports::{Created, NumberReader, NumberSyncLedger, NumberWriter};
 use patchbay_domain::{
     Conflict, Cursor, IdempotencyKey, Limit, NumberStatus, Page, PhoneNumber, ProfileId, StoreError, SyncError, SyncState, UserId, E164,
 };
@@ -64,7 +64,22 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl NumberStore for DynamoStore {
+impl NumberReader for DynamoStore {
+    async fn get_number(&self, user: &UserId, e164: &E164) -> Result<PhoneNumber, StoreError> {
+        self.number_or_404(user, e164).await
+    }
+
+    async fn list_numbers(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<PhoneNumber>, StoreError> {
+        self.list_page(&Key::user_pk(user), NUMBER_PREFIX, after, limit, true, number_from, |n| n.e164.to_string()).await
+    }
+
+    async fn all_numbers(&self, user: &UserId) -> Result<Vec<PhoneNumber>, StoreError> {
+        self.query_all(&Key::user_pk(user), NUMBER_PREFIX).await?.into_iter().map(number_from).collect()
+    }
+}
+
+#[async_trait]
+impl NumberWriter for DynamoStore {
     async fn create_purchase(
         &self,
         number: &PhoneNumber,
@@ -116,97 +131,6 @@ impl NumberStore for DynamoStore {
                 // The caller's own record is there and not a failed purchase.
                 Err(StoreError::Conflict(Conflict::NumberAlreadyOwned))
             }
-            Err(TxFailure::Other(e)) => Err(e),
-        }
-    }
-
-    async fn get_number(&self, user: &UserId, e164: &E164) -> Result<PhoneNumber, StoreError> {
-        self.number_or_404(user, e164).await
-    }
-
-    async fn list_numbers(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<PhoneNumber>, StoreError> {
-        self.list_page(&Key::user_pk(user), NUMBER_PREFIX, after, limit, true, number_from, |n| n.e164.to_string()).await
-    }
-
-    async fn all_numbers(&self, user: &UserId) -> Result<Vec<PhoneNumber>, StoreError> {
-        self.query_all(&Key::user_pk(user), NUMBER_PREFIX).await?.into_iter().map(number_from).collect()
-    }
-
-    async fn record_order(&self, user: &UserId, e164: &E164, version: u64, order_id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.update_number(
-            user,
-            e164,
-            "SET #o = :o, #ua = :now",
-            "#v = :v AND #st = :pending",
-            &[("#o", "carrier_order_id"), ("#v", "version"), ("#st", "status"), ("#ua", "updated_at")],
-            vec![(":o", s(order_id)), (":v", n(version)), (":pending", status(NumberStatus::Pending)), (":now", s(rfc3339(now)))],
-        )
-        .await
-    }
-
-    async fn record_active(
-        &self,
-        user: &UserId,
-        e164: &E164,
-        version: u64,
-        carrier_number_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.update_number(
-            user,
-            e164,
-            "SET #st = :active, #cid = :cid, #ua = :now REMOVE #o, #f",
-            "#v = :v AND #st = :pending",
-            &[
-                ("#st", "status"),
-                ("#cid", "carrier_number_id"),
-                ("#ua", "updated_at"),
-                ("#o", "carrier_order_id"),
-                ("#f", "failure"),
-                ("#v", "version"),
-            ],
-            vec![
-                (":active", status(NumberStatus::Active)),
-                (":cid", s(carrier_number_id)),
-                (":now", s(rfc3339(now))),
-                (":v", n(version)),
-                (":pending", status(NumberStatus::Pending)),
-            ],
-        )
-        .await
-    }
-
-    async fn record_purchase_failed(
-        &self,
-        user: &UserId,
-        e164: &E164,
-        version: u64,
-        error: &SyncError,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let tx = Tx::new()
-            .with(
-                Role::Record,
-                self.update(
-                    &Key::number(user, e164),
-                    "SET #st = :failed, #f = :f, #ua = :now REMOVE #o",
-                    "#v = :v AND #st = :pending",
-                    &[("#st", "status"), ("#f", "failure"), ("#ua", "updated_at"), ("#o", "carrier_order_id"), ("#v", "version")],
-                    vec![
-                        (":failed", status(NumberStatus::Failed)),
-                        (":f", attr(error)),
-                        (":now", s(rfc3339(now))),
-                        (":v", n(version)),
-                        (":pending", status(NumberStatus::Pending)),
-                    ],
-                )?,
-            )
-            // The number is free again, for anyone.
-            .with(Role::OwnerGuard, self.delete_guard(e164, user)?);
-        match self.transact(tx).await {
-            Ok(()) => Ok(()),
-            // The record moved on (another delivery recorded it first) or the guard is not ours.
-            Err(TxFailure::Refused(_)) => Err(StoreError::Conflict(Conflict::Stale)),
             Err(TxFailure::Other(e)) => Err(e),
         }
     }
@@ -264,25 +188,6 @@ impl NumberStore for DynamoStore {
             Ok(()) => Ok(()),
             Err(WriteFailure::ConditionFailed) => Err(StoreError::Conflict(Conflict::Stale)),
             Err(WriteFailure::Other(e)) => Err(e),
-        }
-    }
-
-    async fn purge_released(&self, user: &UserId, e164: &E164, version: u64) -> Result<(), StoreError> {
-        let tx = Tx::new()
-            .with(
-                Role::Record,
-                self.delete(
-                    &Key::number(user, e164),
-                    "#v = :v AND #st = :releasing",
-                    &[("#v", "version"), ("#st", "status")],
-                    vec![(":v", n(version)), (":releasing", status(NumberStatus::Releasing))],
-                )?,
-            )
-            .with(Role::OwnerGuard, self.delete_guard(e164, user)?);
-        match self.transact(tx).await {
-            Ok(()) => Ok(()),
-            Err(TxFailure::Refused(_)) => Err(StoreError::Conflict(Conflict::Stale)),
-            Err(TxFailure::Other(e)) => Err(e),
         }
     }
 
@@ -383,6 +288,107 @@ impl NumberStore for DynamoStore {
             }
         }
         Err(StoreError::Contended("the number kept changing while it was being unassigned".into()))
+    }
+}
+
+#[async_trait]
+impl NumberSyncLedger for DynamoStore {
+    async fn record_order(&self, user: &UserId, e164: &E164, version: u64, order_id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.update_number(
+            user,
+            e164,
+            "SET #o = :o, #ua = :now",
+            "#v = :v AND #st = :pending",
+            &[("#o", "carrier_order_id"), ("#v", "version"), ("#st", "status"), ("#ua", "updated_at")],
+            vec![(":o", s(order_id)), (":v", n(version)), (":pending", status(NumberStatus::Pending)), (":now", s(rfc3339(now)))],
+        )
+        .await
+    }
+
+    async fn record_active(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        version: u64,
+        carrier_number_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.update_number(
+            user,
+            e164,
+            "SET #st = :active, #cid = :cid, #ua = :now REMOVE #o, #f",
+            "#v = :v AND #st = :pending",
+            &[
+                ("#st", "status"),
+                ("#cid", "carrier_number_id"),
+                ("#ua", "updated_at"),
+                ("#o", "carrier_order_id"),
+                ("#f", "failure"),
+                ("#v", "version"),
+            ],
+            vec![
+                (":active", status(NumberStatus::Active)),
+                (":cid", s(carrier_number_id)),
+                (":now", s(rfc3339(now))),
+                (":v", n(version)),
+                (":pending", status(NumberStatus::Pending)),
+            ],
+        )
+        .await
+    }
+
+    async fn record_purchase_failed(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        version: u64,
+        error: &SyncError,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let tx = Tx::new()
+            .with(
+                Role::Record,
+                self.update(
+                    &Key::number(user, e164),
+                    "SET #st = :failed, #f = :f, #ua = :now REMOVE #o",
+                    "#v = :v AND #st = :pending",
+                    &[("#st", "status"), ("#f", "failure"), ("#ua", "updated_at"), ("#o", "carrier_order_id"), ("#v", "version")],
+                    vec![
+                        (":failed", status(NumberStatus::Failed)),
+                        (":f", attr(error)),
+                        (":now", s(rfc3339(now))),
+                        (":v", n(version)),
+                        (":pending", status(NumberStatus::Pending)),
+                    ],
+                )?,
+            )
+            // The number is free again, for anyone.
+            .with(Role::OwnerGuard, self.delete_guard(e164, user)?);
+        match self.transact(tx).await {
+            Ok(()) => Ok(()),
+            // The record moved on (another delivery recorded it first) or the guard is not ours.
+            Err(TxFailure::Refused(_)) => Err(StoreError::Conflict(Conflict::Stale)),
+            Err(TxFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn purge_released(&self, user: &UserId, e164: &E164, version: u64) -> Result<(), StoreError> {
+        let tx = Tx::new()
+            .with(
+                Role::Record,
+                self.delete(
+                    &Key::number(user, e164),
+                    "#v = :v AND #st = :releasing",
+                    &[("#v", "version"), ("#st", "status")],
+                    vec![(":v", n(version)), (":releasing", status(NumberStatus::Releasing))],
+                )?,
+            )
+            .with(Role::OwnerGuard, self.delete_guard(e164, user)?);
+        match self.transact(tx).await {
+            Ok(()) => Ok(()),
+            Err(TxFailure::Refused(_)) => Err(StoreError::Conflict(Conflict::Stale)),
+            Err(TxFailure::Other(e)) => Err(e),
+        }
     }
 
     async fn record_number_profile_synced(&self, user: &UserId, e164: &E164, version: u64, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Get, TransactGetItem};
-use patchbay_domain::ports::{Created, ProfileStore};
+use patchbay_domain::ports::{Created, ProfileReader, ProfileSyncLedger, ProfileWriter};
 use patchbay_domain::{
     Activation, CarrierProfileId, Conflict, Cursor, IdempotencyKey, Limit, MessagingProfile, Page, ProfileId, ProfilePatch, StoreError,
     SyncError, SyncState, UserId,
@@ -78,7 +78,22 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl ProfileStore for DynamoStore {
+impl ProfileReader for DynamoStore {
+    async fn get_profile(&self, user: &UserId, id: ProfileId) -> Result<MessagingProfile, StoreError> {
+        self.get_profile_item(user, id).await?.ok_or(StoreError::NotFound)
+    }
+
+    async fn list_profiles(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<MessagingProfile>, StoreError> {
+        self.list_page(&Key::user_pk(user), PROFILE_PREFIX, after, limit, true, profile_from, |p| p.id.to_string()).await
+    }
+
+    async fn active_profile(&self, user: &UserId) -> Result<Option<ProfileId>, StoreError> {
+        Ok(pointer_profile(&self.get_as::<ActivePointerItem>(&Key::active_profile(user)).await?))
+    }
+}
+
+#[async_trait]
+impl ProfileWriter for DynamoStore {
     async fn create_profile(
         &self,
         profile: &MessagingProfile,
@@ -108,14 +123,6 @@ impl ProfileStore for DynamoStore {
             Err(TxFailure::Refused(_)) => Err(StoreError::Conflict(Conflict::AlreadyExists)),
             Err(TxFailure::Other(e)) => Err(e),
         }
-    }
-
-    async fn get_profile(&self, user: &UserId, id: ProfileId) -> Result<MessagingProfile, StoreError> {
-        self.get_profile_item(user, id).await?.ok_or(StoreError::NotFound)
-    }
-
-    async fn list_profiles(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<MessagingProfile>, StoreError> {
-        self.list_page(&Key::user_pk(user), PROFILE_PREFIX, after, limit, true, profile_from, |p| p.id.to_string()).await
     }
 
     async fn update_profile(
@@ -275,11 +282,10 @@ impl ProfileStore for DynamoStore {
         }
         Err(StoreError::Conflict(Conflict::ActivationRace))
     }
+}
 
-    async fn active_profile(&self, user: &UserId) -> Result<Option<ProfileId>, StoreError> {
-        Ok(pointer_profile(&self.get_as::<ActivePointerItem>(&Key::active_profile(user)).await?))
-    }
-
+#[async_trait]
+impl ProfileSyncLedger for DynamoStore {
     async fn record_synced(
         &self,
         user: &UserId,

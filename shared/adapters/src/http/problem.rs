@@ -3,6 +3,8 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use patchbay_domain::conversations::ConversationError;
+use patchbay_domain::inbox::InboxError;
 use patchbay_domain::number_ops::NumberError;
 use patchbay_domain::ports::CarrierError;
 use patchbay_domain::profiles::ProfileError;
@@ -167,6 +169,32 @@ impl From<NumberError> for ApiError {
             NumberError::Carrier(name, e) => ApiError::carrier(name, e),
             NumberError::Store(e) => ProfileError::Store(e).into(),
             NumberError::Queue(e) => ProfileError::Queue(e).into(),
+        }
+    }
+}
+
+impl From<ConversationError> for ApiError {
+    fn from(e: ConversationError) -> Self {
+        match e {
+            ConversationError::NotFound => ApiError::not_found("conversation not found"),
+            ConversationError::InvalidCursor(v) => ApiError::bad_request(v),
+            ConversationError::Conflict(c) => ApiError::new(StatusCode::CONFLICT, c.code(), c.to_string()),
+            ConversationError::Store(e) => ProfileError::Store(e).into(),
+        }
+    }
+}
+
+impl From<InboxError> for ApiError {
+    /// Every answer but 2xx makes the carrier deliver the webhook again: so a failure is never a 4xx.
+    fn from(e: InboxError) -> Self {
+        match e {
+            InboxError::UnknownMessage => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unknown_message", "no message has this id yet; retry later")
+            }
+            InboxError::Store(e @ StoreError::Contended(_)) => ApiError::contended(&e),
+            InboxError::Store(e @ StoreError::Unavailable(_)) => ApiError::unavailable("store", &e),
+            // Not a condition a webhook can fail on: a defect, logged; the carrier retries.
+            InboxError::Store(e) => ApiError::internal(&e),
         }
     }
 }
