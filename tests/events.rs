@@ -2,11 +2,10 @@
 //! lambda_http exactly as on Lambda (claims in the request context, no dev authorizer) and served
 //! by the functions' routers against the emulator; the SQS batch runs through the worker.
 
-
+use patchbay_adapters::webhooks::WebhookKeys;
 use patchbay_domain::ports::ProfileWriter;
 use patchbay_domain::{MessagingProfile, NewProfile, ProfileId, ProfileName, UserId, WhitelistedDestinations};
 use patchbay_e2e::{Parts, TestEnv};
-use patchbay_adapters::webhooks::WebhookKeys;
 use patchbay_local::server::function_routes;
 use patchbay_worker::Worker;
 use serde_json::Value;

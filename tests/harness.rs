@@ -91,7 +91,8 @@ pub fn shared(parts: Parts) -> Shared {
                         Some(control) => control.wrap(&stack.sdk),
                         None => stack.sdk.clone(),
                     };
-                    let wiring = Wiring::new(&functions_sdk, stack.config().expect("config")).with_carriers(carriers).with_webhooks(webhooks);
+                    let wiring =
+                        Wiring::new(&functions_sdk, stack.config().expect("config")).with_carriers(carriers).with_webhooks(webhooks);
                     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
                     if parts.worker {
                         let poller = Poller {
@@ -165,15 +166,7 @@ impl TestEnv {
         let env = [("TABLE_NAME", shared.info.table.clone()), ("WORK_QUEUE_URL", shared.info.work_queue_url.clone())];
         let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("config");
         let wiring = Wiring::new(&functions_sdk, config).with_carriers(sandbox_carriers());
-        Self {
-            store: (*wiring.store).clone(),
-            queue: (*wiring.queue).clone(),
-            wiring,
-            dynamo,
-            sqs,
-            http: retrying_http(),
-            shared,
-        }
+        Self { store: (*wiring.store).clone(), queue: (*wiring.queue).clone(), wiring, dynamo, sqs, http: retrying_http(), shared }
     }
 
     pub fn api(&self, path: &str) -> String {

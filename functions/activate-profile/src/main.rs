@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use patchbay_adapters::{http, Secrets, Wiring};
 use patchbay_activate_profile::{router, ActivateApi};
+use patchbay_adapters::{http, Secrets, Wiring};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

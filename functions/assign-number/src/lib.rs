@@ -11,8 +11,8 @@ use axum::routing::put;
 use axum::{Json, Router};
 use patchbay_adapters::http::views::NumberView;
 use patchbay_adapters::http::{ApiError, AuthUser, ProfileNumberPath};
-use patchbay_domain::number_ops;
 use patchbay_adapters::Wiring;
+use patchbay_domain::number_ops;
 use patchbay_domain::ports::{NumberWriter, WorkQueue};
 use time::OffsetDateTime;
 

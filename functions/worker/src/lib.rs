@@ -9,9 +9,9 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use patchbay_adapters::Wiring;
 use patchbay_domain::message_ops::{send_sms, SendPorts};
 use patchbay_domain::number_ops::{sync_number, Carriers};
-use patchbay_adapters::Wiring;
 use patchbay_domain::ports::{NumberSyncLedger, ProfileCarrier, ProfileSyncLedger, SendLedger};
 use patchbay_domain::profiles::{sync_profile, SyncOutcome};
 use patchbay_domain::{Command, CommandEnvelope};

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::ports::{CarrierError, Created, NumberCarrier, NumberSyncLedger, NumberWriter, Ownership, ProfileReader, Purchase, QueueError, WorkQueue};
+use crate::ports::{
+    CarrierError, Created, NumberCarrier, NumberSyncLedger, NumberWriter, Ownership, ProfileReader, Purchase, QueueError, WorkQueue,
+};
 use crate::profiles::{SyncOutcome, SyncRetry};
 use crate::{
     AvailableNumber, CarrierName, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, NumberSearch, NumberStatus, Page, PhoneNumber,
