@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use patchbay_adapters::Wiring;
+use patchbay_domain::dialer_ops::{sync_connection, Dialers, VoicePorts};
 use patchbay_domain::message_ops::{send_sms, SendPorts};
 use patchbay_domain::number_ops::{sync_number, Carriers};
-use patchbay_domain::ports::{NumberSyncLedger, ProfileCarrier, ProfileSyncLedger, SendLedger};
+use patchbay_domain::ports::{ConnectionSyncLedger, NumberSyncLedger, ProfileCarrier, ProfileSyncLedger, SendLedger, SipSecrets};
 use patchbay_domain::profiles::{sync_profile, SyncOutcome};
 use patchbay_domain::{Command, CommandEnvelope};
 use time::OffsetDateTime;
@@ -23,6 +24,11 @@ pub struct Worker {
     pub sends: Arc<dyn SendLedger>,
     pub carrier: Arc<dyn ProfileCarrier>,
     pub carriers: Carriers,
+    pub connections: Arc<dyn ConnectionSyncLedger>,
+    pub dialers: Dialers,
+    pub sip_secrets: Arc<dyn SipSecrets>,
+    /// `PATCHBAY_PUBLIC_URL`: credential connections send their call events to its `/webhooks/telnyx`.
+    pub public_url: Option<String>,
     /// The queue's `maxReceiveCount`: the delivery with this count is the last one.
     pub max_receive_count: u32,
 }
@@ -43,6 +49,10 @@ impl Worker {
             sends: w.store.clone(),
             carrier: w.profile_carrier.clone(),
             carriers: w.carriers.clone(),
+            connections: w.store.clone(),
+            dialers: w.dialers.clone(),
+            sip_secrets: w.sip_secrets.clone(),
+            public_url: w.config.public_url.clone(),
             max_receive_count: w.max_receive_count(),
         }
     }
@@ -92,8 +102,22 @@ impl Worker {
                     self.numbers.as_ref(),
                     self.profiles.as_ref(),
                     &self.carriers,
+                    VoicePorts { store: self.connections.as_ref(), dialers: &self.dialers },
                     user_id,
                     phone_number,
+                    final_attempt,
+                    OffsetDateTime::now_utc(),
+                )
+                .await
+            }
+            Command::SyncSipConnection { user_id, connection_id } => {
+                sync_connection(
+                    self.connections.as_ref(),
+                    self.sip_secrets.as_ref(),
+                    &self.dialers,
+                    self.public_url.as_deref(),
+                    user_id,
+                    *connection_id,
                     final_attempt,
                     OffsetDateTime::now_utc(),
                 )

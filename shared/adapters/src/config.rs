@@ -39,6 +39,8 @@ pub struct Config {
     pub carrier_timeout: Duration,
     /// `WORKER_MAX_RECEIVE_COUNT` (default 5): the queue's redrive count, so the worker knows a last attempt.
     pub worker_max_receive_count: u32,
+    /// `SIP_SECRET_PREFIX` (default `patchbay/sip/`): SIP passwords are the secrets under it, one per connection.
+    pub sip_secret_prefix: String,
 }
 
 impl Config {
@@ -71,6 +73,7 @@ impl Config {
             public_url: get("PATCHBAY_PUBLIC_URL").filter(|v| !v.is_empty()),
             carrier_timeout: Duration::from_millis(number("CARRIER_TIMEOUT_MS", 8000)?),
             worker_max_receive_count: number("WORKER_MAX_RECEIVE_COUNT", 5)? as u32,
+            sip_secret_prefix: get("SIP_SECRET_PREFIX").filter(|v| !v.is_empty()).unwrap_or_else(|| "patchbay/sip/".to_owned()),
         })
     }
 }

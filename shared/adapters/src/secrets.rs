@@ -1,6 +1,12 @@
 //! Carrier credentials from Secrets Manager, loaded once per cold start and held as secrets: they
 //! are never logged, never formatted with `{:?}` into anything a user sees.
 
+use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
+use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretError;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
+use patchbay_domain::dialer::{ConnectionId, SipPassword};
+use patchbay_domain::ports::{SecretError, SipSecrets};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -65,6 +71,87 @@ impl CarrierSecrets {
         match out.secret_string() {
             Some(s) => Self::from_json(id, s),
             None => Err(SecretsError::Shape { id: id.to_owned(), why: "no SecretString".into() }),
+        }
+    }
+}
+
+/// SIP passwords in Secrets Manager: one secret per connection, named `{prefix}{connection id}` under
+/// the stack's own prefix (the template grants the dialer function that prefix only).
+#[derive(Clone)]
+pub struct SipSecretStore {
+    client: aws_sdk_secretsmanager::Client,
+    prefix: String,
+}
+
+impl SipSecretStore {
+    pub fn new(client: aws_sdk_secretsmanager::Client, prefix: &str) -> Self {
+        Self { client, prefix: prefix.to_owned() }
+    }
+
+    fn name(&self, id: ConnectionId) -> String {
+        format!("{}{id}", self.prefix)
+    }
+}
+
+fn secret_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> SecretError {
+    SecretError(Box::new(e))
+}
+
+#[async_trait::async_trait]
+impl SipSecrets for SipSecretStore {
+    async fn put_password(&self, id: ConnectionId, password: &SipPassword) -> Result<(), SecretError> {
+        let name = self.name(id);
+        match self.client.put_secret_value().secret_id(&name).secret_string(password.expose()).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                PutSecretValueError::ResourceNotFoundException(_) => {
+                    match self
+                        .client
+                        .create_secret()
+                        .name(&name)
+                        .description("Patchbay SIP connection password")
+                        .secret_string(password.expose())
+                        .send()
+                        .await
+                    {
+                        Ok(_) => Ok(()),
+                        Err(e) => match e.into_service_error() {
+                            // Created meanwhile by a concurrent retry: put this value over it.
+                            CreateSecretError::ResourceExistsException(_) => self
+                                .client
+                                .put_secret_value()
+                                .secret_id(&name)
+                                .secret_string(password.expose())
+                                .send()
+                                .await
+                                .map(|_| ())
+                                .map_err(|e| secret_error(e.into_service_error())),
+                            other => Err(secret_error(other)),
+                        },
+                    }
+                }
+                other => Err(secret_error(other)),
+            },
+        }
+    }
+
+    async fn get_password(&self, id: ConnectionId) -> Result<Option<SipPassword>, SecretError> {
+        match self.client.get_secret_value().secret_id(self.name(id)).send().await {
+            Ok(out) => Ok(out.secret_string().map(|s| SipPassword::from_stored(s.to_owned()))),
+            Err(e) => match e.into_service_error() {
+                GetSecretValueError::ResourceNotFoundException(_) => Ok(None),
+                other => Err(secret_error(other)),
+            },
+        }
+    }
+
+    async fn delete_password(&self, id: ConnectionId) -> Result<(), SecretError> {
+        match self.client.delete_secret().secret_id(self.name(id)).force_delete_without_recovery(true).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                DeleteSecretError::ResourceNotFoundException(_) => Ok(()),
+                other => Err(secret_error(other)),
+            },
         }
     }
 }

@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
+use patchbay_domain::dialer_ops::Dialers;
 use patchbay_domain::number_ops::Carriers;
-use patchbay_domain::ports::ProfileCarrier;
+use patchbay_domain::ports::{ProfileCarrier, SipSecrets};
 
-use crate::carrier::{self, SandboxCarrier};
-use crate::secrets::CarrierSecrets;
+use crate::carrier::{self, SandboxCarrier, SandboxDialer};
+use crate::secrets::{CarrierSecrets, SipSecretStore};
 use crate::webhooks::WebhookKeys;
 use crate::{config, Config, DynamoStore, SqsQueue};
 
@@ -27,6 +28,10 @@ pub struct Wiring {
     pub profile_carrier: Arc<dyn ProfileCarrier>,
     /// What webhooks are verified with.
     pub webhooks: WebhookKeys,
+    /// The dialer carriers (credential connections, WebRTC tokens).
+    pub dialers: Dialers,
+    /// Where SIP passwords live.
+    pub sip_secrets: Arc<dyn SipSecrets>,
 }
 
 /// Whether a function calls carriers (and so reads the carrier secret at cold start).
@@ -51,6 +56,12 @@ impl Wiring {
             },
             profile_carrier: Arc::new(SandboxCarrier::default()),
             webhooks: WebhookKeys::default(),
+            dialers: Dialers {
+                sandbox: Some(Arc::new(SandboxDialer::default())),
+                default: Some(patchbay_domain::CarrierName::Sandbox),
+                ..Default::default()
+            },
+            sip_secrets: Arc::new(SipSecretStore::new(aws_sdk_secretsmanager::Client::new(sdk), &config.sip_secret_prefix)),
             config,
         }
     }
@@ -73,9 +84,10 @@ impl Wiring {
         let secrets = CarrierSecrets::load_configured(sdk, &self.config).await?;
         let carriers = carrier::number_carriers(&self.config, &secrets)?;
         let profile_carrier = carrier::profile_carrier(&self.config, &secrets)?;
+        let dialers = carrier::dialers(&self.config, &secrets)?;
         let telnyx = std::env::var("TELNYX_PUBLIC_KEY").ok().filter(|k| !k.is_empty());
         let webhooks = WebhookKeys::new(telnyx.as_deref(), secrets.twilio_auth_token.clone(), self.config.public_url.clone())?;
-        Ok(Self { carriers, profile_carrier, webhooks, ..self })
+        Ok(Self { carriers, profile_carrier, webhooks, dialers, ..self })
     }
 
     pub fn with_carriers(self, carriers: Carriers) -> Self {
@@ -84,6 +96,10 @@ impl Wiring {
 
     pub fn with_profile_carrier(self, profile_carrier: Arc<dyn ProfileCarrier>) -> Self {
         Self { profile_carrier, ..self }
+    }
+
+    pub fn with_dialers(self, dialers: Dialers) -> Self {
+        Self { dialers, ..self }
     }
 
     pub fn with_webhooks(self, webhooks: WebhookKeys) -> Self {

@@ -55,6 +55,24 @@ pub enum Conflict {
     ProfileNotActive,
     /// The contact opted out (STOP); a START from them lifts it.
     ContactOptedOut,
+    /// The SIP connection is being deleted.
+    ConnectionDeleting,
+    /// Numbers are still on the SIP connection; take them off first.
+    ConnectionHasNumbers,
+    /// The SIP connection already has a primary number.
+    PrimaryTaken,
+    /// The number is on another SIP connection.
+    NumberOnAnotherConnection,
+    /// The number's inbound voice already goes to a voice-AI assistant (or a connection).
+    NumberVoiceInUse,
+    /// The number is not on this SIP connection.
+    NumberNotOnConnection,
+    /// The number belongs to another carrier than the connection.
+    CarrierMismatch,
+    /// The SIP connection is deactivated.
+    ConnectionInactive,
+    /// The SIP connection is not at the carrier yet (pending or failed).
+    ConnectionNotReady,
 }
 
 impl Conflict {
@@ -73,6 +91,15 @@ impl Conflict {
             Conflict::ProfileHasNumbers => "profile_has_numbers",
             Conflict::ProfileNotActive => "profile_not_active",
             Conflict::ContactOptedOut => "contact_opted_out",
+            Conflict::ConnectionDeleting => "connection_deleting",
+            Conflict::ConnectionHasNumbers => "connection_has_numbers",
+            Conflict::PrimaryTaken => "primary_taken",
+            Conflict::NumberOnAnotherConnection => "number_on_another_connection",
+            Conflict::NumberVoiceInUse => "number_voice_in_use",
+            Conflict::NumberNotOnConnection => "number_not_on_connection",
+            Conflict::CarrierMismatch => "carrier_mismatch",
+            Conflict::ConnectionInactive => "connection_inactive",
+            Conflict::ConnectionNotReady => "connection_not_ready",
         }
     }
 }
@@ -93,6 +120,15 @@ impl fmt::Display for Conflict {
             Conflict::ProfileHasNumbers => "the messaging profile still has phone numbers; unassign them first",
             Conflict::ProfileNotActive => "the sending number is on a messaging profile that is not your active one",
             Conflict::ContactOptedOut => "this contact opted out of messages (STOP); they can opt back in with START",
+            Conflict::ConnectionDeleting => "the SIP connection is being deleted",
+            Conflict::ConnectionHasNumbers => "phone numbers are still on the SIP connection; take them off first",
+            Conflict::PrimaryTaken => "the SIP connection already has a primary number",
+            Conflict::NumberOnAnotherConnection => "the number is on another SIP connection; take it off there first",
+            Conflict::NumberVoiceInUse => "the number's calls already go to a voice-AI assistant",
+            Conflict::NumberNotOnConnection => "the number is not on this SIP connection",
+            Conflict::CarrierMismatch => "the number and the SIP connection are at different carriers",
+            Conflict::ConnectionInactive => "the SIP connection is deactivated",
+            Conflict::ConnectionNotReady => "the SIP connection is not set up at the carrier yet",
         })
     }
 }

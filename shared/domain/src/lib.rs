@@ -2,6 +2,8 @@
 //! port traits the adapters implement. Nothing here performs I/O or knows about AWS or HTTP.
 
 pub mod conversations;
+pub mod dialer;
+pub mod dialer_ops;
 pub mod error;
 pub mod ids;
 pub mod inbox;

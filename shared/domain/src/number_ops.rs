@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use crate::dialer_ops::{sync_number_voice, VoicePorts};
 use crate::ports::{
     CarrierError, Created, NumberCarrier, NumberSyncLedger, NumberWriter, Ownership, ProfileReader, Purchase, QueueError, WorkQueue,
 };
@@ -166,10 +167,12 @@ pub async fn unassign(
 }
 
 /// The worker side: bring the carrier in line with one number's record.
+#[allow(clippy::too_many_arguments)] // the ports, then what to sync
 pub async fn sync_number(
     store: &dyn NumberSyncLedger,
     profiles: &dyn ProfileReader,
     carriers: &Carriers,
+    voice: VoicePorts<'_>,
     user: &UserId,
     e164: &E164,
     final_attempt: bool,
@@ -229,32 +232,18 @@ pub async fn sync_number(
             }
         }
         NumberStatus::Active if n.profile_sync == SyncState::Pending => {
-            let Some(id) = n.carrier_number_id.as_deref() else { return Ok(SyncOutcome::UpToDate) };
-            let target = match n.messaging_profile_id {
-                None => None,
-                Some(pid) => match profiles.get_profile(user, pid).await {
-                    Ok(p) => match p.carrier_profile_id {
-                        Some(cid) => Some(cid),
-                        None if n.carrier == CarrierName::Telnyx => {
-                            return Err(SyncRetry::Carrier(CarrierError::Transient(
-                                "the messaging profile is not at the carrier yet".into(),
-                            )))
-                        }
-                        None => None,
-                    },
-                    Err(StoreError::NotFound) => None,
-                    Err(e) => return Err(SyncRetry::Store(e)),
-                },
-            };
-            match carrier.set_messaging_profile(id, target.as_ref()).await {
-                Ok(()) => stale(store.record_number_profile_synced(user, e164, n.version, now).await, SyncOutcome::Updated),
-                Err(e @ CarrierError::Transient(_)) => Err(SyncRetry::Carrier(e)),
-                Err(e) => {
-                    let reason = e.failure_reason();
-                    stale(store.record_number_profile_failed(user, e164, n.version, &reason, now).await, SyncOutcome::Failed(reason))
-                }
+            let outcome = profile_step(store, profiles, carrier, &n, now).await?;
+            if n.voice_sync != Some(SyncState::Pending) || outcome == SyncOutcome::Superseded {
+                return Ok(outcome);
+            }
+            // The voice step works on the record as the profile step left it.
+            match store.get_number(user, e164).await {
+                Ok(n) => sync_number_voice(voice, &n, final_attempt, now).await,
+                Err(StoreError::NotFound) => Ok(SyncOutcome::Gone),
+                Err(e) => Err(SyncRetry::Store(e)),
             }
         }
+        NumberStatus::Active if n.voice_sync == Some(SyncState::Pending) => sync_number_voice(voice, &n, final_attempt, now).await,
         NumberStatus::Active => Ok(SyncOutcome::UpToDate),
         NumberStatus::Releasing => {
             if let Some(id) = n.carrier_number_id.as_deref() {
@@ -268,6 +257,45 @@ pub async fn sync_number(
                 }
             }
             stale(store.purge_released(user, e164, n.version).await, SyncOutcome::Deleted)
+        }
+    }
+}
+
+/// Put an active number on the messaging profile its record names (or none) at the carrier.
+async fn profile_step(
+    store: &dyn NumberSyncLedger,
+    profiles: &dyn ProfileReader,
+    carrier: &dyn NumberCarrier,
+    n: &PhoneNumber,
+    now: OffsetDateTime,
+) -> Result<SyncOutcome, SyncRetry> {
+    let (user, e164) = (&n.user_id, &n.e164);
+    let stale = |r: Result<(), StoreError>, done: SyncOutcome| match r {
+        Ok(()) => Ok(done),
+        Err(StoreError::Conflict(_)) | Err(StoreError::NotFound) => Ok(SyncOutcome::Superseded),
+        Err(e) => Err(SyncRetry::Store(e)),
+    };
+    let Some(id) = n.carrier_number_id.as_deref() else { return Ok(SyncOutcome::UpToDate) };
+    let target = match n.messaging_profile_id {
+        None => None,
+        Some(pid) => match profiles.get_profile(user, pid).await {
+            Ok(p) => match p.carrier_profile_id {
+                Some(cid) => Some(cid),
+                None if n.carrier == CarrierName::Telnyx => {
+                    return Err(SyncRetry::Carrier(CarrierError::Transient("the messaging profile is not at the carrier yet".into())))
+                }
+                None => None,
+            },
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(SyncRetry::Store(e)),
+        },
+    };
+    match carrier.set_messaging_profile(id, target.as_ref()).await {
+        Ok(()) => stale(store.record_number_profile_synced(user, e164, n.version, now).await, SyncOutcome::Updated),
+        Err(e @ CarrierError::Transient(_)) => Err(SyncRetry::Carrier(e)),
+        Err(e) => {
+            let reason = e.failure_reason();
+            stale(store.record_number_profile_failed(user, e164, n.version, &reason, now).await, SyncOutcome::Failed(reason))
         }
     }
 }

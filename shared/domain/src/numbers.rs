@@ -134,6 +134,13 @@ pub struct PhoneNumber {
     pub profile_sync: crate::SyncState,
     /// Why the carrier refused the last profile change, when `profile_sync` is `failed`.
     pub profile_sync_error: Option<SyncError>,
+    /// The SIP connection the number's inbound voice goes to, and its role there.
+    pub voice: Option<crate::dialer::VoiceAssignment>,
+    /// Whether the carrier has the number on that connection (or off every one) yet; `None` when
+    /// the number was never put on a connection.
+    pub voice_sync: Option<crate::SyncState>,
+    /// Why the carrier refused the last connection change, when `voice_sync` is `failed`.
+    pub voice_sync_error: Option<SyncError>,
     pub version: u64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -152,6 +159,9 @@ impl PhoneNumber {
             messaging_profile_id: None,
             profile_sync: crate::SyncState::Synced,
             profile_sync_error: None,
+            voice: None,
+            voice_sync: None,
+            voice_sync_error: None,
             version: 1,
             created_at: now,
             updated_at: now,

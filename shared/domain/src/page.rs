@@ -22,6 +22,10 @@ impl Limit {
         }
         Ok(Self(n))
     }
+    /// The largest page.
+    pub fn max() -> Self {
+        Self(Self::MAX)
+    }
     pub fn get(self) -> u16 {
         self.0
     }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::dialer::ConnectionId;
 use crate::messaging::ConversationId;
 use crate::{ProfileId, UserId, E164};
 
@@ -13,10 +14,12 @@ pub enum Command {
     /// reads the current record, so a stale or repeated command converges on the latest state.
     SyncMessagingProfile { user_id: UserId, profile_id: ProfileId },
     /// Bring the carrier in line with this number's record: buy it (following an order), put it on
-    /// its messaging profile, or release it.
+    /// its messaging profile and its SIP connection, or release it.
     SyncPhoneNumber { user_id: UserId, phone_number: E164 },
     /// Send a queued outbound message through its number's carrier.
     SendSms { user_id: UserId, conversation_id: ConversationId, message_id: String },
+    /// Make the carrier's credential connection match ours (create, update, or delete it and its secret).
+    SyncSipConnection { user_id: UserId, connection_id: ConnectionId },
 }
 
 /// A command with the ids the queue needs.
@@ -48,12 +51,18 @@ impl CommandEnvelope {
         Self { id: format!("send-sms-{message_id}"), command: Command::SendSms { user_id, conversation_id, message_id } }
     }
 
+    /// The sync for one version of a SIP connection.
+    pub fn sync_connection(user_id: UserId, connection_id: ConnectionId, version: u64) -> Self {
+        Self { id: format!("sync-connection-{connection_id}-v{version}"), command: Command::SyncSipConnection { user_id, connection_id } }
+    }
+
     /// Commands about the same resource are applied in order (SQS FIFO message group).
     pub fn group(&self) -> String {
         match &self.command {
             Command::SyncMessagingProfile { profile_id, .. } => format!("profile-{profile_id}"),
             Command::SyncPhoneNumber { phone_number, .. } => format!("number-{}", phone_number.as_str().trim_start_matches('+')),
             Command::SendSms { message_id, .. } => format!("sms-{message_id}"),
+            Command::SyncSipConnection { connection_id, .. } => format!("connection-{connection_id}"),
         }
     }
 }

@@ -7,15 +7,16 @@ pub mod twilio;
 
 use std::sync::Arc;
 
+use patchbay_domain::dialer_ops::Dialers;
 use patchbay_domain::number_ops::Carriers;
-use patchbay_domain::ports::{CarrierError, NumberCarrier, ProfileCarrier};
+use patchbay_domain::ports::{CarrierError, DialerCarrier, NumberCarrier, ProfileCarrier};
 use patchbay_domain::CarrierName;
 use secrecy::ExposeSecret;
 
 use crate::secrets::CarrierSecrets;
 use crate::{CarrierKind, Config};
 
-pub use sandbox::SandboxCarrier;
+pub use sandbox::{SandboxCarrier, SandboxDialer};
 pub use telnyx::TelnyxClient;
 pub use twilio::TwilioClient;
 
@@ -56,6 +57,23 @@ pub fn number_carriers(config: &Config, secrets: &CarrierSecrets) -> Result<Carr
         CarrierKind::Telnyx => CarrierName::Telnyx,
     });
     Ok(carriers)
+}
+
+/// The dialer carriers: Telnyx when its key is set, the sandbox when it is the configured carrier.
+pub fn dialers(config: &Config, secrets: &CarrierSecrets) -> Result<Dialers, CarrierError> {
+    let mut dialers = Dialers::default();
+    if let Some(key) = secrets.telnyx_api_key.as_ref().filter(|k| !k.expose_secret().is_empty()) {
+        dialers.telnyx =
+            Some(Arc::new(TelnyxClient::new(&config.telnyx_base_url, key.clone(), config.carrier_timeout)?) as Arc<dyn DialerCarrier>);
+    }
+    dialers.default = Some(match config.carrier {
+        CarrierKind::Sandbox => {
+            dialers.sandbox = Some(Arc::new(SandboxDialer::default()) as Arc<dyn DialerCarrier>);
+            CarrierName::Sandbox
+        }
+        CarrierKind::Telnyx => CarrierName::Telnyx,
+    });
+    Ok(dialers)
 }
 
 /// The HTTP client every carrier client uses: the configured timeout for a whole call, a shorter

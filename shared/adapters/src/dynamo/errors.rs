@@ -43,6 +43,8 @@ pub enum Role {
     Message,
     /// The route from a carrier's message id to our message.
     CarrierRoute,
+    /// The SIP connection a number joins or leaves (its count and its primary slot move with it).
+    Connection,
 }
 
 /// Why DynamoDB cancelled one item of a transaction (`CancellationReason.Code`).

@@ -1,5 +1,6 @@
 //! Item shapes and their mapping to domain types (serde_dynamo; no hand-built attribute maps).
 
+use patchbay_domain::dialer::{ConnectionId, ConnectionName, NumberRole, SipConnection, VoiceAssignment};
 use patchbay_domain::messaging::{Contact, Conversation, ConversationId, Direction, Message, MessageStatus};
 use patchbay_domain::sms::Encoding;
 use patchbay_domain::{
@@ -126,6 +127,17 @@ pub struct NumberItem {
     pub profile_sync: SyncState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_sync_error: Option<SyncError>,
+    /// The SIP connection the number's voice goes to, its role and whether it is offered as a caller id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_connection_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_role: Option<NumberRole>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_active: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_sync: Option<SyncState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_sync_error: Option<SyncError>,
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -147,6 +159,11 @@ impl From<&PhoneNumber> for NumberItem {
             messaging_profile_id: n.messaging_profile_id.map(|p| p.to_string()),
             profile_sync: n.profile_sync,
             profile_sync_error: n.profile_sync_error.clone(),
+            sip_connection_id: n.voice.as_ref().map(|v| v.connection_id.to_string()),
+            sip_role: n.voice.as_ref().map(|v| v.role),
+            sip_active: n.voice.as_ref().map(|v| v.active),
+            voice_sync: n.voice_sync,
+            voice_sync_error: n.voice_sync_error.clone(),
             version: n.version,
             created_at: rfc3339(n.created_at),
             updated_at: rfc3339(n.updated_at),
@@ -173,6 +190,16 @@ impl TryFrom<NumberItem> for PhoneNumber {
             },
             profile_sync: i.profile_sync,
             profile_sync_error: i.profile_sync_error.clone(),
+            voice: match (&i.sip_connection_id, i.sip_role) {
+                (Some(c), Some(role)) => Some(VoiceAssignment {
+                    connection_id: ConnectionId::parse(c).map_err(|_| corrupt("sip_connection_id"))?,
+                    role,
+                    active: i.sip_active.unwrap_or(true),
+                }),
+                _ => None,
+            },
+            voice_sync: i.voice_sync,
+            voice_sync_error: i.voice_sync_error.clone(),
             version: i.version,
             created_at: time(&i.created_at)?,
             updated_at: time(&i.updated_at)?,
@@ -326,6 +353,85 @@ impl TryFrom<ConversationItem> for Conversation {
             unread: i.unread,
             last_message_at: time(&i.last_message_at)?,
             last_message_preview: i.last_message_preview,
+        })
+    }
+}
+
+/// A user's SIP connection. No password: that lives in Secrets Manager only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionItem {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub carrier: CarrierName,
+    pub active: bool,
+    pub sync_state: SyncState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_error: Option<SyncError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_connection_id: Option<String>,
+    pub sip_username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telephony_credential_id: Option<String>,
+    /// How many numbers are on it; moved in the same transaction as each assignment, and a delete is
+    /// conditioned on it being zero.
+    #[serde(default)]
+    pub number_count: u32,
+    /// The number holding the one primary slot, set and cleared in the assignment's transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_number: Option<String>,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&SipConnection> for ConnectionItem {
+    fn from(c: &SipConnection) -> Self {
+        let key = Key::connection(&c.user_id, c.id);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            id: c.id.to_string(),
+            user_id: c.user_id.to_string(),
+            name: c.name.as_str().to_owned(),
+            carrier: c.carrier,
+            active: c.active,
+            sync_state: c.sync_state,
+            sync_error: c.sync_error.clone(),
+            carrier_connection_id: c.carrier_connection_id.clone(),
+            sip_username: c.sip_username.clone(),
+            telephony_credential_id: c.telephony_credential_id.clone(),
+            number_count: c.number_count,
+            primary_number: None,
+            version: c.version,
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+        }
+    }
+}
+
+impl TryFrom<ConnectionItem> for SipConnection {
+    type Error = StoreError;
+    fn try_from(i: ConnectionItem) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("connection item {}: {what}", i.sk));
+        let time = |s: &str| OffsetDateTime::parse(s, &Rfc3339).map_err(|_| corrupt("timestamp"));
+        Ok(SipConnection {
+            user_id: UserId::parse(&i.user_id).map_err(|_| corrupt("user_id"))?,
+            id: ConnectionId::parse(&i.id).map_err(|_| corrupt("id"))?,
+            name: ConnectionName::parse(&i.name).map_err(|_| corrupt("name"))?,
+            carrier: i.carrier,
+            active: i.active,
+            sync_state: i.sync_state,
+            sync_error: i.sync_error.clone(),
+            carrier_connection_id: i.carrier_connection_id.clone(),
+            sip_username: i.sip_username.clone(),
+            telephony_credential_id: i.telephony_credential_id.clone(),
+            number_count: i.number_count,
+            version: i.version,
+            created_at: time(&i.created_at)?,
+            updated_at: time(&i.updated_at)?,
         })
     }
 }

@@ -12,8 +12,11 @@
 //! | contact              | `USER#{user}` | `CONTACT#{e164}`                     |
 //! | webhook event guard  | `EVENT#{carrier}#{event id}` | `EVENT` (TTL)         |
 //! | carrier message route | `CARRIERMSG#{carrier message id}` | `MSG`            |
+//! | SIP connection       | `USER#{user}` | `SIPCONN#{connection id}`            |
+//! | WebRTC token counter | `USER#{user}` | `RATE#WEBRTC#{unix minute}` (TTL)    |
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use patchbay_domain::dialer::ConnectionId;
 use patchbay_domain::messaging::ConversationId;
 use patchbay_domain::{CarrierName, IdempotencyKey, ProfileId, UserId, E164};
 use std::collections::HashMap;
@@ -23,6 +26,7 @@ pub const SK: &str = "sk";
 pub const PROFILE_PREFIX: &str = "PROFILE#";
 pub const NUMBER_PREFIX: &str = "NUMBER#";
 pub const CONTACT_PREFIX: &str = "CONTACT#";
+pub const CONNECTION_PREFIX: &str = "SIPCONN#";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
@@ -73,6 +77,15 @@ impl Key {
 
     pub fn message(user: &UserId, conversation: &ConversationId, message_id: &str) -> Self {
         Self { pk: Self::user_pk(user), sk: format!("{}{message_id}", Self::messages_prefix(conversation)) }
+    }
+
+    pub fn connection(user: &UserId, id: ConnectionId) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("{CONNECTION_PREFIX}{id}") }
+    }
+
+    /// One minute's WebRTC token counter of a user.
+    pub fn token_counter(user: &UserId, unix_minute: i64) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("RATE#WEBRTC#{unix_minute}") }
     }
 
     pub fn contact(user: &UserId, e164: &E164) -> Self {

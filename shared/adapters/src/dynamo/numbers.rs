@@ -43,7 +43,7 @@ impl DynamoStore {
     }
 
     /// A version-guarded single-item update of a number record.
-    async fn update_number(
+    pub(super) async fn update_number(
         &self,
         user: &UserId,
         e164: &E164,
@@ -147,7 +147,7 @@ impl NumberWriter for DynamoStore {
                 Role::Record,
                 self.update(
                     &Key::number(user, e164),
-                    "SET #st = :releasing, #v = #v + :one, #ua = :now, #ps = :synced REMOVE #mp",
+                    "SET #st = :releasing, #v = #v + :one, #ua = :now, #ps = :synced REMOVE #mp, #sc, #sr, #sa, #vs, #vse",
                     "#v = :v AND #st = :active",
                     &[
                         ("#st", "status"),
@@ -155,6 +155,11 @@ impl NumberWriter for DynamoStore {
                         ("#ua", "updated_at"),
                         ("#ps", "profile_sync"),
                         ("#mp", "messaging_profile_id"),
+                        ("#sc", "sip_connection_id"),
+                        ("#sr", "sip_role"),
+                        ("#sa", "sip_active"),
+                        ("#vs", "voice_sync"),
+                        ("#vse", "voice_sync_error"),
                     ],
                     vec![
                         (":releasing", status(NumberStatus::Releasing)),
@@ -169,6 +174,11 @@ impl NumberWriter for DynamoStore {
             // Off its profile first: the profile's count moves with it.
             if let Some(p) = current.messaging_profile_id {
                 tx.push(Role::ProfileCount, self.profile_count(user, p, -1, false)?);
+            }
+            // Off its SIP connection too (the carrier drops its routing with the number).
+            if let Some(v) = &current.voice {
+                let primary = v.role == patchbay_domain::dialer::NumberRole::Primary;
+                tx.push(Role::Connection, self.connection_side(user, v.connection_id, e164, -1, false, primary)?);
             }
             match self.transact(tx).await {
                 Ok(()) => return self.number_or_404(user, e164).await,
