@@ -13,6 +13,7 @@ use patchbay_conversations::ConversationsApi;
 use patchbay_messaging_profiles::ProfilesApi;
 use patchbay_phone_numbers::NumbersApi;
 use patchbay_send_sms::SendApi;
+use patchbay_sip_connections::SipConnectionsApi;
 use patchbay_webhook_receiver::ReceiverApi;
 use secrecy::SecretString;
 
@@ -88,7 +89,8 @@ pub fn function_routes(w: &Wiring) -> Router {
     let conversations = patchbay_conversations::router(Arc::new(ConversationsApi::new(w)));
     let send = patchbay_send_sms::router(Arc::new(SendApi::new(w)));
     let receiver = patchbay_webhook_receiver::router(Arc::new(ReceiverApi::new(w)));
-    http::finish(profiles.merge(activate).merge(numbers).merge(assign).merge(conversations).merge(receiver).merge(send))
+    let dialer = patchbay_sip_connections::router(Arc::new(SipConnectionsApi::new(w)));
+    http::finish(profiles.merge(activate).merge(numbers).merge(assign).merge(conversations).merge(receiver).merge(send).merge(dialer))
 }
 
 /// The local API: the function routes behind the dev JWT authorizer.

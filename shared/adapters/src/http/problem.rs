@@ -4,6 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use patchbay_domain::conversations::ConversationError;
+use patchbay_domain::dialer_ops::DialerError;
 use patchbay_domain::inbox::InboxError;
 use patchbay_domain::number_ops::NumberError;
 use patchbay_domain::ports::CarrierError;
@@ -41,11 +42,13 @@ pub struct ApiError {
     pub detail: String,
     pub field: Option<String>,
     pub carrier: Option<Box<CarrierProblem>>,
+    /// Seconds for `Retry-After` (429; 503 answers 1 s).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { status, code: code.into(), detail: detail.into(), field: None, carrier: None }
+        Self { status, code: code.into(), detail: detail.into(), field: None, carrier: None, retry_after: None }
     }
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
@@ -111,7 +114,11 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                headers.insert(header::RETRY_AFTER, v);
+            }
+        } else if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         res
@@ -195,6 +202,35 @@ impl From<InboxError> for ApiError {
             InboxError::Store(e @ StoreError::Unavailable(_)) => ApiError::unavailable("store", &e),
             // Not a condition a webhook can fail on: a defect, logged; the carrier retries.
             InboxError::Store(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<DialerError> for ApiError {
+    fn from(e: DialerError) -> Self {
+        match e {
+            DialerError::NotFound => ApiError::not_found("SIP connection not found"),
+            DialerError::NumberNotFound => ApiError::not_found("phone number not found"),
+            DialerError::Conflict(c) => ApiError::new(StatusCode::CONFLICT, c.code(), c.to_string()),
+            DialerError::CarrierNotConfigured(name) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "carrier_not_configured",
+                format!("this deployment has no dialer credentials for {name}"),
+            )
+            .with_field("carrier"),
+            DialerError::Carrier(name, e) => ApiError::carrier(name, e),
+            DialerError::RateLimited { retry_after } => {
+                let mut err = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("at most {} WebRTC tokens a minute; retry in {retry_after} s", patchbay_domain::dialer::TOKENS_PER_MINUTE),
+                );
+                err.retry_after = Some(retry_after.max(1));
+                err
+            }
+            DialerError::Store(e) => ProfileError::Store(e).into(),
+            DialerError::Queue(e) => ProfileError::Queue(e).into(),
+            DialerError::Secrets(e) => ApiError::unavailable("secret store", &e),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! What the API shows: the JSON shapes of resources, built from domain types.
 
-use patchbay_domain::{AvailableNumber, CarrierName, MessagingProfile, NumberStatus, Page, PhoneNumber, SyncState};
+use patchbay_domain::{AvailableNumber, CarrierName, MessagingProfile, NumberStatus, Page, PhoneNumber, SyncError, SyncState};
 use serde::Serialize;
 
 use crate::dynamo::items::rfc3339;
@@ -9,6 +9,12 @@ use crate::dynamo::items::rfc3339;
 pub struct SyncErrorView {
     pub code: String,
     pub message: String,
+}
+
+impl From<&SyncError> for SyncErrorView {
+    fn from(e: &SyncError) -> Self {
+        Self { code: e.code.clone(), message: e.message.clone() }
+    }
 }
 
 #[derive(Debug, Serialize)]
