@@ -215,10 +215,10 @@ fn flag(q: &QueryParams, name: &str) -> Result<bool, ApiError> {
 
 async fn list(State(api): State<Arc<SipConnectionsApi>>, AuthUser(user): AuthUser, q: QueryParams) -> Result<Response, ApiError> {
     let include_inactive = flag(&q, "include_inactive")?;
+    let carrier = carrier_field(q.get("carrier"), "carrier").map_err(|e| ApiError { status: StatusCode::BAD_REQUEST, ..e })?;
     match q.get("source") {
         None | Some("patchbay") => {}
         Some("carrier") => {
-            let carrier = carrier_field(q.get("carrier"), "carrier").map_err(|e| ApiError { status: StatusCode::BAD_REQUEST, ..e })?;
             let listed = api.ops().list_at_carrier(&user, carrier).await?;
             let data: Vec<CarrierConnectionView> = listed.iter().map(CarrierConnectionView::from).collect();
             return Ok(Json(serde_json::json!({"data": data, "next_cursor": null})).into_response());
