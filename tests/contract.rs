@@ -165,3 +165,33 @@ async fn telnyx_client_requests_validate_against_the_official_spec() {
     c.send_sms(&e164, &E164::parse("+14155550123").unwrap(), "Hello from Patchbay", Some(&profile)).await.expect("send");
     assert_clean(&seen, 11);
 }
+
+#[tokio::test]
+async fn telnyx_dialer_requests_validate_against_the_official_spec() {
+    use patchbay_domain::dialer::{ConnectionId, ConnectionSpec, SipPassword};
+    use patchbay_domain::ports::DialerCarrier;
+
+    let (_prism, port) = prism("telnyx_spec3.yml").await;
+    let (base, seen) = proxy_to(port).await;
+    let c = TelnyxClient::new(&base, SecretString::from("KEY_test"), Duration::from_secs(10)).unwrap();
+    let local_id = ConnectionId::new_v7();
+    let spec = ConnectionSpec {
+        local_id,
+        name: "Front desk".into(),
+        user_name: local_id.sip_username(),
+        password: SipPassword::generate(),
+        active: true,
+        webhook_event_url: Some("https://hooks.example.com/webhooks/telnyx".into()),
+    };
+    let id = c.create_credential_connection(&spec).await.expect("create credential connection");
+    c.find_credential_connection(&spec.user_name).await.expect("list credential connections");
+    c.update_credential_connection(&id, &spec).await.expect("update credential connection");
+    let credential = c.create_telephony_credential(&id, "patchbay-front-desk").await.expect("telephony credential");
+    let token = c.webrtc_token(&credential, time::OffsetDateTime::now_utc()).await.expect("token");
+    assert_eq!(token.token.split('.').count(), 3, "a JWT");
+    c.set_number_connection("1293384261075731499", Some(&id)).await.expect("route the number to the connection");
+    c.set_number_connection("1293384261075731499", None).await.expect("route it to none");
+    c.delete_telephony_credential(&credential).await.expect("delete telephony credential");
+    c.delete_credential_connection(&id).await.expect("delete credential connection");
+    assert_clean(&seen, 9);
+}

@@ -113,6 +113,13 @@ async fn a_whole_dialer_run_shows_each_password_once_and_never_again() {
     let path = format!("/v1/sip-connections/{id}");
     let synced = env.until(&token, &path, |b| b["sync_state"] == "synced").await;
     assert!(synced["carrier_connection_id"].as_str().unwrap().starts_with("sbx-conn-"), "{synced}");
+    // Straight from the carrier account: ours is known, with its Patchbay id; another user's is not listed.
+    let (st, at_carrier) = t.call(&env, &token, Method::GET, "/v1/sip-connections?source=carrier", None, None).await;
+    assert_eq!(st, 200, "{at_carrier}");
+    let listed = at_carrier["data"].as_array().unwrap();
+    let mine = listed.iter().find(|c| c["id"] == synced["carrier_connection_id"]).expect("at the carrier");
+    assert_eq!((mine["known"].as_bool(), mine["patchbay_id"].as_str()), (Some(true), Some(id.as_str())));
+    assert!(listed.iter().all(|c| c["known"] == true || !c["user_name"].as_str().unwrap_or("").starts_with("pb")), "{at_carrier}");
 
     // Three numbers, assigned backup first: the list is in role order, the primary the default.
     for (n, role) in [(nums[2], "backup"), (nums[1], "secondary"), (nums[0], "primary")] {

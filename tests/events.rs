@@ -3,8 +3,9 @@
 //! by the functions' routers against the emulator; the SQS batch runs through the worker.
 
 use patchbay_adapters::webhooks::WebhookKeys;
-use patchbay_domain::ports::ProfileWriter;
-use patchbay_domain::{MessagingProfile, NewProfile, ProfileId, ProfileName, UserId, WhitelistedDestinations};
+use patchbay_domain::dialer::{ConnectionId, ConnectionName, SipConnection, SipPassword};
+use patchbay_domain::ports::{ConnectionWriter, ProfileWriter};
+use patchbay_domain::{CarrierName, MessagingProfile, NewProfile, ProfileId, ProfileName, UserId, WhitelistedDestinations};
 use patchbay_e2e::{Parts, TestEnv};
 use patchbay_local::server::function_routes;
 use patchbay_worker::Worker;
@@ -13,6 +14,7 @@ use time::OffsetDateTime;
 use tower::ServiceExt;
 
 const PID: &str = "01a20000-0000-7000-8000-000000000001";
+const CID: &str = "01a20000-0000-7000-8000-0000000000c1";
 
 fn event(name: &str) -> String {
     std::fs::read_to_string(patchbay_local::emulator::repo_root().join("events").join(name)).unwrap()
@@ -66,6 +68,28 @@ async fn sample_events_drive_the_functions() {
     assert!(worker.handle_batch(numbers_batch).await.batch_item_failures.is_empty());
     let (s, shown) = invoke(&router, "phone-numbers/show.json").await;
     assert_eq!((s, shown["status"].as_str()), (200, Some("active")));
+
+    // The dialer: a create answers the password once; a connection (fixed id, as the samples name
+    // it) synced by the sample SQS batch takes the number as primary and issues a token.
+    let (s, created) = invoke(&router, "sip-connections/create.json").await;
+    assert_eq!((s, created["sync_state"].as_str()), (202, Some("pending")), "{created}");
+    assert!(created["sip_password"].as_str().is_some_and(|p| p.len() >= 24), "{created}");
+    let mut c =
+        SipConnection::new(user.clone(), ConnectionName::parse("Sample desk").unwrap(), CarrierName::Sandbox, OffsetDateTime::now_utc());
+    c.id = ConnectionId::parse(CID).unwrap();
+    c.sip_username = c.id.sip_username();
+    env.store.create_connection(&c, None).await.unwrap();
+    wiring.sip_secrets.put_password(c.id, &SipPassword::generate()).await.unwrap();
+    let connection_batch: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&event("worker/sync-connection.json")).unwrap();
+    assert!(worker.handle_batch(connection_batch).await.batch_item_failures.is_empty());
+    let (s, synced) = invoke(&router, "sip-connections/show.json").await;
+    assert_eq!((s, synced["sync_state"].as_str()), (200, Some("synced")), "{synced}");
+    let (s, on) = invoke(&router, "sip-connections/assign.json").await;
+    assert_eq!((s, on["default_caller_id"].as_str()), (202, Some("+12125550142")), "{on}");
+    let (s, tok) = invoke(&router, "sip-connections/token.json").await;
+    assert_eq!((s, tok["caller_ids"].clone()), (201, serde_json::json!(["+12125550142"])), "{tok}");
+    let (s, listed) = invoke(&router, "sip-connections/list.json").await;
+    assert_eq!((s, listed["data"].as_array().map(Vec::len)), (200, Some(2)), "{listed}");
     assert_eq!(invoke(&router, "phone-numbers/list.json").await.1["data"].as_array().map(Vec::len), Some(1));
     let (s, assigned) = invoke(&router, "assign-number/assign.json").await;
     assert_eq!((s, assigned["messaging_profile_id"].as_str()), (202, Some(PID)));

@@ -62,9 +62,14 @@ impl TelnyxClient {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, CarrierError> {
+        self.send_accepting(req, "application/json").await
+    }
+
+    /// `send` for an answer that is not JSON (a token is `text/plain`); errors are still JSON.
+    async fn send_accepting(&self, req: reqwest::RequestBuilder, accept: &str) -> Result<reqwest::Response, CarrierError> {
         let res = req
             .bearer_auth(self.api_key.expose_secret())
-            .header(reqwest::header::ACCEPT, "application/json")
+            .header(reqwest::header::ACCEPT, accept)
             .send()
             .await
             .map_err(|e| CarrierError::Transient(describe(e)))?;
@@ -438,7 +443,8 @@ impl DialerCarrier for TelnyxClient {
     }
 
     async fn webrtc_token(&self, credential_id: &str, now: OffsetDateTime) -> Result<WebrtcToken, CarrierError> {
-        let res = self.send(self.http.post(self.url(&format!("/telephony_credentials/{credential_id}/token")))).await?;
+        let res =
+            self.send_accepting(self.http.post(self.url(&format!("/telephony_credentials/{credential_id}/token"))), "text/plain").await?;
         let token = res.text().await.map_err(unreadable)?.trim().to_owned();
         if token.split('.').count() != 3 {
             return Err(CarrierError::Transient("telnyx answered a token that is not a JWT".into()));
