@@ -358,6 +358,12 @@ pub async fn sync_connection(
         return fail(store, &c, err, final_attempt, now, None).await;
     };
     if c.sync_state == SyncState::Deleting {
+        if let Some(credential) = &c.telephony_credential_id {
+            match dialer.delete_telephony_credential(credential).await {
+                Ok(()) | Err(CarrierError::NotFound) => {}
+                Err(e) => return fail(store, &c, e, final_attempt, now, None).await,
+            }
+        }
         if let Some(cid) = &c.carrier_connection_id {
             match dialer.delete_credential_connection(cid).await {
                 Ok(()) | Err(CarrierError::NotFound) => {}
