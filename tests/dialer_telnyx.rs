@@ -29,7 +29,7 @@ fn client(server: &MockServer, timeout_ms: u64) -> Arc<TelnyxClient> {
 }
 
 fn dialers(c: &Arc<TelnyxClient>) -> Dialers {
-    Dialers { telnyx: Some(c.clone() as Arc<dyn DialerCarrier>), sandbox: None, default: Some(CarrierName::Telnyx) }
+    Dialers { telnyx: Some(c.clone() as Arc<dyn DialerCarrier>), default: Some(CarrierName::Telnyx), ..Default::default() }
 }
 
 fn worker(env: &TestEnv, c: &Arc<TelnyxClient>) -> Worker {

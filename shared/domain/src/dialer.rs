@@ -10,45 +10,18 @@ use uuid::Uuid;
 
 use crate::{CarrierName, PhoneNumber, SyncError, SyncState, UserId, ValidationError, E164};
 
-/// A SIP connection's id: a UUIDv7, so lists come out in creation order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ConnectionId(Uuid);
+crate::ids::uuid_id!(
+    /// A SIP connection's id.
+    ConnectionId,
+    "a SIP connection id"
+);
 
 impl ConnectionId {
-    pub fn new_v7() -> Self {
-        Self(Uuid::now_v7())
-    }
-    /// The canonical hyphenated lowercase form only.
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let bad = || ValidationError::new("id", "invalid_id", "must be a SIP connection id as returned by the API (a lowercase UUID)");
-        let id = Uuid::try_parse(raw).map_err(|_| bad())?;
-        if id.hyphenated().to_string() != raw {
-            return Err(bad());
-        }
-        Ok(Self(id))
-    }
     /// The SIP user name Patchbay gives this connection: `pb` and the id's 30 last hex digits
     /// (Telnyx: 4 to 32 alphanumeric characters, unique in the account).
     pub fn sip_username(&self) -> String {
-        let hex = self.0.simple().to_string();
+        let hex = self.as_uuid().simple().to_string();
         format!("pb{}", &hex[2..])
-    }
-}
-impl TryFrom<String> for ConnectionId {
-    type Error = ValidationError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-impl From<ConnectionId> for String {
-    fn from(p: ConnectionId) -> String {
-        p.0.hyphenated().to_string()
-    }
-}
-impl fmt::Display for ConnectionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.hyphenated())
     }
 }
 
@@ -60,17 +33,7 @@ impl ConnectionName {
     pub const MAX_CHARS: usize = 64;
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(ValidationError::new("name", "empty", "must not be empty"));
-        }
-        if raw.chars().count() > Self::MAX_CHARS {
-            return Err(ValidationError::new("name", "too_long", format!("must be at most {} characters", Self::MAX_CHARS)));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(ValidationError::new("name", "invalid_character", "must not contain control characters"));
-        }
-        Ok(Self(trimmed.to_owned()))
+        crate::profile::display_name(raw, Self::MAX_CHARS).map(Self)
     }
     pub fn as_str(&self) -> &str {
         &self.0

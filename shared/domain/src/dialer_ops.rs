@@ -8,30 +8,15 @@ use crate::dialer::{
     connection_numbers, AssignmentPatch, CarrierConnection, ConnectionId, ConnectionName, ConnectionPatch, ConnectionSpec, NumberRole,
     SipConnection, SipPassword, VoiceAssignment, WebrtcToken, TOKENS_PER_MINUTE, TOKEN_LIFETIME,
 };
+use crate::number_ops::ByCarrier;
 use crate::ports::{
     CarrierError, ConnectionSyncLedger, ConnectionWriter, Created, DialerCarrier, QueueError, SecretError, SipSecrets, WorkQueue,
 };
 use crate::profiles::{SyncOutcome, SyncRetry};
 use crate::{CarrierName, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncError, SyncState, UserId, E164};
 
-/// The dialer carriers this deployment has.
-#[derive(Clone, Default)]
-pub struct Dialers {
-    pub telnyx: Option<Arc<dyn DialerCarrier>>,
-    pub sandbox: Option<Arc<dyn DialerCarrier>>,
-    /// Used when a request names none.
-    pub default: Option<CarrierName>,
-}
-
-impl Dialers {
-    pub fn get(&self, name: CarrierName) -> Option<&Arc<dyn DialerCarrier>> {
-        match name {
-            CarrierName::Telnyx => self.telnyx.as_ref(),
-            CarrierName::Sandbox => self.sandbox.as_ref(),
-            CarrierName::Twilio => None,
-        }
-    }
-}
+/// The dialer carriers (Telnyx, the sandbox; Twilio has none).
+pub type Dialers = ByCarrier<dyn DialerCarrier>;
 
 /// Why a dialer request did not do what was asked. Each variant decides one status.
 #[derive(Debug, thiserror::Error)]
@@ -109,8 +94,7 @@ fn sync_command(c: &SipConnection) -> CommandEnvelope {
 
 impl Dialer<'_> {
     pub fn carrier(&self, requested: Option<CarrierName>) -> Result<(CarrierName, &Arc<dyn DialerCarrier>), DialerError> {
-        let name = requested.or(self.dialers.default).unwrap_or(CarrierName::Sandbox);
-        self.dialers.get(name).map(|c| (name, c)).ok_or(DialerError::CarrierNotConfigured(name))
+        self.dialers.pick(requested).map_err(DialerError::CarrierNotConfigured)
     }
 
     /// Create a connection: the record (with the key's guard), then its password in the secret store,

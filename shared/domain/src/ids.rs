@@ -44,44 +44,56 @@ impl fmt::Display for UserId {
     }
 }
 
-/// A messaging profile's id: a UUIDv7, so ids sort by creation time and lists come out in that order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ProfileId(Uuid);
+/// An id Patchbay makes: a UUIDv7 (ids sort by creation time, so lists come out in that order),
+/// parsed from its canonical hyphenated lowercase form only, so one resource has exactly one spelling.
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(Uuid);
 
-impl ProfileId {
-    pub fn new_v7() -> Self {
-        Self(Uuid::now_v7())
-    }
-    /// Parses the canonical hyphenated lowercase form only, so one profile has exactly one spelling.
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let bad = || ValidationError::new("id", "invalid_id", "must be a profile id as returned by the API (a lowercase UUID)");
-        let id = Uuid::try_parse(raw).map_err(|_| bad())?;
-        if id.hyphenated().to_string() != raw {
-            return Err(bad());
+        impl $name {
+            pub fn new_v7() -> Self {
+                Self(Uuid::now_v7())
+            }
+            pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+                let bad = || ValidationError::new("id", "invalid_id", concat!("must be ", $what, " as returned by the API (a lowercase UUID)"));
+                let id = Uuid::try_parse(raw).map_err(|_| bad())?;
+                if id.hyphenated().to_string() != raw {
+                    return Err(bad());
+                }
+                Ok(Self(id))
+            }
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
         }
-        Ok(Self(id))
-    }
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
+        impl TryFrom<String> for $name {
+            type Error = ValidationError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::parse(&s)
+            }
+        }
+        impl From<$name> for String {
+            fn from(p: $name) -> String {
+                p.0.hyphenated().to_string()
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0.hyphenated())
+            }
+        }
+    };
 }
-impl TryFrom<String> for ProfileId {
-    type Error = ValidationError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
-    }
-}
-impl From<ProfileId> for String {
-    fn from(p: ProfileId) -> String {
-        p.0.hyphenated().to_string()
-    }
-}
-impl fmt::Display for ProfileId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.hyphenated())
-    }
-}
+pub(crate) use uuid_id;
+
+uuid_id!(
+    /// A messaging profile's id.
+    ProfileId,
+    "a profile id"
+);
 
 /// The carrier's id for a mirrored messaging profile (Telnyx: a UUID; the sandbox: its own).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

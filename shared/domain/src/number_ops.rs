@@ -14,25 +14,46 @@ use crate::{
     ProfileId, StoreError, SyncState, UserId, E164,
 };
 
-/// The number carriers this deployment has credentials for.
-#[derive(Clone, Default)]
-pub struct Carriers {
-    pub twilio: Option<Arc<dyn NumberCarrier>>,
-    pub telnyx: Option<Arc<dyn NumberCarrier>>,
-    pub sandbox: Option<Arc<dyn NumberCarrier>>,
+/// One client per carrier this deployment has credentials for, of one kind (numbers, the dialer, …).
+pub struct ByCarrier<T: ?Sized> {
+    pub twilio: Option<Arc<T>>,
+    pub telnyx: Option<Arc<T>>,
+    pub sandbox: Option<Arc<T>>,
     /// Used when a request names none.
     pub default: Option<CarrierName>,
 }
 
-impl Carriers {
-    pub fn get(&self, name: CarrierName) -> Option<&Arc<dyn NumberCarrier>> {
+impl<T: ?Sized> Default for ByCarrier<T> {
+    fn default() -> Self {
+        Self { twilio: None, telnyx: None, sandbox: None, default: None }
+    }
+}
+
+impl<T: ?Sized> Clone for ByCarrier<T> {
+    fn clone(&self) -> Self {
+        Self { twilio: self.twilio.clone(), telnyx: self.telnyx.clone(), sandbox: self.sandbox.clone(), default: self.default }
+    }
+}
+
+impl<T: ?Sized> ByCarrier<T> {
+    pub fn get(&self, name: CarrierName) -> Option<&Arc<T>> {
         match name {
             CarrierName::Twilio => self.twilio.as_ref(),
             CarrierName::Telnyx => self.telnyx.as_ref(),
             CarrierName::Sandbox => self.sandbox.as_ref(),
         }
     }
+
+    /// The requested carrier, or the deployment's default (the sandbox when none is set); `Err`
+    /// names the carrier this deployment has no client for.
+    pub fn pick(&self, requested: Option<CarrierName>) -> Result<(CarrierName, &Arc<T>), CarrierName> {
+        let name = requested.or(self.default).unwrap_or(CarrierName::Sandbox);
+        self.get(name).map(|c| (name, c)).ok_or(name)
+    }
 }
+
+/// The number carriers.
+pub type Carriers = ByCarrier<dyn NumberCarrier>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NumberError {
@@ -77,8 +98,7 @@ pub struct Numbers<'a> {
 
 impl Numbers<'_> {
     pub fn carrier(&self, requested: Option<CarrierName>) -> Result<(CarrierName, &Arc<dyn NumberCarrier>), NumberError> {
-        let name = requested.or(self.carriers.default).unwrap_or(CarrierName::Sandbox);
-        self.carriers.get(name).map(|c| (name, c)).ok_or(NumberError::CarrierNotConfigured(name))
+        self.carriers.pick(requested).map_err(NumberError::CarrierNotConfigured)
     }
 
     pub async fn search(&self, carrier: Option<CarrierName>, query: &NumberSearch) -> Result<Vec<AvailableNumber>, NumberError> {

@@ -14,22 +14,27 @@ impl ProfileName {
     pub const MAX_CHARS: usize = 100;
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(ValidationError::new("name", "empty", "must not be empty"));
-        }
-        // Counted before trimming, as the API document's maxLength counts it.
-        if raw.chars().count() > Self::MAX_CHARS {
-            return Err(ValidationError::new("name", "too_long", format!("must be at most {} characters", Self::MAX_CHARS)));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(ValidationError::new("name", "invalid_character", "must not contain control characters"));
-        }
-        Ok(Self(trimmed.to_owned()))
+        display_name(raw, Self::MAX_CHARS).map(Self)
     }
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A display name (`name`): 1 to `max` characters, trimmed, no control characters.
+pub(crate) fn display_name(raw: &str, max: usize) -> Result<String, ValidationError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(ValidationError::new("name", "empty", "must not be empty"));
+    }
+    // Counted before trimming, as the API document's maxLength counts it.
+    if raw.chars().count() > max {
+        return Err(ValidationError::new("name", "too_long", format!("must be at most {max} characters")));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(ValidationError::new("name", "invalid_character", "must not contain control characters"));
+    }
+    Ok(trimmed.to_owned())
 }
 
 /// Where a profile may send: `*` alone, or 1 to 250 distinct countries.

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use super::errors::{Role, TxFailure, WriteFailure};
 use super::items::{rfc3339, ConnectionItem, NumberItem};
 use super::keys::{Key, CONNECTION_PREFIX};
+use super::numbers::NumberSide;
 use super::table::{attr, backoff, from_item, n, s, to_item, DynamoStore, Item, Tx, Values, RACE_ATTEMPTS};
 
 fn connection_from(item: Item) -> Result<SipConnection, StoreError> {
@@ -88,11 +89,9 @@ impl DynamoStore {
         values: Values<'_>,
         otherwise: Conflict,
     ) -> Result<SipConnection, StoreError> {
-        match self.update_item(&Key::connection(user, id), update, condition, names, values).await {
-            Ok(Some(item)) => connection_from(item),
-            Ok(None) => Err(StoreError::Corrupt("update returned no item".into())),
-            Err(WriteFailure::ConditionFailed) => Err(self.classify_connection_miss(user, id, otherwise).await),
-            Err(WriteFailure::Other(e)) => Err(e),
+        match self.update_mapped(&Key::connection(user, id), update, condition, names, values, connection_from).await? {
+            Some(c) => Ok(c),
+            None => Err(self.classify_connection_miss(user, id, otherwise).await),
         }
     }
 
@@ -519,15 +518,7 @@ impl ConnectionSyncLedger for DynamoStore {
     }
 
     async fn record_voice_synced(&self, user: &UserId, e164: &E164, version: u64, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.update_number(
-            user,
-            e164,
-            "SET #vs = :synced, #ua = :now REMOVE #vse",
-            "#v = :v",
-            &[("#vs", "voice_sync"), ("#vse", "voice_sync_error"), ("#v", "version"), ("#ua", "updated_at")],
-            vec![(":synced", attr(&SyncState::Synced)), (":v", n(version)), (":now", s(rfc3339(now)))],
-        )
-        .await
+        self.record_number_side(user, e164, version, NumberSide::Voice, Ok(()), now).await
     }
 
     async fn record_voice_failed(
@@ -538,14 +529,6 @@ impl ConnectionSyncLedger for DynamoStore {
         error: &SyncError,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.update_number(
-            user,
-            e164,
-            "SET #vs = :failed, #vse = :e, #ua = :now",
-            "#v = :v",
-            &[("#vs", "voice_sync"), ("#vse", "voice_sync_error"), ("#v", "version"), ("#ua", "updated_at")],
-            vec![(":failed", attr(&SyncState::Failed)), (":e", attr(error)), (":v", n(version)), (":now", s(rfc3339(now)))],
-        )
-        .await
+        self.record_number_side(user, e164, version, NumberSide::Voice, Err(error), now).await
     }
 }

@@ -18,6 +18,14 @@ fn number_from(item: Item) -> Result<PhoneNumber, StoreError> {
     from_item::<NumberItem>(item)?.try_into()
 }
 
+/// The two carrier-side aspects of an active number the worker syncs.
+pub(super) enum NumberSide {
+    /// The messaging profile it is on.
+    Profile,
+    /// The SIP connection its calls go to.
+    Voice,
+}
+
 fn status(st: NumberStatus) -> AttributeValue {
     attr(&st)
 }
@@ -40,6 +48,30 @@ impl DynamoStore {
 
     async fn number_or_404(&self, user: &UserId, e164: &E164) -> Result<PhoneNumber, StoreError> {
         self.get(&Key::number(user, e164)).await?.map(number_from).transpose()?.ok_or(StoreError::NotFound)
+    }
+
+    /// What the carrier did about one side of a number (its messaging profile, or where its calls
+    /// go): `synced`, or `failed` with why; guarded by the version the worker read.
+    pub(super) async fn record_number_side(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        version: u64,
+        side: NumberSide,
+        outcome: Result<(), &SyncError>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (state, error) = match side {
+            NumberSide::Profile => ("profile_sync", "profile_sync_error"),
+            NumberSide::Voice => ("voice_sync", "voice_sync_error"),
+        };
+        let names = [("#s", state), ("#e", error), ("#v", "version"), ("#ua", "updated_at")];
+        let (update, mut values) = match outcome {
+            Ok(()) => ("SET #s = :state, #ua = :now REMOVE #e", vec![(":state", attr(&SyncState::Synced))]),
+            Err(e) => ("SET #s = :state, #e = :e, #ua = :now", vec![(":state", attr(&SyncState::Failed)), (":e", attr(e))]),
+        };
+        values.extend([(":v", n(version)), (":now", s(rfc3339(now)))]);
+        self.update_number(user, e164, update, "#v = :v", &names, values).await
     }
 
     /// A version-guarded single-item update of a number record.
@@ -402,15 +434,7 @@ impl NumberSyncLedger for DynamoStore {
     }
 
     async fn record_number_profile_synced(&self, user: &UserId, e164: &E164, version: u64, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.update_number(
-            user,
-            e164,
-            "SET #ps = :synced, #ua = :now REMOVE #pe",
-            "#v = :v",
-            &[("#ps", "profile_sync"), ("#pe", "profile_sync_error"), ("#v", "version"), ("#ua", "updated_at")],
-            vec![(":synced", attr(&SyncState::Synced)), (":v", n(version)), (":now", s(rfc3339(now)))],
-        )
-        .await
+        self.record_number_side(user, e164, version, NumberSide::Profile, Ok(()), now).await
     }
 
     async fn record_number_profile_failed(
@@ -421,14 +445,6 @@ impl NumberSyncLedger for DynamoStore {
         error: &SyncError,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.update_number(
-            user,
-            e164,
-            "SET #ps = :failed, #pe = :e, #ua = :now",
-            "#v = :v",
-            &[("#ps", "profile_sync"), ("#pe", "profile_sync_error"), ("#v", "version"), ("#ua", "updated_at")],
-            vec![(":failed", attr(&SyncState::Failed)), (":e", attr(error)), (":v", n(version)), (":now", s(rfc3339(now)))],
-        )
-        .await
+        self.record_number_side(user, e164, version, NumberSide::Profile, Err(error), now).await
     }
 }

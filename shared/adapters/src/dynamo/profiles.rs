@@ -50,11 +50,9 @@ impl DynamoStore {
         values: Values<'_>,
         otherwise: Conflict,
     ) -> Result<MessagingProfile, StoreError> {
-        match self.update_item(&Key::profile(user, id), update, condition, names, values).await {
-            Ok(Some(item)) => profile_from(item),
-            Ok(None) => Err(StoreError::Corrupt("update returned no item".into())),
-            Err(WriteFailure::ConditionFailed) => Err(self.classify_profile_miss(user, id, otherwise).await),
-            Err(WriteFailure::Other(e)) => Err(e),
+        match self.update_mapped(&Key::profile(user, id), update, condition, names, values, profile_from).await? {
+            Some(p) => Ok(p),
+            None => Err(self.classify_profile_miss(user, id, otherwise).await),
         }
     }
 

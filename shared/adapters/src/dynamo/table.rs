@@ -351,6 +351,26 @@ impl DynamoStore {
         Ok(self.call(|| req.clone().send()).await?.attributes)
     }
 
+    /// One conditional UpdateItem answering the item as it now is, mapped; `None` when the condition
+    /// failed (the caller reads why).
+    #[allow(clippy::too_many_arguments)] // an UpdateItem's parts, then the mapping
+    pub(crate) async fn update_mapped<T>(
+        &self,
+        key: &Key,
+        update: &str,
+        condition: &str,
+        names: Names<'_>,
+        values: Values<'_>,
+        map: impl Fn(Item) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        match self.update_item(key, update, condition, names, values).await {
+            Ok(Some(item)) => map(item).map(Some),
+            Ok(None) => Err(StoreError::Corrupt("update returned no item".into())),
+            Err(WriteFailure::ConditionFailed) => Ok(None),
+            Err(WriteFailure::Other(e)) => Err(e),
+        }
+    }
+
     /// One conditional PutItem.
     pub(crate) async fn put_item(&self, item: Item, condition: &str) -> Result<(), WriteFailure> {
         let req = self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
