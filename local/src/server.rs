@@ -9,6 +9,7 @@ use patchbay_adapters::carrier::sandbox::SandboxWebhooks;
 use patchbay_adapters::webhooks::{WebhookError, WebhookKeys};
 use patchbay_adapters::{http, Wiring};
 use patchbay_assign_number::AssignApi;
+use patchbay_assistants::AssistantsApi;
 use patchbay_conversations::ConversationsApi;
 use patchbay_messaging_profiles::ProfilesApi;
 use patchbay_phone_numbers::NumbersApi;
@@ -90,7 +91,18 @@ pub fn function_routes(w: &Wiring) -> Router {
     let send = patchbay_send_sms::router(Arc::new(SendApi::new(w)));
     let receiver = patchbay_webhook_receiver::router(Arc::new(ReceiverApi::new(w)));
     let dialer = patchbay_sip_connections::router(Arc::new(SipConnectionsApi::new(w)));
-    http::finish(profiles.merge(activate).merge(numbers).merge(assign).merge(conversations).merge(receiver).merge(send).merge(dialer))
+    let assistants = patchbay_assistants::router(Arc::new(AssistantsApi::new(w)));
+    http::finish(
+        profiles
+            .merge(activate)
+            .merge(numbers)
+            .merge(assign)
+            .merge(conversations)
+            .merge(receiver)
+            .merge(send)
+            .merge(dialer)
+            .merge(assistants),
+    )
 }
 
 /// The local API: the function routes behind the dev JWT authorizer.

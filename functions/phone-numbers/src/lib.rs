@@ -11,21 +11,29 @@ use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::{AvailableNumberView, NumberView, PageView};
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, E164Path, JsonBody, QueryParams};
 use patchbay_adapters::Wiring;
+use patchbay_domain::assistant_ops::Assistants;
 use patchbay_domain::number_ops::{Carriers, Numbers, Release};
-use patchbay_domain::ports::{Created, NumberWriter, WorkQueue};
+use patchbay_domain::ports::{AssistantWriter, Created, NumberWriter, WorkQueue};
+use patchbay_domain::voice_ai::AssistantId;
 use patchbay_domain::{CarrierName, Cursor, Limit, NumberSearch, PhoneNumber, ValidationError, E164};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
 pub struct NumbersApi {
     pub store: Arc<dyn NumberWriter>,
+    /// Numbers connected to voice-AI assistants.
+    pub assistants: Arc<dyn AssistantWriter>,
     pub queue: Arc<dyn WorkQueue>,
     pub carriers: Carriers,
 }
 
 impl NumbersApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { store: w.store.clone(), queue: w.queue.clone(), carriers: w.carriers.clone() }
+        Self { store: w.store.clone(), assistants: w.store.clone(), queue: w.queue.clone(), carriers: w.carriers.clone() }
+    }
+
+    fn assistant_ops(&self) -> Assistants<'_> {
+        Assistants { store: self.assistants.as_ref(), queue: self.queue.as_ref(), carriers: &self.carriers }
     }
 
     fn ops(&self) -> Numbers<'_> {
@@ -37,7 +45,7 @@ pub fn router(api: Arc<NumbersApi>) -> Router {
     Router::new()
         .route("/v1/available-phone-numbers", get(search))
         .route("/v1/phone-numbers", get(list).post(buy))
-        .route("/v1/phone-numbers/{e164}", get(show).delete(release))
+        .route("/v1/phone-numbers/{e164}", get(show).delete(release).patch(connect))
         .with_state(api)
 }
 
@@ -105,4 +113,39 @@ async fn release(State(api): State<Arc<NumbersApi>>, AuthUser(user): AuthUser, E
         Release::Releasing(n) => Ok((StatusCode::ACCEPTED, Json(NumberView::from(n.as_ref()))).into_response()),
         Release::Forgotten => Ok(StatusCode::NO_CONTENT.into_response()),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectBody {
+    /// An assistant id connects; `null` disconnects (required: an empty body is not a disconnect).
+    assistant_id: Option<String>,
+}
+
+/// `PATCH /v1/phone-numbers/{e164}` `{assistant_id}`: the number's calls go to one of the caller's
+/// assistants (or, with `null`, to none); Vapi follows (`assistant_sync`).
+async fn connect(
+    State(api): State<Arc<NumbersApi>>,
+    AuthUser(user): AuthUser,
+    E164Path(e164): E164Path,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> Result<Response, ApiError> {
+    if body.get("assistant_id").is_none() {
+        return Err(ApiError::unprocessable(ValidationError::new(
+            "assistant_id",
+            "required",
+            "must be given: an assistant id, or null to disconnect",
+        )));
+    }
+    let body: ConnectBody = serde_json::from_value(body).map_err(|e| {
+        ApiError::unprocessable(ValidationError::new(
+            "assistant_id",
+            "invalid_body",
+            format!("must be {{\"assistant_id\": id or null}} ({e})"),
+        ))
+    })?;
+    let assistant =
+        body.assistant_id.as_deref().map(AssistantId::parse).transpose().map_err(|e| ApiError::unprocessable(e.at("assistant_id")))?;
+    let n = api.assistant_ops().connect(&user, &e164, assistant, OffsetDateTime::now_utc()).await?;
+    Ok(http::accepted(NumberView::from(&n), &format!("/v1/phone-numbers/{}", n.e164), false))
 }

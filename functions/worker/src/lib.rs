@@ -10,10 +10,14 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use patchbay_adapters::Wiring;
+use patchbay_domain::assistant_ops::{sync_assistant, AssistantPorts, SagaPorts, VapiServer};
 use patchbay_domain::dialer_ops::{sync_connection, Dialers, VoicePorts};
 use patchbay_domain::message_ops::{send_sms, SendPorts};
-use patchbay_domain::number_ops::{sync_number, Carriers};
-use patchbay_domain::ports::{ConnectionSyncLedger, NumberSyncLedger, ProfileCarrier, ProfileSyncLedger, SendLedger, SipSecrets};
+use patchbay_domain::number_ops::{sync_number, Carriers, NumberPorts};
+use patchbay_domain::ports::{
+    AssistantSyncLedger, ConnectionSyncLedger, NumberSyncLedger, ProfileCarrier, ProfileSyncLedger, SendLedger, SipSecrets, VoiceAi,
+    WorkQueue,
+};
 use patchbay_domain::profiles::{sync_profile, SyncOutcome};
 use patchbay_domain::{Command, CommandEnvelope};
 use time::OffsetDateTime;
@@ -29,6 +33,11 @@ pub struct Worker {
     pub sip_secrets: Arc<dyn SipSecrets>,
     /// `PATCHBAY_PUBLIC_URL`: credential connections send their call events to its `/webhooks/telnyx`.
     pub public_url: Option<String>,
+    pub assistants: Arc<dyn AssistantSyncLedger>,
+    pub voice_ai: Arc<dyn VoiceAi>,
+    pub vapi_server: VapiServer,
+    /// The saga's compensation enqueues the release of a number it bought.
+    pub queue: Arc<dyn WorkQueue>,
     /// The queue's `maxReceiveCount`: the delivery with this count is the last one.
     pub max_receive_count: u32,
 }
@@ -42,6 +51,20 @@ pub enum Handled {
 }
 
 impl Worker {
+    fn assistant_ports(&self) -> AssistantPorts<'_> {
+        AssistantPorts { store: self.assistants.as_ref(), voice_ai: self.voice_ai.as_ref() }
+    }
+
+    fn number_ports(&self) -> NumberPorts<'_> {
+        NumberPorts {
+            store: self.numbers.as_ref(),
+            profiles: self.profiles.as_ref(),
+            carriers: &self.carriers,
+            voice: VoicePorts { store: self.connections.as_ref(), dialers: &self.dialers },
+            assistants: self.assistant_ports(),
+        }
+    }
+
     pub fn new(w: &Wiring) -> Self {
         Self {
             profiles: w.store.clone(),
@@ -53,6 +76,10 @@ impl Worker {
             dialers: w.dialers.clone(),
             sip_secrets: w.sip_secrets.clone(),
             public_url: w.config.public_url.clone(),
+            assistants: w.store.clone(),
+            voice_ai: w.voice_ai.clone(),
+            vapi_server: w.vapi_server.clone(),
+            queue: w.queue.clone(),
             max_receive_count: w.max_receive_count(),
         }
     }
@@ -98,17 +125,16 @@ impl Worker {
                 send_sms(ports, user_id, conversation_id, message_id, final_attempt, OffsetDateTime::now_utc()).await
             }
             Command::SyncPhoneNumber { user_id, phone_number } => {
-                sync_number(
-                    self.numbers.as_ref(),
-                    self.profiles.as_ref(),
-                    &self.carriers,
-                    VoicePorts { store: self.connections.as_ref(), dialers: &self.dialers },
-                    user_id,
-                    phone_number,
-                    final_attempt,
-                    OffsetDateTime::now_utc(),
-                )
-                .await
+                sync_number(self.number_ports(), user_id, phone_number, final_attempt, OffsetDateTime::now_utc()).await
+            }
+            Command::SyncAssistant { user_id, assistant_id } => {
+                let ports = SagaPorts {
+                    assistants: self.assistant_ports(),
+                    numbers: self.number_ports(),
+                    queue: self.queue.as_ref(),
+                    server: &self.vapi_server,
+                };
+                sync_assistant(ports, user_id, *assistant_id, final_attempt, OffsetDateTime::now_utc()).await
             }
             Command::SyncSipConnection { user_id, connection_id } => {
                 sync_connection(

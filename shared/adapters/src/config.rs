@@ -19,6 +19,14 @@ pub enum CarrierKind {
     Telnyx,
 }
 
+/// Which voice AI runs assistants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoiceAiKind {
+    /// A deterministic stand-in for Vapi: local runs, demos, tests.
+    Sandbox,
+    Vapi,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `TABLE_NAME`: the single DynamoDB table.
@@ -41,6 +49,12 @@ pub struct Config {
     pub worker_max_receive_count: u32,
     /// `SIP_SECRET_PREFIX` (default `patchbay/sip/`): SIP passwords are the secrets under it, one per connection.
     pub sip_secret_prefix: String,
+    /// `PATCHBAY_VOICE_AI`: `sandbox` or `vapi` (default `sandbox`).
+    pub voice_ai: VoiceAiKind,
+    /// `VAPI_BASE_URL` (default `https://api.vapi.ai`).
+    pub vapi_base_url: String,
+    /// `VAPI_TELNYX_CREDENTIAL_ID`: the Vapi credential Telnyx numbers are imported with.
+    pub vapi_telnyx_credential_id: Option<String>,
 }
 
 impl Config {
@@ -56,6 +70,11 @@ impl Config {
             other => {
                 return Err(ConfigError::Invalid { name: "PATCHBAY_CARRIER", why: format!("{other:?} is not one of sandbox, telnyx") })
             }
+        };
+        let voice_ai = match get("PATCHBAY_VOICE_AI").as_deref().unwrap_or("sandbox") {
+            "sandbox" => VoiceAiKind::Sandbox,
+            "vapi" => VoiceAiKind::Vapi,
+            other => return Err(ConfigError::Invalid { name: "PATCHBAY_VOICE_AI", why: format!("{other:?} is not one of sandbox, vapi") }),
         };
         let number = |k: &'static str, default: u64| -> Result<u64, ConfigError> {
             match get(k) {
@@ -74,6 +93,9 @@ impl Config {
             carrier_timeout: Duration::from_millis(number("CARRIER_TIMEOUT_MS", 8000)?),
             worker_max_receive_count: number("WORKER_MAX_RECEIVE_COUNT", 5)? as u32,
             sip_secret_prefix: get("SIP_SECRET_PREFIX").filter(|v| !v.is_empty()).unwrap_or_else(|| "patchbay/sip/".to_owned()),
+            voice_ai,
+            vapi_base_url: get("VAPI_BASE_URL").filter(|v| !v.is_empty()).unwrap_or_else(|| "https://api.vapi.ai".to_owned()),
+            vapi_telnyx_credential_id: get("VAPI_TELNYX_CREDENTIAL_ID").filter(|v| !v.is_empty()),
         })
     }
 }

@@ -8,10 +8,11 @@ pub mod dynamo;
 pub mod http;
 pub mod secrets;
 pub mod sqs;
+pub mod voice_ai;
 pub mod webhooks;
 pub mod wiring;
 
-pub use config::{CarrierKind, Config, ConfigError};
+pub use config::{CarrierKind, Config, ConfigError, VoiceAiKind};
 pub use dynamo::DynamoStore;
 pub use sqs::SqsQueue;
 pub use wiring::{Secrets, Wiring};

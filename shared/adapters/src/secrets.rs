@@ -32,6 +32,12 @@ pub struct CarrierSecrets {
     pub twilio_account_sid: Option<String>,
     #[serde(default)]
     pub twilio_auth_token: Option<SecretString>,
+    /// Vapi's private API key.
+    #[serde(default)]
+    pub vapi_api_key: Option<SecretString>,
+    /// What Vapi sends back in `X-Vapi-Secret` on its webhooks (set on every assistant's server).
+    #[serde(default)]
+    pub vapi_webhook_secret: Option<SecretString>,
 }
 
 impl std::fmt::Debug for CarrierSecrets {
@@ -40,6 +46,8 @@ impl std::fmt::Debug for CarrierSecrets {
             .field("telnyx_api_key", &self.telnyx_api_key.as_ref().map(|_| "[set]"))
             .field("twilio_account_sid", &self.twilio_account_sid)
             .field("twilio_auth_token", &self.twilio_auth_token.as_ref().map(|_| "[set]"))
+            .field("vapi_api_key", &self.vapi_api_key.as_ref().map(|_| "[set]"))
+            .field("vapi_webhook_secret", &self.vapi_webhook_secret.as_ref().map(|_| "[set]"))
             .finish()
     }
 }

@@ -6,12 +6,14 @@
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
+use patchbay_domain::assistant_ops::VapiServer;
 use patchbay_domain::dialer_ops::Dialers;
 use patchbay_domain::number_ops::Carriers;
-use patchbay_domain::ports::{ProfileCarrier, SipSecrets};
+use patchbay_domain::ports::{ProfileCarrier, SipSecrets, VoiceAi};
 
 use crate::carrier::{self, SandboxCarrier, SandboxDialer};
 use crate::secrets::{CarrierSecrets, SipSecretStore};
+use crate::voice_ai::SandboxVoiceAi;
 use crate::webhooks::WebhookKeys;
 use crate::{config, Config, DynamoStore, SqsQueue};
 
@@ -32,6 +34,10 @@ pub struct Wiring {
     pub dialers: Dialers,
     /// Where SIP passwords live.
     pub sip_secrets: Arc<dyn SipSecrets>,
+    /// Vapi, or the sandbox voice AI.
+    pub voice_ai: Arc<dyn VoiceAi>,
+    /// Where Vapi sends call reports (`PATCHBAY_PUBLIC_URL`) and the secret it sends with them.
+    pub vapi_server: VapiServer,
 }
 
 /// Whether a function calls carriers (and so reads the carrier secret at cold start).
@@ -62,6 +68,8 @@ impl Wiring {
                 ..Default::default()
             },
             sip_secrets: Arc::new(SipSecretStore::new(aws_sdk_secretsmanager::Client::new(sdk), &config.sip_secret_prefix)),
+            voice_ai: Arc::new(SandboxVoiceAi::default()),
+            vapi_server: VapiServer { url: config.public_url.clone(), secret: None },
             config,
         }
     }
@@ -85,9 +93,14 @@ impl Wiring {
         let carriers = carrier::number_carriers(&self.config, &secrets)?;
         let profile_carrier = carrier::profile_carrier(&self.config, &secrets)?;
         let dialers = carrier::dialers(&self.config, &secrets)?;
+        let voice_ai = carrier::voice_ai(&self.config, &secrets)?;
+        let vapi_server = VapiServer {
+            url: self.config.public_url.clone(),
+            secret: secrets.vapi_webhook_secret.as_ref().map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()),
+        };
         let telnyx = std::env::var("TELNYX_PUBLIC_KEY").ok().filter(|k| !k.is_empty());
         let webhooks = WebhookKeys::new(telnyx.as_deref(), secrets.twilio_auth_token.clone(), self.config.public_url.clone())?;
-        Ok(Self { carriers, profile_carrier, webhooks, dialers, ..self })
+        Ok(Self { carriers, profile_carrier, webhooks, dialers, voice_ai, vapi_server, ..self })
     }
 
     pub fn with_carriers(self, carriers: Carriers) -> Self {
@@ -96,6 +109,10 @@ impl Wiring {
 
     pub fn with_profile_carrier(self, profile_carrier: Arc<dyn ProfileCarrier>) -> Self {
         Self { profile_carrier, ..self }
+    }
+
+    pub fn with_voice_ai(self, voice_ai: Arc<dyn VoiceAi>) -> Self {
+        Self { voice_ai, ..self }
     }
 
     pub fn with_dialers(self, dialers: Dialers) -> Self {

@@ -6,7 +6,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::{CarrierName, PhoneNumber, SyncError, SyncState, UserId, ValidationError, E164};
 

@@ -63,7 +63,7 @@ pub enum Conflict {
     PrimaryTaken,
     /// The number is on another SIP connection.
     NumberOnAnotherConnection,
-    /// The number's inbound voice already goes to a voice-AI assistant (or a connection).
+    /// The number's inbound voice already goes elsewhere (a voice-AI assistant, or a SIP connection).
     NumberVoiceInUse,
     /// The number is not on this SIP connection.
     NumberNotOnConnection,
@@ -73,6 +73,8 @@ pub enum Conflict {
     ConnectionInactive,
     /// The SIP connection is not at the carrier yet (pending or failed).
     ConnectionNotReady,
+    /// The assistant is not active (still being made, failed, or being deleted).
+    AssistantNotActive,
 }
 
 impl Conflict {
@@ -100,6 +102,7 @@ impl Conflict {
             Conflict::CarrierMismatch => "carrier_mismatch",
             Conflict::ConnectionInactive => "connection_inactive",
             Conflict::ConnectionNotReady => "connection_not_ready",
+            Conflict::AssistantNotActive => "assistant_not_active",
         }
     }
 }
@@ -124,11 +127,12 @@ impl fmt::Display for Conflict {
             Conflict::ConnectionHasNumbers => "phone numbers are still on the SIP connection; take them off first",
             Conflict::PrimaryTaken => "the SIP connection already has a primary number",
             Conflict::NumberOnAnotherConnection => "the number is on another SIP connection; take it off there first",
-            Conflict::NumberVoiceInUse => "the number's calls already go to a voice-AI assistant",
+            Conflict::NumberVoiceInUse => "the number's calls already go elsewhere (a voice-AI assistant or a SIP connection)",
             Conflict::NumberNotOnConnection => "the number is not on this SIP connection",
             Conflict::CarrierMismatch => "the number and the SIP connection are at different carriers",
             Conflict::ConnectionInactive => "the SIP connection is deactivated",
             Conflict::ConnectionNotReady => "the SIP connection is not set up at the carrier yet",
+            Conflict::AssistantNotActive => "the assistant is not active (still being made, failed, or being deleted)",
         })
     }
 }

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use uuid::Uuid;
 
 use crate::ValidationError;
 
@@ -49,28 +48,28 @@ impl fmt::Display for UserId {
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(Uuid);
+        pub struct $name(::uuid::Uuid);
 
         impl $name {
             pub fn new_v7() -> Self {
-                Self(Uuid::now_v7())
+                Self(::uuid::Uuid::now_v7())
             }
-            pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-                let bad = || ValidationError::new("id", "invalid_id", concat!("must be ", $what, " as returned by the API (a lowercase UUID)"));
-                let id = Uuid::try_parse(raw).map_err(|_| bad())?;
+            pub fn parse(raw: &str) -> Result<Self, $crate::ValidationError> {
+                let bad = || $crate::ValidationError::new("id", "invalid_id", concat!("must be ", $what, " as returned by the API (a lowercase UUID)"));
+                let id = ::uuid::Uuid::try_parse(raw).map_err(|_| bad())?;
                 if id.hyphenated().to_string() != raw {
                     return Err(bad());
                 }
                 Ok(Self(id))
             }
-            pub fn as_uuid(&self) -> Uuid {
+            pub fn as_uuid(&self) -> ::uuid::Uuid {
                 self.0
             }
         }
         impl TryFrom<String> for $name {
-            type Error = ValidationError;
+            type Error = $crate::ValidationError;
             fn try_from(s: String) -> Result<Self, Self::Error> {
                 Self::parse(&s)
             }
@@ -80,8 +79,8 @@ macro_rules! uuid_id {
                 p.0.hyphenated().to_string()
             }
         }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 write!(f, "{}", self.0.hyphenated())
             }
         }

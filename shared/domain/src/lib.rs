@@ -1,6 +1,7 @@
 //! Patchbay's domain: the types every edge parses into, the rules that hold between them, and the
 //! port traits the adapters implement. Nothing here performs I/O or knows about AWS or HTTP.
 
+pub mod assistant_ops;
 pub mod conversations;
 pub mod dialer;
 pub mod dialer_ops;
@@ -17,6 +18,7 @@ pub mod ports;
 pub mod profile;
 pub mod profiles;
 pub mod sms;
+pub mod voice_ai;
 pub mod work;
 
 pub use error::{Conflict, StoreError, ValidationError};

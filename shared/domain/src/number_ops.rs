@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use crate::assistant_ops::{assistant_step, AssistantPorts};
 use crate::dialer_ops::{sync_number_voice, VoicePorts};
 use crate::ports::{
     CarrierError, Created, NumberCarrier, NumberSyncLedger, NumberWriter, Ownership, ProfileReader, Purchase, QueueError, WorkQueue,
@@ -187,17 +188,25 @@ pub async fn unassign(
 }
 
 /// The worker side: bring the carrier in line with one number's record.
-#[allow(clippy::too_many_arguments)] // the ports, then what to sync
+/// What the number sync touches: the number's record, its profile, carriers, and the two places its
+/// calls can go (a SIP connection, a voice-AI assistant).
+#[derive(Clone, Copy)]
+pub struct NumberPorts<'a> {
+    pub store: &'a dyn NumberSyncLedger,
+    pub profiles: &'a dyn ProfileReader,
+    pub carriers: &'a Carriers,
+    pub voice: VoicePorts<'a>,
+    pub assistants: AssistantPorts<'a>,
+}
+
 pub async fn sync_number(
-    store: &dyn NumberSyncLedger,
-    profiles: &dyn ProfileReader,
-    carriers: &Carriers,
-    voice: VoicePorts<'_>,
+    ports: NumberPorts<'_>,
     user: &UserId,
     e164: &E164,
     final_attempt: bool,
     now: OffsetDateTime,
 ) -> Result<SyncOutcome, SyncRetry> {
+    let NumberPorts { store, profiles, carriers, voice, assistants } = ports;
     let n = match store.get_number(user, e164).await {
         Ok(n) => n,
         Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
@@ -251,21 +260,40 @@ pub async fn sync_number(
                 Err(e) => purchase_failed(store, &n, e, final_attempt, now).await,
             }
         }
-        NumberStatus::Active if n.profile_sync == SyncState::Pending => {
-            let outcome = profile_step(store, profiles, carrier, &n, now).await?;
-            if n.voice_sync != Some(SyncState::Pending) || outcome == SyncOutcome::Superseded {
-                return Ok(outcome);
+        NumberStatus::Active => {
+            // Each side of an active number in turn, each on the record as the one before left it.
+            let mut outcome = SyncOutcome::UpToDate;
+            let mut n = n;
+            for side in 0..3 {
+                if side > 0 && outcome != SyncOutcome::UpToDate {
+                    n = match store.get_number(user, e164).await {
+                        Ok(n) => n,
+                        Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
+                        Err(e) => return Err(SyncRetry::Store(e)),
+                    };
+                }
+                let step = match side {
+                    0 if n.profile_sync == SyncState::Pending => profile_step(store, profiles, carrier, &n, now).await?,
+                    1 if n.voice_sync == Some(SyncState::Pending) => sync_number_voice(voice, &n, final_attempt, now).await?,
+                    2 if n.assistant_sync == Some(SyncState::Pending) => assistant_step(assistants, &n, final_attempt, now).await?,
+                    _ => continue,
+                };
+                if step == SyncOutcome::Superseded {
+                    return Ok(step);
+                }
+                outcome = step;
             }
-            // The voice step works on the record as the profile step left it.
-            match store.get_number(user, e164).await {
-                Ok(n) => sync_number_voice(voice, &n, final_attempt, now).await,
-                Err(StoreError::NotFound) => Ok(SyncOutcome::Gone),
-                Err(e) => Err(SyncRetry::Store(e)),
-            }
+            Ok(outcome)
         }
-        NumberStatus::Active if n.voice_sync == Some(SyncState::Pending) => sync_number_voice(voice, &n, final_attempt, now).await,
-        NumberStatus::Active => Ok(SyncOutcome::UpToDate),
         NumberStatus::Releasing => {
+            // Out of Vapi first: an imported number would keep routing calls to an assistant.
+            if let Some(vapi_id) = n.vapi_phone_number_id.as_deref() {
+                match assistants.voice_ai.remove_number(vapi_id).await {
+                    Ok(()) | Err(CarrierError::NotFound) => {}
+                    Err(e @ CarrierError::Transient(_)) => return Err(SyncRetry::Carrier(e)),
+                    Err(e) => tracing::warn!(number = %e164, error = %e, "vapi refused to remove the number; releasing it anyway"),
+                }
+            }
             if let Some(id) = n.carrier_number_id.as_deref() {
                 match carrier.release(id).await {
                     Ok(()) | Err(CarrierError::NotFound) => {}

@@ -141,6 +141,13 @@ pub struct PhoneNumber {
     pub voice_sync: Option<crate::SyncState>,
     /// Why the carrier refused the last connection change, when `voice_sync` is `failed`.
     pub voice_sync_error: Option<SyncError>,
+    /// The voice-AI assistant the number's calls go to.
+    pub assistant_id: Option<crate::voice_ai::AssistantId>,
+    /// Whether Vapi has the number attached to that assistant (or none) yet.
+    pub assistant_sync: Option<crate::SyncState>,
+    pub assistant_sync_error: Option<SyncError>,
+    /// Vapi's id for the imported number.
+    pub vapi_phone_number_id: Option<String>,
     pub version: u64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -162,6 +169,10 @@ impl PhoneNumber {
             voice: None,
             voice_sync: None,
             voice_sync_error: None,
+            assistant_id: None,
+            assistant_sync: None,
+            assistant_sync_error: None,
+            vapi_phone_number_id: None,
             version: 1,
             created_at: now,
             updated_at: now,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dialer::ConnectionId;
 use crate::messaging::ConversationId;
+use crate::voice_ai::AssistantId;
 use crate::{ProfileId, UserId, E164};
 
 /// A unit of slow carrier work.
@@ -20,6 +21,9 @@ pub enum Command {
     SendSms { user_id: UserId, conversation_id: ConversationId, message_id: String },
     /// Make the carrier's credential connection match ours (create, update, or delete it and its secret).
     SyncSipConnection { user_id: UserId, connection_id: ConnectionId },
+    /// Run a voice-AI assistant's saga (buy its number, create it at Vapi, attach the number), push
+    /// a settings change, or delete it (its numbers disconnected and kept).
+    SyncAssistant { user_id: UserId, assistant_id: AssistantId },
 }
 
 /// A command with the ids the queue needs.
@@ -56,6 +60,11 @@ impl CommandEnvelope {
         Self { id: format!("sync-connection-{connection_id}-v{version}"), command: Command::SyncSipConnection { user_id, connection_id } }
     }
 
+    /// The saga step for one version of an assistant.
+    pub fn sync_assistant(user_id: UserId, assistant_id: AssistantId, version: u64) -> Self {
+        Self { id: format!("sync-assistant-{assistant_id}-v{version}"), command: Command::SyncAssistant { user_id, assistant_id } }
+    }
+
     /// Commands about the same resource are applied in order (SQS FIFO message group).
     pub fn group(&self) -> String {
         match &self.command {
@@ -63,6 +72,7 @@ impl CommandEnvelope {
             Command::SyncPhoneNumber { phone_number, .. } => format!("number-{}", phone_number.as_str().trim_start_matches('+')),
             Command::SendSms { message_id, .. } => format!("sms-{message_id}"),
             Command::SyncSipConnection { connection_id, .. } => format!("connection-{connection_id}"),
+            Command::SyncAssistant { assistant_id, .. } => format!("assistant-{assistant_id}"),
         }
     }
 }

@@ -9,12 +9,14 @@ use std::sync::Arc;
 
 use patchbay_domain::dialer_ops::Dialers;
 use patchbay_domain::number_ops::Carriers;
-use patchbay_domain::ports::{CarrierError, DialerCarrier, NumberCarrier, ProfileCarrier};
+use patchbay_domain::ports::{CarrierError, DialerCarrier, NumberCarrier, ProfileCarrier, VoiceAi};
 use patchbay_domain::CarrierName;
 use secrecy::ExposeSecret;
 
 use crate::secrets::CarrierSecrets;
-use crate::{CarrierKind, Config};
+use crate::voice_ai::vapi::ImportCredentials;
+use crate::voice_ai::{SandboxVoiceAi, VapiClient};
+use crate::{CarrierKind, Config, VoiceAiKind};
 
 pub use sandbox::{SandboxCarrier, SandboxDialer};
 pub use telnyx::TelnyxClient;
@@ -74,6 +76,29 @@ pub fn dialers(config: &Config, secrets: &CarrierSecrets) -> Result<Dialers, Car
         CarrierKind::Telnyx => CarrierName::Telnyx,
     });
     Ok(dialers)
+}
+
+/// The voice AI: Vapi with its key (numbers imported with the Telnyx credential or the Twilio
+/// account), or the sandbox.
+pub fn voice_ai(config: &Config, secrets: &CarrierSecrets) -> Result<Arc<dyn VoiceAi>, CarrierError> {
+    match config.voice_ai {
+        VoiceAiKind::Sandbox => Ok(Arc::new(SandboxVoiceAi::default())),
+        VoiceAiKind::Vapi => {
+            let key = secrets
+                .vapi_api_key
+                .as_ref()
+                .filter(|k| !k.expose_secret().is_empty())
+                .ok_or_else(|| CarrierError::NotConfigured("vapi_api_key is not set in the carrier secret".into()))?;
+            let import = ImportCredentials {
+                telnyx_credential_id: config.vapi_telnyx_credential_id.clone(),
+                twilio: match (secrets.twilio_account_sid.as_deref(), secrets.twilio_auth_token.as_ref()) {
+                    (Some(sid), Some(token)) if !sid.is_empty() => Some((sid.to_owned(), token.clone())),
+                    _ => None,
+                },
+            };
+            Ok(Arc::new(VapiClient::new(&config.vapi_base_url, key.clone(), import, config.carrier_timeout)?))
+        }
+    }
 }
 
 /// The HTTP client every carrier client uses: the configured timeout for a whole call, a shorter

@@ -118,14 +118,21 @@ impl DynamoStore {
                         (":a", AttributeValue::Bool(*active)),
                         (":active", attr(&NumberStatus::Active)),
                     ]);
-                    names.extend([("#sc", "sip_connection_id"), ("#sr", "sip_role"), ("#sa", "sip_active"), ("#st", "status")]);
+                    names.extend([
+                        ("#sc", "sip_connection_id"),
+                        ("#sr", "sip_role"),
+                        ("#sa", "sip_active"),
+                        ("#st", "status"),
+                        ("#ai", "assistant_id"),
+                    ]);
                     let mut update = "SET #sc = :c, #sr = :r, #sa = :a, #v = #v + :one, #ua = :now".to_owned();
                     if mv.resync {
                         update.push_str(", #vs = :pending REMOVE #vse");
                         values.push((":pending", attr(&SyncState::Pending)));
                         names.extend([("#vs", "voice_sync"), ("#vse", "voice_sync_error")]);
                     }
-                    (update, "#v = :v AND #st = :active".to_owned())
+                    // The number's calls go to one place: not while a voice-AI assistant has them.
+                    (update, "#v = :v AND #st = :active AND attribute_not_exists(#ai)".to_owned())
                 }
                 None => {
                     values.push((":pending", attr(&SyncState::Pending)));
@@ -295,6 +302,9 @@ impl ConnectionWriter for DynamoStore {
                 }
                 if n.carrier != connection.carrier {
                     return Err(StoreError::Conflict(Conflict::CarrierMismatch));
+                }
+                if n.assistant_id.is_some() {
+                    return Err(StoreError::Conflict(Conflict::NumberVoiceInUse));
                 }
                 match voice_of(n) {
                     Some((c, _, _)) if c != id => Err(StoreError::Conflict(Conflict::NumberOnAnotherConnection)),

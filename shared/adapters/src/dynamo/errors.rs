@@ -45,6 +45,8 @@ pub enum Role {
     CarrierRoute,
     /// The SIP connection a number joins or leaves (its count and its primary slot move with it).
     Connection,
+    /// A voice-AI assistant (created with its number's reservation, or checked when a number joins it).
+    Assistant,
 }
 
 /// Why DynamoDB cancelled one item of a transaction (`CancellationReason.Code`).

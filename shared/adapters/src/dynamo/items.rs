@@ -3,6 +3,7 @@
 use patchbay_domain::dialer::{ConnectionId, ConnectionName, NumberRole, SipConnection, VoiceAssignment};
 use patchbay_domain::messaging::{Contact, Conversation, ConversationId, Direction, Message, MessageStatus};
 use patchbay_domain::sms::Encoding;
+use patchbay_domain::voice_ai::{Assistant, AssistantId, AssistantName, AssistantSettings, AssistantStatus, ProviderChoice};
 use patchbay_domain::{
     CarrierName, CarrierProfileId, MessagingProfile, NumberStatus, PhoneNumber, ProfileId, ProfileName, StoreError, SyncError, SyncState,
     UserId, WhitelistedDestinations, E164,
@@ -138,6 +139,15 @@ pub struct NumberItem {
     pub voice_sync: Option<SyncState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voice_sync_error: Option<SyncError>,
+    /// The voice-AI assistant the number's calls go to, whether Vapi has it so, and Vapi's id for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant_sync: Option<SyncState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assistant_sync_error: Option<SyncError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vapi_phone_number_id: Option<String>,
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -164,6 +174,10 @@ impl From<&PhoneNumber> for NumberItem {
             sip_active: n.voice.as_ref().map(|v| v.active),
             voice_sync: n.voice_sync,
             voice_sync_error: n.voice_sync_error.clone(),
+            assistant_id: n.assistant_id.map(|a| a.to_string()),
+            assistant_sync: n.assistant_sync,
+            assistant_sync_error: n.assistant_sync_error.clone(),
+            vapi_phone_number_id: n.vapi_phone_number_id.clone(),
             version: n.version,
             created_at: rfc3339(n.created_at),
             updated_at: rfc3339(n.updated_at),
@@ -200,6 +214,13 @@ impl TryFrom<NumberItem> for PhoneNumber {
             },
             voice_sync: i.voice_sync,
             voice_sync_error: i.voice_sync_error.clone(),
+            assistant_id: match &i.assistant_id {
+                Some(a) => Some(AssistantId::parse(a).map_err(|_| corrupt("assistant_id"))?),
+                None => None,
+            },
+            assistant_sync: i.assistant_sync,
+            assistant_sync_error: i.assistant_sync_error.clone(),
+            vapi_phone_number_id: i.vapi_phone_number_id.clone(),
             version: i.version,
             created_at: time(&i.created_at)?,
             updated_at: time(&i.updated_at)?,
@@ -429,6 +450,97 @@ impl TryFrom<ConnectionItem> for SipConnection {
             sip_username: i.sip_username.clone(),
             telephony_credential_id: i.telephony_credential_id.clone(),
             number_count: i.number_count,
+            version: i.version,
+            created_at: time(&i.created_at)?,
+            updated_at: time(&i.updated_at)?,
+        })
+    }
+}
+
+/// A voice-AI assistant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssistantItem {
+    pub pk: String,
+    pub sk: String,
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ProviderChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<ProviderChoice>,
+    pub status: AssistantStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<SyncError>,
+    pub sync_state: SyncState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_error: Option<SyncError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vapi_assistant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_number: Option<String>,
+    pub carrier: CarrierName,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Assistant> for AssistantItem {
+    fn from(a: &Assistant) -> Self {
+        let key = Key::assistant(&a.user_id, a.id);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            id: a.id.to_string(),
+            user_id: a.user_id.to_string(),
+            name: a.name.as_str().to_owned(),
+            first_message: a.settings.first_message.clone(),
+            system_prompt: a.settings.system_prompt.clone(),
+            model: a.settings.model.clone(),
+            voice: a.settings.voice.clone(),
+            status: a.status,
+            failure: a.failure.clone(),
+            sync_state: a.sync_state,
+            sync_error: a.sync_error.clone(),
+            vapi_assistant_id: a.vapi_assistant_id.clone(),
+            selected_number: a.selected_number.as_ref().map(|e| e.to_string()),
+            carrier: a.carrier,
+            version: a.version,
+            created_at: rfc3339(a.created_at),
+            updated_at: rfc3339(a.updated_at),
+        }
+    }
+}
+
+impl TryFrom<AssistantItem> for Assistant {
+    type Error = StoreError;
+    fn try_from(i: AssistantItem) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("assistant item {}: {what}", i.sk));
+        let time = |s: &str| OffsetDateTime::parse(s, &Rfc3339).map_err(|_| corrupt("timestamp"));
+        Ok(Assistant {
+            user_id: UserId::parse(&i.user_id).map_err(|_| corrupt("user_id"))?,
+            id: AssistantId::parse(&i.id).map_err(|_| corrupt("id"))?,
+            name: AssistantName::parse(&i.name).map_err(|_| corrupt("name"))?,
+            settings: AssistantSettings {
+                first_message: i.first_message.clone(),
+                system_prompt: i.system_prompt.clone(),
+                model: i.model.clone(),
+                voice: i.voice.clone(),
+            },
+            status: i.status,
+            failure: i.failure.clone(),
+            sync_state: i.sync_state,
+            sync_error: i.sync_error.clone(),
+            vapi_assistant_id: i.vapi_assistant_id.clone(),
+            selected_number: match &i.selected_number {
+                Some(e) => Some(E164::parse(e).map_err(|_| corrupt("selected_number"))?),
+                None => None,
+            },
+            carrier: i.carrier,
             version: i.version,
             created_at: time(&i.created_at)?,
             updated_at: time(&i.updated_at)?,

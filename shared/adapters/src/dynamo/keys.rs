@@ -13,11 +13,13 @@
 //! | webhook event guard  | `EVENT#{carrier}#{event id}` | `EVENT` (TTL)         |
 //! | carrier message route | `CARRIERMSG#{carrier message id}` | `MSG`            |
 //! | SIP connection       | `USER#{user}` | `SIPCONN#{connection id}`            |
+//! | voice-AI assistant   | `USER#{user}` | `ASSISTANT#{assistant id}`           |
 //! | WebRTC token counter | `USER#{user}` | `RATE#WEBRTC#{unix minute}` (TTL)    |
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use patchbay_domain::dialer::ConnectionId;
 use patchbay_domain::messaging::ConversationId;
+use patchbay_domain::voice_ai::AssistantId;
 use patchbay_domain::{CarrierName, IdempotencyKey, ProfileId, UserId, E164};
 use std::collections::HashMap;
 
@@ -27,6 +29,7 @@ pub const PROFILE_PREFIX: &str = "PROFILE#";
 pub const NUMBER_PREFIX: &str = "NUMBER#";
 pub const CONTACT_PREFIX: &str = "CONTACT#";
 pub const CONNECTION_PREFIX: &str = "SIPCONN#";
+pub const ASSISTANT_PREFIX: &str = "ASSISTANT#";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
@@ -81,6 +84,10 @@ impl Key {
 
     pub fn connection(user: &UserId, id: ConnectionId) -> Self {
         Self { pk: Self::user_pk(user), sk: format!("{CONNECTION_PREFIX}{id}") }
+    }
+
+    pub fn assistant(user: &UserId, id: AssistantId) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("{ASSISTANT_PREFIX}{id}") }
     }
 
     /// One minute's WebRTC token counter of a user.

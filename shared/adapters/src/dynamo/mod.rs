@@ -1,8 +1,9 @@
 //! The DynamoDB store: one table, keys from `keys`, item shapes from `items`, every call through the
 //! `table` toolkit (roles on transaction items, collisions retried), every invariant a condition
 //! expression or a transaction. One file per part of the domain: `profiles`, `numbers`, `messages`,
-//! `connections`.
+//! `connections`, `assistants`.
 
+mod assistants;
 mod connections;
 pub mod errors;
 pub mod items;

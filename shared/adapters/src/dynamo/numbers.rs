@@ -9,7 +9,7 @@ use patchbay_domain::{
 };
 use time::OffsetDateTime;
 
-use super::errors::{Role, TxFailure, WriteFailure};
+use super::errors::{Cancellation, Role, TxFailure, WriteFailure};
 use super::items::{rfc3339, NumberItem, NumberOwnerItem};
 use super::keys::{Key, NUMBER_PREFIX};
 use super::table::{attr, backoff, from_item, n, s, to_item, DynamoStore, Item, Tx, RACE_ATTEMPTS};
@@ -46,7 +46,44 @@ impl DynamoStore {
         self.update(&Key::profile(user, profile), "ADD #nc :d", condition, &names, values)
     }
 
-    async fn number_or_404(&self, user: &UserId, e164: &E164) -> Result<PhoneNumber, StoreError> {
+    /// A purchase's writes (or a reservation's): the number's global one-owner guard and the
+    /// user's pending record, which may replace only the user's own earlier failed purchase.
+    pub(super) fn purchase_tx(&self, number: &PhoneNumber) -> Result<Tx, StoreError> {
+        let guard_key = Key::number_owner(&number.e164);
+        let guard = to_item(&NumberOwnerItem {
+            pk: guard_key.pk.clone(),
+            sk: guard_key.sk.clone(),
+            user_id: number.user_id.to_string(),
+            carrier: number.carrier,
+        })?;
+        Ok(Tx::new()
+            // One owner per number, for everyone.
+            .with(Role::OwnerGuard, self.put(guard, "attribute_not_exists(pk)", &[], vec![])?)
+            .with(
+                Role::Record,
+                self.put(
+                    to_item(&NumberItem::from(number))?,
+                    "attribute_not_exists(pk) OR #st = :failed",
+                    &[("#st", "status")],
+                    vec![(":failed", status(NumberStatus::Failed))],
+                )?,
+            ))
+    }
+
+    /// Why a purchase's transaction was refused: someone else holds the number, or the caller does.
+    pub(super) async fn purchase_refused(&self, c: &Cancellation, number: &PhoneNumber) -> StoreError {
+        if c.failed(Role::OwnerGuard) {
+            return match self.get_as::<NumberOwnerItem>(&Key::number_owner(&number.e164)).await {
+                Ok(Some(o)) if o.user_id == number.user_id.as_str() => StoreError::Conflict(Conflict::NumberAlreadyOwned),
+                Ok(_) => StoreError::Conflict(Conflict::NumberUnavailable),
+                Err(e) => e,
+            };
+        }
+        // The caller's own record is there and not a failed purchase.
+        StoreError::Conflict(Conflict::NumberAlreadyOwned)
+    }
+
+    pub(super) async fn number_or_404(&self, user: &UserId, e164: &E164) -> Result<PhoneNumber, StoreError> {
         self.get(&Key::number(user, e164)).await?.map(number_from).transpose()?.ok_or(StoreError::NotFound)
     }
 
@@ -117,26 +154,7 @@ impl NumberWriter for DynamoStore {
         number: &PhoneNumber,
         idempotency: Option<(&IdempotencyKey, &str)>,
     ) -> Result<Created<PhoneNumber>, StoreError> {
-        let guard_key = Key::number_owner(&number.e164);
-        let guard = to_item(&NumberOwnerItem {
-            pk: guard_key.pk.clone(),
-            sk: guard_key.sk.clone(),
-            user_id: number.user_id.to_string(),
-            carrier: number.carrier,
-        })?;
-        let mut tx = Tx::new()
-            // One owner per number, for everyone.
-            .with(Role::OwnerGuard, self.put(guard, "attribute_not_exists(pk)", &[], vec![])?)
-            // The caller's own earlier failed purchase may be replaced; nothing else.
-            .with(
-                Role::Record,
-                self.put(
-                    to_item(&NumberItem::from(number))?,
-                    "attribute_not_exists(pk) OR #st = :failed",
-                    &[("#st", "status")],
-                    vec![(":failed", status(NumberStatus::Failed))],
-                )?,
-            );
+        let mut tx = self.purchase_tx(number)?;
         let idem = match idempotency {
             Some((key, fingerprint)) => {
                 let (k, put) = self.idempotency_put(&number.user_id, "buy-number", key, number.e164.as_str(), fingerprint)?;
@@ -153,15 +171,7 @@ impl NumberWriter for DynamoStore {
                     let e164 = E164::parse(&e164).map_err(|_| StoreError::Corrupt("idempotency resource_id".into()))?;
                     return self.number_or_404(&number.user_id, &e164).await.map(Created::Replayed);
                 }
-                if c.failed(Role::OwnerGuard) {
-                    let owner = self.get_as::<NumberOwnerItem>(&guard_key).await?;
-                    return Err(StoreError::Conflict(match owner {
-                        Some(o) if o.user_id == number.user_id.as_str() => Conflict::NumberAlreadyOwned,
-                        _ => Conflict::NumberUnavailable,
-                    }));
-                }
-                // The caller's own record is there and not a failed purchase.
-                Err(StoreError::Conflict(Conflict::NumberAlreadyOwned))
+                Err(self.purchase_refused(&c, number).await)
             }
             Err(TxFailure::Other(e)) => Err(e),
         }

@@ -3,6 +3,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use patchbay_domain::assistant_ops::AssistantError;
 use patchbay_domain::conversations::ConversationError;
 use patchbay_domain::dialer_ops::DialerError;
 use patchbay_domain::inbox::InboxError;
@@ -231,6 +232,24 @@ impl From<DialerError> for ApiError {
             DialerError::Store(e) => ProfileError::Store(e).into(),
             DialerError::Queue(e) => ProfileError::Queue(e).into(),
             DialerError::Secrets(e) => ApiError::unavailable("secret store", &e),
+        }
+    }
+}
+
+impl From<AssistantError> for ApiError {
+    fn from(e: AssistantError) -> Self {
+        match e {
+            AssistantError::NotFound => ApiError::not_found("assistant not found"),
+            AssistantError::NumberNotFound => ApiError::not_found("phone number not found"),
+            AssistantError::Conflict(c) => ApiError::new(StatusCode::CONFLICT, c.code(), c.to_string()),
+            AssistantError::CarrierNotConfigured(name) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "carrier_not_configured",
+                format!("this deployment has no credentials for {name}"),
+            )
+            .with_field("carrier"),
+            AssistantError::Store(e) => ProfileError::Store(e).into(),
+            AssistantError::Queue(e) => ProfileError::Queue(e).into(),
         }
     }
 }

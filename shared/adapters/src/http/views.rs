@@ -68,6 +68,12 @@ pub struct NumberView {
     /// Whether the carrier has the number on `messaging_profile_id` yet.
     pub profile_sync: SyncState,
     pub profile_sync_error: Option<SyncErrorView>,
+    /// The SIP connection the number's calls go to, if any.
+    pub sip_connection_id: Option<String>,
+    /// The voice-AI assistant the number's calls go to, if any, and whether Vapi has it so yet.
+    pub assistant_id: Option<String>,
+    pub assistant_sync: Option<SyncState>,
+    pub assistant_sync_error: Option<SyncErrorView>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -81,7 +87,11 @@ impl From<&PhoneNumber> for NumberView {
             failure: n.failure.as_ref().map(|e| SyncErrorView { code: e.code.clone(), message: e.message.clone() }),
             messaging_profile_id: n.messaging_profile_id.map(|p| p.to_string()),
             profile_sync: n.profile_sync,
-            profile_sync_error: n.profile_sync_error.as_ref().map(|e| SyncErrorView { code: e.code.clone(), message: e.message.clone() }),
+            profile_sync_error: n.profile_sync_error.as_ref().map(SyncErrorView::from),
+            sip_connection_id: n.voice.as_ref().map(|v| v.connection_id.to_string()),
+            assistant_id: n.assistant_id.map(|a| a.to_string()),
+            assistant_sync: n.assistant_sync,
+            assistant_sync_error: n.assistant_sync_error.as_ref().map(SyncErrorView::from),
             created_at: rfc3339(n.created_at),
             updated_at: rfc3339(n.updated_at),
         }

@@ -1,0 +1,16 @@
+//! Lambda entry point for the voice-AI assistant routes: store, queue and carriers built once per
+//! cold start (the saga itself runs in the worker).
+
+use std::sync::Arc;
+
+use patchbay_adapters::{http, Secrets, Wiring};
+use patchbay_assistants::{router, AssistantsApi};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    // JSON logs and the level from AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (set by the template);
+    // every invocation runs in the runtime's span, which carries the request id.
+    lambda_http::tracing::init_default_subscriber();
+    let wiring = Wiring::from_env(Secrets::Carrier).await?;
+    lambda_http::run(http::finish(router(Arc::new(AssistantsApi::new(&wiring))))).await
+}
