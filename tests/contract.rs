@@ -195,3 +195,42 @@ async fn telnyx_dialer_requests_validate_against_the_official_spec() {
     c.delete_credential_connection(&id).await.expect("delete credential connection");
     assert_clean(&seen, 9);
 }
+
+#[tokio::test]
+async fn vapi_client_requests_validate_against_the_official_spec() {
+    use patchbay_adapters::voice_ai::vapi::{ImportCredentials, VapiClient};
+    use patchbay_domain::ports::VoiceAi;
+    use patchbay_domain::voice_ai::{AssistantId, AssistantSettings, AssistantSpec, NumberImport, ProviderChoice};
+
+    let (_prism, port) = prism("vapi_openapi.json").await;
+    let (base, seen) = proxy_to(port).await;
+    let import = ImportCredentials {
+        telnyx_credential_id: Some("c0ffee00-0000-4000-8000-000000000001".into()),
+        twilio: Some(("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(), SecretString::from("token"))),
+    };
+    let c = VapiClient::new(&base, SecretString::from("vapi-key"), import, Duration::from_secs(10)).unwrap();
+    let spec = AssistantSpec {
+        local_id: AssistantId::new_v7(),
+        name: "Front desk".into(),
+        settings: AssistantSettings {
+            first_message: Some("Hello!".into()),
+            system_prompt: Some("Be brief.".into()),
+            model: Some(ProviderChoice { provider: "openai".into(), name: "gpt-4o".into() }),
+            voice: Some(ProviderChoice { provider: "11labs".into(), name: "burt".into() }),
+        },
+        server_url: Some("https://hooks.example.com/webhooks/vapi".into()),
+        server_secret: Some("secret".into()),
+    };
+    let id = c.create_assistant(&spec).await.expect("create assistant");
+    c.find_assistant(spec.local_id).await.expect("list assistants");
+    c.update_assistant(&id, &spec).await.expect("update assistant");
+    let e164 = E164::parse("+12125550123").unwrap();
+    for carrier in [patchbay_domain::CarrierName::Twilio, patchbay_domain::CarrierName::Telnyx] {
+        c.import_number(&NumberImport { e164: e164.clone(), carrier, assistant_id: id.clone() }).await.expect("import number");
+    }
+    c.find_number(&e164).await.expect("list phone numbers");
+    c.attach_number("pn-1", &id).await.expect("attach");
+    c.remove_number("pn-1").await.expect("remove");
+    c.delete_assistant(&id).await.expect("delete assistant");
+    assert_clean(&seen, 9);
+}
