@@ -4,7 +4,8 @@
 
 use patchbay_adapters::webhooks::WebhookKeys;
 use patchbay_domain::dialer::{ConnectionId, ConnectionName, SipConnection, SipPassword};
-use patchbay_domain::ports::{ConnectionWriter, ProfileWriter};
+use patchbay_domain::ports::{AssistantWriter, ConnectionWriter, ProfileWriter};
+use patchbay_domain::voice_ai::{Assistant, AssistantId, AssistantName};
 use patchbay_domain::{CarrierName, MessagingProfile, NewProfile, ProfileId, ProfileName, UserId, WhitelistedDestinations};
 use patchbay_e2e::{Parts, TestEnv};
 use patchbay_local::server::function_routes;
@@ -15,6 +16,7 @@ use tower::ServiceExt;
 
 const PID: &str = "01a20000-0000-7000-8000-000000000001";
 const CID: &str = "01a20000-0000-7000-8000-0000000000c1";
+const AID: &str = "01a20000-0000-7000-8000-0000000000a1";
 
 fn event(name: &str) -> String {
     std::fs::read_to_string(patchbay_local::emulator::repo_root().join("events").join(name)).unwrap()
@@ -69,6 +71,35 @@ async fn sample_events_drive_the_functions() {
     let (s, shown) = invoke(&router, "phone-numbers/show.json").await;
     assert_eq!((s, shown["status"].as_str()), (200, Some("active")));
 
+    // Voice AI: an assistant (fixed id, as the samples name it) made by the sample saga command, the
+    // number connected to it by the sample PATCH, another assistant created with a picked number.
+    let assistant = Assistant::new(
+        user.clone(),
+        AssistantName::parse("Sample").unwrap(),
+        Default::default(),
+        None,
+        CarrierName::Sandbox,
+        OffsetDateTime::now_utc(),
+    );
+    let assistant = Assistant { id: AssistantId::parse(AID).unwrap(), ..assistant };
+    env.store.create_assistant(&assistant, None, None).await.unwrap();
+    let saga: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&event("worker/sync-assistant.json")).unwrap();
+    assert!(worker.handle_batch(saga).await.batch_item_failures.is_empty());
+    let (s, connected) = invoke(&router, "phone-numbers/connect.json").await;
+    assert_eq!((s, connected["assistant_id"].as_str()), (202, Some(AID)), "{connected}");
+    let (s, shown) = invoke(&router, "assistants/show.json").await;
+    assert_eq!((s, shown["status"].as_str(), shown["phone_numbers"].as_array().map(Vec::len)), (200, Some("active"), Some(1)), "{shown}");
+    let (s, created) = invoke(&router, "assistants/create.json").await;
+    assert_eq!(
+        (s, created["status"].as_str(), created["phone_number"].as_str()),
+        (202, Some("pending"), Some("+12125550143")),
+        "{created}"
+    );
+    let (s, listed) = invoke(&router, "assistants/list.json").await;
+    assert_eq!((s, listed["data"].as_array().map(Vec::len)), (200, Some(2)), "{listed}");
+    // Disconnected again, so that the dialer can take the number's calls below.
+    env.store.connect_number(&user, &patchbay_domain::E164::parse("+12125550142").unwrap(), None, OffsetDateTime::now_utc()).await.unwrap();
+
     // The dialer: a create answers the password once; a connection (fixed id, as the samples name
     // it) synced by the sample SQS batch takes the number as primary and issues a token.
     let (s, created) = invoke(&router, "sip-connections/create.json").await;
@@ -90,7 +121,8 @@ async fn sample_events_drive_the_functions() {
     assert_eq!((s, tok["caller_ids"].clone()), (201, serde_json::json!(["+12125550142"])), "{tok}");
     let (s, listed) = invoke(&router, "sip-connections/list.json").await;
     assert_eq!((s, listed["data"].as_array().map(Vec::len)), (200, Some(2)), "{listed}");
-    assert_eq!(invoke(&router, "phone-numbers/list.json").await.1["data"].as_array().map(Vec::len), Some(1));
+    // The bought number, and the one the sample assistant reserved.
+    assert_eq!(invoke(&router, "phone-numbers/list.json").await.1["data"].as_array().map(Vec::len), Some(2));
     let (s, assigned) = invoke(&router, "assign-number/assign.json").await;
     assert_eq!((s, assigned["messaging_profile_id"].as_str()), (202, Some(PID)));
     assert_eq!(invoke(&router, "assign-number/unassign.json").await.0, 202);

@@ -201,9 +201,9 @@ pub async fn assistant_step(
         },
     };
     let result: Result<Option<String>, CarrierError> = match (&target, &n.vapi_phone_number_id) {
-        (Some(assistant), Some(id)) => voice_ai.attach_number(id, assistant).await.map(|()| Some(id.clone())),
+        (Some(assistant), Some(id)) => voice_ai.attach_number(id, n.carrier, assistant).await.map(|()| Some(id.clone())),
         (Some(assistant), None) => match voice_ai.find_number(e164).await {
-            Ok(Some(id)) => voice_ai.attach_number(&id, assistant).await.map(|()| Some(id)),
+            Ok(Some(id)) => voice_ai.attach_number(&id, n.carrier, assistant).await.map(|()| Some(id)),
             Ok(None) => voice_ai
                 .import_number(&NumberImport { e164: e164.clone(), carrier: n.carrier, assistant_id: assistant.clone() })
                 .await

@@ -600,7 +600,8 @@ pub trait VoiceAi: Send + Sync {
     async fn import_number(&self, import: &NumberImport) -> Result<String, CarrierError>;
     /// The imported number with these digits (one imported before a lost answer).
     async fn find_number(&self, e164: &E164) -> Result<Option<String>, CarrierError>;
-    async fn attach_number(&self, id: &str, assistant_id: &str) -> Result<(), CarrierError>;
+    /// Attach an imported number (of `carrier`: Vapi's update is typed by provider) to an assistant.
+    async fn attach_number(&self, id: &str, carrier: CarrierName, assistant_id: &str) -> Result<(), CarrierError>;
     /// Remove an import (Vapi's `assistantId` cannot be set to null: a detached number is not imported).
     async fn remove_number(&self, id: &str) -> Result<(), CarrierError>;
 }

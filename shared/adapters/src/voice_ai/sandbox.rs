@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use patchbay_domain::ports::{CarrierError, VoiceAi};
 use patchbay_domain::voice_ai::{AssistantId, AssistantSpec, NumberImport};
-use patchbay_domain::E164;
+use patchbay_domain::{CarrierName, E164};
 
 #[derive(Default)]
 pub struct SandboxVoiceAi {
@@ -77,7 +77,7 @@ impl VoiceAi for SandboxVoiceAi {
         Ok(lock(&self.numbers).iter().find(|(_, (n, _))| n == e164.as_str()).map(|(id, _)| id.clone()))
     }
 
-    async fn attach_number(&self, id: &str, assistant_id: &str) -> Result<(), CarrierError> {
+    async fn attach_number(&self, id: &str, _carrier: CarrierName, assistant_id: &str) -> Result<(), CarrierError> {
         match lock(&self.numbers).get_mut(id) {
             Some(entry) => {
                 entry.1 = assistant_id.to_owned();

@@ -46,6 +46,17 @@ struct Listed {
     number: Option<String>,
 }
 
+/// Vapi's name for a carrier (its phone number DTOs are typed by it).
+fn provider(carrier: CarrierName) -> Result<&'static str, CarrierError> {
+    match carrier {
+        CarrierName::Telnyx => Ok("telnyx"),
+        CarrierName::Twilio => Ok("twilio"),
+        CarrierName::Sandbox => {
+            Err(CarrierError::NotConfigured("sandbox numbers exist only locally and cannot be imported into Vapi".into()))
+        }
+    }
+}
+
 impl VapiClient {
     pub fn new(base: &str, api_key: SecretString, import: ImportCredentials, timeout: Duration) -> Result<Self, CarrierError> {
         Ok(Self { http: crate::carrier::http_client(timeout)?, base: base.trim_end_matches('/').to_owned(), api_key, import })
@@ -166,9 +177,7 @@ impl VoiceAi for VapiClient {
                 })?;
                 json!({"provider": "twilio", "number": import.e164.as_str(), "twilioAccountSid": sid, "twilioAuthToken": token.expose_secret(), "assistantId": import.assistant_id})
             }
-            CarrierName::Sandbox => {
-                return Err(CarrierError::NotConfigured("sandbox numbers exist only locally and cannot be imported into Vapi".into()))
-            }
+            CarrierName::Sandbox => return Err(provider(import.carrier).unwrap_err()),
         };
         let res = self.send(self.http.post(self.url("/phone-number")).json(&body)).await?;
         let created: Created =
@@ -180,8 +189,9 @@ impl VoiceAi for VapiClient {
         Ok(self.list("/phone-number").await?.into_iter().find(|n| n.number.as_deref() == Some(e164.as_str())).map(|n| n.id))
     }
 
-    async fn attach_number(&self, id: &str, assistant_id: &str) -> Result<(), CarrierError> {
-        self.send(self.http.patch(self.url(&format!("/phone-number/{id}"))).json(&json!({"assistantId": assistant_id}))).await?;
+    async fn attach_number(&self, id: &str, carrier: CarrierName, assistant_id: &str) -> Result<(), CarrierError> {
+        let body = json!({"provider": provider(carrier)?, "assistantId": assistant_id});
+        self.send(self.http.patch(self.url(&format!("/phone-number/{id}"))).json(&body)).await?;
         Ok(())
     }
 
