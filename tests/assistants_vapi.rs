@@ -278,3 +278,60 @@ async fn a_refused_attach_leaves_the_assistant_active_and_is_repaired_by_connect
     let n = env.store.get_number(&u, &e164).await.unwrap();
     assert_eq!((n.assistant_sync, n.vapi_phone_number_id.as_deref()), (Some(SyncState::Synced), Some("pn-4")));
 }
+
+#[tokio::test]
+async fn a_lost_import_answer_is_found_again_not_imported_twice() {
+    let env = TestEnv::new(PARTS).await;
+    let fakes = Fakes::start().await;
+    let e164 = E164::parse("+14155550305").unwrap();
+    let (u, a, cmd) = start(&env, &fakes, "Lost import", &e164).await;
+    fakes.twilio_purchase(&e164, "PN0000000000000000000000000000305", false).await;
+    Mock::given(method("GET"))
+        .and(path("/assistant"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&fakes.vapi)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/assistant"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(
+                json!({"id": "asst-5", "orgId": "o", "createdAt": "2026-11-23T00:00:00Z", "updatedAt": "2026-11-23T00:00:00Z"}),
+            ),
+        )
+        .expect(1)
+        .mount(&fakes.vapi)
+        .await;
+    // Vapi imported the number but the answer was lost: the next delivery finds it by its digits
+    // and attaches it (PATCH, typed by provider) instead of importing it again.
+    Mock::given(method("GET"))
+        .and(path("/phone-number"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .up_to_n_times(1)
+        .mount(&fakes.vapi)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/phone-number"))
+        .respond_with(ResponseTemplate::new(502).set_body_json(json!({"message": "bad gateway", "statusCode": 502})))
+        .expect(1)
+        .mount(&fakes.vapi)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/phone-number"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{"id": "pn-5", "provider": "twilio", "number": e164.as_str()}])))
+        .mount(&fakes.vapi)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/phone-number/pn-5"))
+        .and(body_partial_json(json!({"provider": "twilio", "assistantId": "asst-5"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "pn-5"})))
+        .expect(1)
+        .mount(&fakes.vapi)
+        .await;
+    let w = fakes.worker(&env);
+    assert!(matches!(w.handle(&record(&cmd, 1)).await, Handled::Retry(_)), "the lost import goes back to the queue");
+    assert_eq!(env.store.get_assistant(&u, a.id).await.unwrap().vapi_assistant_id.as_deref(), Some("asst-5"));
+    assert_eq!(w.handle(&record(&cmd, 2)).await, Handled::Done(SyncOutcome::Created));
+    let n = env.store.get_number(&u, &e164).await.unwrap();
+    assert_eq!((n.assistant_sync, n.vapi_phone_number_id.as_deref()), (Some(SyncState::Synced), Some("pn-5")));
+    assert_eq!(env.store.get_assistant(&u, a.id).await.unwrap().status, AssistantStatus::Active);
+}

@@ -143,10 +143,80 @@ fn hmac_free_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// How far a Vapi `x-timestamp` may be from now, either way.
+pub const VAPI_TOLERANCE_SECS: i64 = 300;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The `x-signature` Vapi sends: hex of HMAC-SHA256 over `"{x-timestamp}.{raw body}"`.
+pub fn vapi_signature(secret: &SecretString, timestamp: &str, body: &[u8]) -> Result<String, WebhookError> {
+    let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes()).map_err(|_| WebhookError::Malformed("vapi secret"))?;
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    Ok(hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A Vapi webhook: either `X-Vapi-Secret` equal to the configured secret (compared in constant time),
+/// or `x-signature` = hex HMAC-SHA256 of `"{x-timestamp}.{body}"` with `x-timestamp` (Unix seconds)
+/// within 300 s of now.
+pub fn verify_vapi(
+    secret: &SecretString,
+    header_secret: Option<&str>,
+    signature: Option<&str>,
+    timestamp: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), WebhookError> {
+    if let Some(given) = header_secret {
+        return if hmac_free_eq(given.as_bytes(), secret.expose_secret().as_bytes()) { Ok(()) } else { Err(WebhookError::BadSignature) };
+    }
+    let signature = signature.ok_or(WebhookError::MissingHeader("x-vapi-secret or x-signature"))?;
+    let timestamp = timestamp.ok_or(WebhookError::MissingHeader("x-timestamp"))?.trim();
+    let ts: i64 = timestamp.parse().map_err(|_| WebhookError::Malformed("x-timestamp"))?;
+    if (now - ts).abs() > VAPI_TOLERANCE_SECS {
+        return Err(WebhookError::Stale);
+    }
+    let given = hex::decode(signature.trim()).map_err(|_| WebhookError::Malformed("x-signature"))?;
+    let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes()).map_err(|_| WebhookError::Malformed("vapi secret"))?;
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&given).map_err(|_| WebhookError::BadSignature)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ed25519_dalek::{Signer, SigningKey};
+
+    #[test]
+    fn vapi_webhooks_verify_by_secret_header_or_timed_hmac() {
+        let secret = SecretString::from("vapi-webhook-secret");
+        let body = br#"{"message":{"type":"end-of-call-report"}}"#;
+        let now = 1_795_316_400;
+        // The shared secret header, compared whole.
+        assert_eq!(verify_vapi(&secret, Some("vapi-webhook-secret"), None, None, body, now), Ok(()));
+        assert_eq!(verify_vapi(&secret, Some("vapi-webhook-secreT"), None, None, body, now), Err(WebhookError::BadSignature));
+        assert_eq!(verify_vapi(&secret, Some("vapi-webhook-secret-and-more"), None, None, body, now), Err(WebhookError::BadSignature));
+        assert_eq!(verify_vapi(&secret, Some(""), None, None, body, now), Err(WebhookError::BadSignature));
+        // The timed HMAC.
+        let ts = now.to_string();
+        let sig = vapi_signature(&secret, &ts, body).unwrap();
+        assert_eq!(verify_vapi(&secret, None, Some(&sig), Some(&ts), body, now), Ok(()));
+        assert_eq!(verify_vapi(&secret, None, Some(&sig), Some(&ts), body, now + VAPI_TOLERANCE_SECS), Ok(()));
+        let wrong = vapi_signature(&SecretString::from("another"), &ts, body).unwrap();
+        assert_eq!(verify_vapi(&secret, None, Some(&wrong), Some(&ts), body, now), Err(WebhookError::BadSignature));
+        let tampered = br#"{"message":{"type":"end-of-call-report","x":1}}"#;
+        assert_eq!(verify_vapi(&secret, None, Some(&sig), Some(&ts), tampered, now), Err(WebhookError::BadSignature));
+        assert_eq!(verify_vapi(&secret, None, Some(&sig), Some(&ts), body, now + VAPI_TOLERANCE_SECS + 1), Err(WebhookError::Stale));
+        assert_eq!(verify_vapi(&secret, None, Some(&sig), Some(&ts), body, now - VAPI_TOLERANCE_SECS - 1), Err(WebhookError::Stale));
+        // The signature is over this timestamp: another one (in the window) does not verify.
+        assert_eq!(verify_vapi(&secret, None, Some(&sig), Some(&(now + 1).to_string()), body, now), Err(WebhookError::BadSignature));
+        assert!(matches!(verify_vapi(&secret, None, None, None, body, now), Err(WebhookError::MissingHeader(_))));
+        assert!(matches!(verify_vapi(&secret, None, Some(&sig), None, body, now), Err(WebhookError::MissingHeader("x-timestamp"))));
+        assert_eq!(verify_vapi(&secret, None, Some("zz"), Some(&ts), body, now), Err(WebhookError::Malformed("x-signature")));
+    }
 
     // The fixed test key pair the Telnyx PHP SDK's tests publish (see ../shared/providers/README.md).
     const TELNYX_PUBLIC: &str = "+7E99DXiiQXvceNX4nHm3Lbm5mqPWad5RhDr2ufuCik=";

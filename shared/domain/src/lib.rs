@@ -2,6 +2,7 @@
 //! port traits the adapters implement. Nothing here performs I/O or knows about AWS or HTTP.
 
 pub mod assistant_ops;
+pub mod calls;
 pub mod conversations;
 pub mod dialer;
 pub mod dialer_ops;
