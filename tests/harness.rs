@@ -26,7 +26,7 @@ use patchbay_domain::CarrierName;
 use patchbay_local::devauth::DevAuth;
 use patchbay_local::faults::{FaultControl, Faults};
 use patchbay_local::poller::Poller;
-use patchbay_local::server::{self, DEV_TELNYX_PUBLIC_KEY, DEV_TWILIO_AUTH_TOKEN};
+use patchbay_local::server::{self, DEV_TELNYX_PUBLIC_KEY, DEV_TWILIO_AUTH_TOKEN, DEV_VAPI_SECRET};
 use patchbay_local::stack::sdk_config;
 use patchbay_local::{LocalStack, StackInfo, StackOptions};
 use patchbay_worker::Worker;
@@ -82,6 +82,7 @@ pub fn shared(parts: Parts) -> Shared {
                         telnyx_key: Some(telnyx_public_key(DEV_TELNYX_PUBLIC_KEY).expect("dev key")),
                         twilio_token: Some(secrecy::SecretString::from(DEV_TWILIO_AUTH_TOKEN)),
                         public_url: Some(format!("http://{addr}")),
+                        vapi_secret: Some(secrecy::SecretString::from(DEV_VAPI_SECRET)),
                     };
                     let hooks = server::sandbox_webhooks(&format!("http://{addr}"));
                     let mut carriers = sandbox_carriers();

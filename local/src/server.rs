@@ -10,6 +10,7 @@ use patchbay_adapters::webhooks::{WebhookError, WebhookKeys};
 use patchbay_adapters::{http, Wiring};
 use patchbay_assign_number::AssignApi;
 use patchbay_assistants::AssistantsApi;
+use patchbay_calls::CallsFunction;
 use patchbay_conversations::ConversationsApi;
 use patchbay_messaging_profiles::ProfilesApi;
 use patchbay_phone_numbers::NumbersApi;
@@ -61,23 +62,133 @@ async fn inject_inbound(
     Ok(axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_GATEWAY))
 }
 
-/// The local-only sandbox routes (never deployed): `POST /local/sandbox/inbound {from, to, text}`.
-pub fn sandbox_routes(w: Arc<SandboxWebhooks>) -> Router {
-    Router::new().route("/local/sandbox/inbound", axum::routing::post(inject_inbound)).with_state(w)
+/// The local-only sandbox routes (never deployed): `POST /local/sandbox/inbound {from, to, text}` and
+/// `POST /local/sandbox/calls {to, from, duration_seconds, ended_reason?}`.
+pub fn sandbox_routes(hooks: Arc<SandboxWebhooks>, w: &Wiring) -> Router {
+    let calls = Arc::new(SandboxCalls {
+        hooks: hooks.clone(),
+        store: w.store.clone(),
+        vapi_secret: w.webhooks.vapi_secret.clone().unwrap_or_else(|| SecretString::from(DEV_VAPI_SECRET)),
+    });
+    Router::new()
+        .route("/local/sandbox/inbound", axum::routing::post(inject_inbound))
+        .with_state(hooks)
+        .merge(Router::new().route("/local/sandbox/calls", axum::routing::post(sandbox_call)).with_state(calls))
 }
+
+struct SandboxCalls {
+    hooks: Arc<SandboxWebhooks>,
+    store: Arc<patchbay_adapters::DynamoStore>,
+    vapi_secret: SecretString,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallBody {
+    to: String,
+    from: String,
+    duration_seconds: u32,
+    #[serde(default)]
+    ended_reason: Option<String>,
+}
+
+/// What the sandbox charges for an assistant's call: 0.15 USD a minute, to the micro-dollar.
+const SANDBOX_USD_PER_SECOND: f64 = 0.0025;
+
+/// Local only: a call from the sandbox, through the verified webhook path. To a number on an
+/// assistant: a Vapi end-of-call report (with `X-Vapi-Secret`); to a number on a SIP connection:
+/// Telnyx's call.initiated, call.answered and call.hangup, signed like Telnyx's.
+async fn sandbox_call(
+    axum::extract::State(c): axum::extract::State<Arc<SandboxCalls>>,
+    http::JsonBody(body): http::JsonBody<CallBody>,
+) -> Result<axum::response::Response, http::ApiError> {
+    use axum::response::IntoResponse;
+    use patchbay_domain::ports::{AssistantReader, ConnectionReader, NumberReader};
+    use secrecy::ExposeSecret;
+    let bad =
+        |field: &str, why: &str| http::ApiError::unprocessable(patchbay_domain::ValidationError::new(field, "invalid", why.to_owned()));
+    let to = patchbay_domain::E164::parse(&body.to).map_err(|e| http::ApiError::unprocessable(e.at("to")))?;
+    let from = patchbay_domain::E164::parse(&body.from).map_err(|e| http::ApiError::unprocessable(e.at("from")))?;
+    let Some((owner, _)) = patchbay_domain::ports::CallLedger::number_route(c.store.as_ref(), &to).await? else {
+        return Err(bad("to", "nobody owns this number"));
+    };
+    let number = c.store.get_number(&owner, &to).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let started = now - time::Duration::seconds(i64::from(body.duration_seconds));
+    let unavailable = |e: reqwest::Error| http::ApiError::unavailable("local receiver", &e);
+    if let Some(aid) = number.assistant_id {
+        let a = c.store.get_assistant(&owner, aid).await?;
+        let report = serde_json::json!({"message": {
+            "type": "end-of-call-report",
+            "endedReason": body.ended_reason.as_deref().unwrap_or("customer-ended-call"),
+            "call": {"id": uuid::Uuid::new_v4().to_string(), "type": "inboundPhoneCall", "assistantId": a.vapi_assistant_id, "customer": {"number": from.as_str()}},
+            "phoneNumber": {"number": to.as_str()},
+            "customer": {"number": from.as_str()},
+            "startedAt": crate_rfc3339(started),
+            "endedAt": crate_rfc3339(now),
+            "durationSeconds": body.duration_seconds,
+            "cost": f64::from(body.duration_seconds) * SANDBOX_USD_PER_SECOND,
+            "analysis": {"summary": "A sandbox call."},
+            "artifact": {},
+        }});
+        let url = c.hooks.url.replace("/webhooks/telnyx", "/webhooks/vapi");
+        let res = c
+            .hooks
+            .http
+            .post(url)
+            .header("x-vapi-secret", c.vapi_secret.expose_secret())
+            .json(&report)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        return Ok(axum::http::StatusCode::from_u16(res.status().as_u16()).unwrap_or(axum::http::StatusCode::BAD_GATEWAY).into_response());
+    }
+    if let Some(v) = number.voice {
+        let conn = c.store.get_connection(&owner, v.connection_id).await?;
+        let Some(carrier_id) = conn.carrier_connection_id else { return Err(bad("to", "the number's SIP connection is not synced yet")) };
+        let session = uuid::Uuid::new_v4().to_string();
+        let answered = started + time::Duration::seconds(2);
+        let ended = answered + time::Duration::seconds(i64::from(body.duration_seconds));
+        for (event, at) in [("call.initiated", started), ("call.answered", answered), ("call.hangup", ended)] {
+            let mut payload = serde_json::json!({
+                "call_control_id": format!("v3:{session}"), "call_session_id": session, "connection_id": carrier_id,
+                "from": from.as_str(), "to": to.as_str(), "direction": "incoming",
+            });
+            if event == "call.hangup" {
+                payload["start_time"] = serde_json::Value::String(crate_rfc3339(started));
+                payload["end_time"] = serde_json::Value::String(crate_rfc3339(ended));
+                payload["hangup_cause"] = serde_json::Value::String(body.ended_reason.clone().unwrap_or_else(|| "normal_clearing".into()));
+            }
+            let status = c.hooks.post_event_at(event, payload, at).await.map_err(unavailable)?;
+            if status != 200 {
+                return Ok(axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_GATEWAY).into_response());
+            }
+        }
+        return Ok(axum::http::StatusCode::OK.into_response());
+    }
+    Err(bad("to", "the number is on no assistant and no SIP connection"))
+}
+
+fn crate_rfc3339(t: time::OffsetDateTime) -> String {
+    patchbay_adapters::dynamo::items::rfc3339(t)
+}
+
+/// The local default Vapi webhook secret (`X-Vapi-Secret`, and the key of Vapi's timed HMAC).
+pub const DEV_VAPI_SECRET: &str = "patchbay-local-vapi-secret";
 
 /// The local default Twilio auth token.
 pub const DEV_TWILIO_AUTH_TOKEN: &str = "patchbay-local-twilio-token";
 
-/// What the webhook receiver verifies with locally: `TELNYX_PUBLIC_KEY`, `TWILIO_AUTH_TOKEN` and
-/// `PATCHBAY_PUBLIC_URL` when set, the development values otherwise.
+/// What the webhook receiver verifies with locally: `TELNYX_PUBLIC_KEY`, `TWILIO_AUTH_TOKEN`,
+/// `VAPI_WEBHOOK_SECRET` and `PATCHBAY_PUBLIC_URL` when set, the development values otherwise.
 pub fn dev_webhook_keys(default_public_url: &str) -> Result<WebhookKeys, WebhookError> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    WebhookKeys::new(
+    Ok(WebhookKeys::new(
         Some(&env("TELNYX_PUBLIC_KEY").unwrap_or_else(|| DEV_TELNYX_PUBLIC_KEY.to_owned())),
         Some(SecretString::from(env("TWILIO_AUTH_TOKEN").unwrap_or_else(|| DEV_TWILIO_AUTH_TOKEN.to_owned()))),
         Some(env("PATCHBAY_PUBLIC_URL").unwrap_or_else(|| default_public_url.to_owned())),
-    )
+    )?
+    .with_vapi_secret(Some(SecretString::from(env("VAPI_WEBHOOK_SECRET").unwrap_or_else(|| DEV_VAPI_SECRET.to_owned())))))
 }
 
 /// Every API function's routes, as API Gateway routes them to the functions (no authorizer: on AWS
@@ -92,6 +203,7 @@ pub fn function_routes(w: &Wiring) -> Router {
     let receiver = patchbay_webhook_receiver::router(Arc::new(ReceiverApi::new(w)));
     let dialer = patchbay_sip_connections::router(Arc::new(SipConnectionsApi::new(w)));
     let assistants = patchbay_assistants::router(Arc::new(AssistantsApi::new(w)));
+    let calls = patchbay_calls::router(Arc::new(CallsFunction::new(w)));
     http::finish(
         profiles
             .merge(activate)
@@ -101,7 +213,8 @@ pub fn function_routes(w: &Wiring) -> Router {
             .merge(receiver)
             .merge(send)
             .merge(dialer)
-            .merge(assistants),
+            .merge(assistants)
+            .merge(calls),
     )
 }
 
@@ -109,7 +222,7 @@ pub fn function_routes(w: &Wiring) -> Router {
 pub fn router(w: &Wiring, auth: DevAuth, sandbox: Option<Arc<SandboxWebhooks>>) -> Router {
     let mut routes = function_routes(w);
     if let Some(hooks) = sandbox {
-        routes = sandbox_routes(hooks).merge(routes);
+        routes = sandbox_routes(hooks, w).merge(routes);
     }
     routes.layer(axum::middleware::from_fn_with_state(auth, devauth::middleware))
 }

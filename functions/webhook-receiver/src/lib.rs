@@ -15,24 +15,26 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use patchbay_adapters::http::{ApiError, RawBody};
-use patchbay_adapters::webhooks::{verify_telnyx, verify_twilio, WebhookError, WebhookKeys};
+use patchbay_adapters::webhooks::{verify_telnyx, verify_twilio, verify_vapi, WebhookError, WebhookKeys};
 use patchbay_adapters::Wiring;
-use patchbay_domain::inbox;
+use patchbay_domain::calls::{micros_of, CallUpdate};
+use patchbay_domain::inbox::{self, SipCallEvent, VapiCallMessage};
 use patchbay_domain::messaging::{Inbound, InboundSms, MessageStatus, Receipt};
-use patchbay_domain::ports::Inbox;
+use patchbay_domain::ports::{CallLedger, Inbox};
 use patchbay_domain::{CarrierName, SyncError, E164};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
 pub struct ReceiverApi {
     pub inbox: Arc<dyn Inbox>,
+    pub calls: Arc<dyn CallLedger>,
     /// Without a key or token, every webhook of that carrier is refused.
     pub keys: WebhookKeys,
 }
 
 impl ReceiverApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { inbox: w.store.clone(), keys: w.webhooks.clone() }
+        Self { inbox: w.store.clone(), calls: w.store.clone(), keys: w.webhooks.clone() }
     }
 }
 
@@ -41,6 +43,7 @@ pub fn router(api: Arc<ReceiverApi>) -> Router {
         .route("/webhooks/telnyx", post(telnyx))
         .route("/webhooks/twilio/messages", post(twilio_message))
         .route("/webhooks/twilio/status", post(twilio_status))
+        .route("/webhooks/vapi", post(vapi))
         .with_state(api)
 }
 
@@ -63,7 +66,29 @@ struct TelnyxEvent {
     id: String,
     event_type: String,
     #[serde(default)]
-    payload: Option<TelnyxPayload>,
+    occurred_at: Option<String>,
+    #[serde(default)]
+    payload: Option<serde_json::Value>,
+}
+
+/// A call event's payload (`call.initiated`, `call.answered`, `call.hangup`).
+#[derive(Deserialize)]
+struct TelnyxCallPayload {
+    call_session_id: Option<String>,
+    call_control_id: Option<String>,
+    connection_id: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    direction: Option<String>,
+    #[serde(default)]
+    start_time: Option<String>,
+    #[serde(default)]
+    end_time: Option<String>,
+    #[serde(default)]
+    hangup_cause: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -130,14 +155,18 @@ async fn telnyx(State(api): State<Arc<ReceiverApi>>, headers: HeaderMap, RawBody
     let envelope: TelnyxEnvelope = serde_json::from_slice(&body)
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", "the body is not a Telnyx webhook").with_field("body"))?;
     let event = envelope.data;
+    if matches!(event.event_type.as_str(), "call.initiated" | "call.answered" | "call.hangup") {
+        return sip_call(&api, event, now).await;
+    }
     let is_receipt = matches!(event.event_type.as_str(), "message.sent" | "message.finalized");
     if event.event_type != "message.received" && !is_receipt {
         tracing::info!(event = %event.id, event_type = %event.event_type, "webhook acknowledged");
         return Ok(StatusCode::OK.into_response());
     }
-    let p = event
+    let p: TelnyxPayload = event
         .payload
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", "no payload").with_field("data.payload"))?;
+        .and_then(|p| serde_json::from_value(p).ok())
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", "no message payload").with_field("data.payload"))?;
     if is_receipt {
         let id = p
             .id
@@ -176,6 +205,185 @@ async fn telnyx(State(api): State<Arc<ReceiverApi>>, headers: HeaderMap, RawBody
         }
     };
     store_inbound(&api, &sms, now).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+fn rfc3339_opt(raw: Option<&str>) -> Option<OffsetDateTime> {
+    raw.and_then(|t| OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+}
+
+/// A dialer call event: folded into the call of the connection's owner, once per event.
+async fn sip_call(api: &ReceiverApi, event: TelnyxEvent, now: OffsetDateTime) -> Result<Response, ApiError> {
+    let bad = |f: &str| ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", format!("{f} is missing")).with_field(f.to_owned());
+    let p: TelnyxCallPayload = event.payload.and_then(|p| serde_json::from_value(p).ok()).ok_or_else(|| bad("data.payload"))?;
+    let call_id = p.call_session_id.or(p.call_control_id).ok_or_else(|| bad("data.payload.call_session_id"))?;
+    let Some(connection) = p.connection_id else {
+        tracing::info!(event = %event.id, "call event without a connection acknowledged");
+        return Ok(StatusCode::OK.into_response());
+    };
+    let at = rfc3339_opt(event.occurred_at.as_deref()).unwrap_or(now);
+    let mut update = CallUpdate { from: p.from, to: p.to, direction: p.direction, ..Default::default() };
+    match event.event_type.as_str() {
+        "call.initiated" => update.started_at = Some(at),
+        "call.answered" => update.answered_at = Some(at),
+        _ => {
+            update.started_at = rfc3339_opt(p.start_time.as_deref());
+            update.ended_at = Some(rfc3339_opt(p.end_time.as_deref()).unwrap_or(at));
+            update.ended_reason = p.hangup_cause;
+            update.ends = true;
+        }
+    }
+    let e = SipCallEvent { event_id: event.id.clone(), call_id, carrier_connection_id: connection, update };
+    let outcome = inbox::receive_sip_call(api.calls.as_ref(), &e, now).await?;
+    tracing::info!(event = %event.id, event_type = %event.event_type, ?outcome, "call event");
+    Ok(StatusCode::OK.into_response())
+}
+
+#[derive(Deserialize)]
+struct VapiEnvelope {
+    message: VapiMessage,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VapiMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    call: Option<VapiCall>,
+    #[serde(default)]
+    phone_number: Option<VapiNumber>,
+    #[serde(default)]
+    assistant: Option<VapiId>,
+    #[serde(default)]
+    customer: Option<VapiNumber>,
+    #[serde(default)]
+    started_at: Option<String>,
+    #[serde(default)]
+    ended_at: Option<String>,
+    #[serde(default)]
+    ended_reason: Option<String>,
+    #[serde(default)]
+    cost: Option<f64>,
+    #[serde(default)]
+    duration_seconds: Option<f64>,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    analysis: Option<VapiAnalysis>,
+    #[serde(default)]
+    artifact: Option<VapiArtifact>,
+    #[serde(default)]
+    recording_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VapiCall {
+    id: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    assistant_id: Option<String>,
+    #[serde(default)]
+    customer: Option<VapiNumber>,
+}
+
+#[derive(Deserialize)]
+struct VapiNumber {
+    #[serde(default)]
+    number: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VapiId {
+    #[serde(default)]
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VapiAnalysis {
+    #[serde(default)]
+    summary: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VapiArtifact {
+    #[serde(default)]
+    recording_url: Option<String>,
+}
+
+/// Vapi webhooks: verified (the shared secret header, or the timed HMAC) before anything is parsed.
+/// `end-of-call-report` records the call once per call id; `status-update` may record it in
+/// progress; other messages are acknowledged.
+async fn vapi(State(api): State<Arc<ReceiverApi>>, headers: HeaderMap, RawBody(body): RawBody) -> Result<Response, ApiError> {
+    let secret =
+        api.keys.vapi_secret.as_ref().ok_or_else(|| refused(WebhookError::MissingHeader("VAPI webhook secret (not configured)")))?;
+    let now = OffsetDateTime::now_utc();
+    verify_vapi(
+        secret,
+        header(&headers, "x-vapi-secret"),
+        header(&headers, "x-signature"),
+        header(&headers, "x-timestamp"),
+        &body,
+        now.unix_timestamp(),
+    )
+    .map_err(refused)?;
+    let m: VapiEnvelope = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", "the body is not a Vapi server message").with_field("message")
+    })?;
+    let m = m.message;
+    let ends = match m.kind.as_str() {
+        "end-of-call-report" => true,
+        "status-update" => false,
+        other => {
+            tracing::info!(message_type = %other, "vapi message acknowledged");
+            return Ok(StatusCode::OK.into_response());
+        }
+    };
+    let Some(call) = m.call else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", "message.call is missing").with_field("message.call"));
+    };
+    let started = rfc3339_opt(m.started_at.as_deref());
+    let ended = rfc3339_opt(m.ended_at.as_deref());
+    let update = CallUpdate {
+        customer: m.customer.and_then(|c| c.number).or(call.customer.and_then(|c| c.number)),
+        direction: call.kind.map(|k| match k.as_str() {
+            "inboundPhoneCall" => "inbound".to_owned(),
+            "outboundPhoneCall" => "outbound".to_owned(),
+            other => other.to_owned(),
+        }),
+        started_at: started,
+        ended_at: if ends { ended } else { None },
+        duration_seconds: if ends {
+            m.duration_seconds.map(|d| d.max(0.0).round() as u64).or_else(|| match (started, ended) {
+                (Some(s), Some(e)) if e > s => Some((e - s).whole_seconds() as u64),
+                _ => None,
+            })
+        } else {
+            None
+        },
+        ended_reason: if ends { m.ended_reason } else { None },
+        cost_micros: if ends { m.cost.and_then(micros_of) } else { None },
+        summary: m.summary.or(m.analysis.and_then(|a| a.summary)),
+        recording_url: m.recording_url.or(m.artifact.and_then(|a| a.recording_url)),
+        ends,
+        ..Default::default()
+    };
+    let event_id =
+        if ends { format!("{}:end-of-call-report", call.id) } else { format!("{}:status:{}", call.id, m.status.unwrap_or_default()) };
+    let message = VapiCallMessage {
+        event_id,
+        number: m.phone_number.and_then(|p| p.number).and_then(|n| E164::parse(&n).ok()),
+        vapi_assistant_id: m.assistant.and_then(|a| a.id).or(call.assistant_id),
+        call_id: call.id,
+        update,
+    };
+    let outcome = inbox::receive_vapi_call(api.calls.as_ref(), &message, now).await?;
+    tracing::info!(call = %message.call_id, ?outcome, "vapi call message");
     Ok(StatusCode::OK.into_response())
 }
 

@@ -39,12 +39,18 @@ pub struct WebhookKeys {
     pub twilio_token: Option<SecretString>,
     /// `PATCHBAY_PUBLIC_URL`: the base URL Twilio signs against (the function cannot see it).
     pub public_url: Option<String>,
+    /// Vapi's webhook secret (`vapi_webhook_secret` in the carrier secret).
+    pub vapi_secret: Option<SecretString>,
 }
 
 impl WebhookKeys {
+    pub fn with_vapi_secret(self, vapi_secret: Option<SecretString>) -> Self {
+        Self { vapi_secret, ..self }
+    }
+
     /// `telnyx_key` in the portal's base64 format.
     pub fn new(telnyx_key: Option<&str>, twilio_token: Option<SecretString>, public_url: Option<String>) -> Result<Self, WebhookError> {
-        Ok(Self { telnyx_key: telnyx_key.map(telnyx_public_key).transpose()?, twilio_token, public_url })
+        Ok(Self { telnyx_key: telnyx_key.map(telnyx_public_key).transpose()?, twilio_token, public_url, vapi_secret: None })
     }
 }
 

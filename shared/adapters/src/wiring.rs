@@ -99,7 +99,8 @@ impl Wiring {
             secret: secrets.vapi_webhook_secret.as_ref().map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()),
         };
         let telnyx = std::env::var("TELNYX_PUBLIC_KEY").ok().filter(|k| !k.is_empty());
-        let webhooks = WebhookKeys::new(telnyx.as_deref(), secrets.twilio_auth_token.clone(), self.config.public_url.clone())?;
+        let webhooks = WebhookKeys::new(telnyx.as_deref(), secrets.twilio_auth_token.clone(), self.config.public_url.clone())?
+            .with_vapi_secret(secrets.vapi_webhook_secret.clone());
         Ok(Self { carriers, profile_carrier, webhooks, dialers, voice_ai, vapi_server, ..self })
     }
 

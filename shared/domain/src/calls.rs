@@ -280,3 +280,120 @@ mod tests {
         assert_eq!(day_range(Some("2026-13-01"), None, today).unwrap_err().field, "from");
     }
 }
+
+/// `GET /v1/calls` filters.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    pub source: Option<CallSource>,
+    pub assistant_id: Option<AssistantId>,
+    pub phone_number: Option<E164>,
+    /// UTC days, inclusive, on the call's start.
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+}
+
+impl CallFilter {
+    pub fn matches(&self, c: &Call) -> bool {
+        let u = &c.update;
+        let day = c.started().date();
+        self.source.is_none_or(|s| s == c.source)
+            && self.assistant_id.is_none_or(|a| u.assistant_id == Some(a))
+            && self.phone_number.as_ref().is_none_or(|p| {
+                u.phone_number.as_ref() == Some(p) || u.from.as_deref() == Some(p.as_str()) || u.to.as_deref() == Some(p.as_str())
+            })
+            && self.from.is_none_or(|f| day >= f)
+            && self.to.is_none_or(|t| day <= t)
+    }
+}
+
+/// The dashboard of a range: totals, every day (zeros included), and each assistant's share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dashboard {
+    pub from: Date,
+    pub to: Date,
+    pub totals: Counters,
+    pub days: Vec<(Date, Counters)>,
+    pub assistants: Vec<(AssistantId, String, Counters)>,
+}
+
+impl Dashboard {
+    /// From the stored rows of the range.
+    pub fn from_rows(from: Date, to: Date, rows: &[crate::ports::StatsRow]) -> Self {
+        let mut days = Vec::new();
+        let mut d = from;
+        while d <= to {
+            days.push((d, Counters::default()));
+            d = d.next_day().unwrap_or(d);
+            if d == from {
+                break;
+            }
+        }
+        let mut totals = Counters::default();
+        let mut assistants: Vec<(AssistantId, String, Counters)> = Vec::new();
+        for r in rows.iter().filter(|r| r.day >= from && r.day <= to) {
+            match &r.assistant {
+                None => {
+                    totals.add(&r.counters);
+                    if let Some((_, c)) = days.iter_mut().find(|(day, _)| *day == r.day) {
+                        c.add(&r.counters);
+                    }
+                }
+                Some((id, name)) => match assistants.iter_mut().find(|(a, _, _)| a == id) {
+                    Some((_, n, c)) => {
+                        c.add(&r.counters);
+                        if !name.is_empty() {
+                            *n = name.clone();
+                        }
+                    }
+                    None => assistants.push((*id, name.clone(), r.counters)),
+                },
+            }
+        }
+        Self { from, to, totals, days, assistants }
+    }
+}
+
+/// What the calls function calls.
+pub struct CallsApi<'a> {
+    pub store: &'a dyn crate::ports::CallReader,
+}
+
+/// How many store pages one filtered list reads at most before answering a short page.
+const FILTER_PAGES: usize = 10;
+
+impl CallsApi<'_> {
+    /// The user's calls, newest first, filtered; a page may come back short when the filter is narrow.
+    pub async fn list(
+        &self,
+        user: &UserId,
+        filter: &CallFilter,
+        cursor: Option<&crate::Cursor>,
+        limit: crate::Limit,
+    ) -> Result<crate::Page<Call>, crate::StoreError> {
+        let mut out = Vec::new();
+        let mut cursor = cursor.cloned();
+        for _ in 0..FILTER_PAGES {
+            let page = self.store.list_calls(user, cursor.as_ref(), limit).await?;
+            for c in page.data {
+                if filter.matches(&c) {
+                    out.push(c);
+                    if out.len() == usize::from(limit.get()) {
+                        let next = out.last().map(|c| crate::Cursor::encode(&c.id));
+                        return Ok(crate::Page { data: out, next_cursor: next });
+                    }
+                }
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(crate::Page { data: out, next_cursor: None }),
+            }
+        }
+        let next = out.last().map(|c| crate::Cursor::encode(&c.id)).or(cursor);
+        Ok(crate::Page { data: out, next_cursor: next })
+    }
+
+    pub async fn dashboard(&self, user: &UserId, from: Date, to: Date) -> Result<Dashboard, crate::StoreError> {
+        let rows = self.store.stats(user, from, to).await?;
+        Ok(Dashboard::from_rows(from, to, &rows))
+    }
+}

@@ -29,9 +29,14 @@ pub struct SandboxWebhooks {
 
 impl SandboxWebhooks {
     pub async fn post_event(&self, event_type: &str, body: serde_json::Value) -> Result<u16, reqwest::Error> {
+        self.post_event_at(event_type, body, time::OffsetDateTime::now_utc()).await
+    }
+
+    /// An event that says it occurred at `at`.
+    pub async fn post_event_at(&self, event_type: &str, body: serde_json::Value, at: time::OffsetDateTime) -> Result<u16, reqwest::Error> {
         use base64::Engine;
         use ed25519_dalek::Signer;
-        let body = serde_json::json!({"data": {"event_type": event_type, "id": Uuid::new_v4().to_string(), "occurred_at": crate::dynamo::items::rfc3339(time::OffsetDateTime::now_utc()), "record_type": "event", "payload": body}, "meta": {"attempt": 1, "delivered_to": self.url}}).to_string();
+        let body = serde_json::json!({"data": {"event_type": event_type, "id": Uuid::new_v4().to_string(), "occurred_at": crate::dynamo::items::rfc3339(at), "record_type": "event", "payload": body}, "meta": {"attempt": 1, "delivered_to": self.url}}).to_string();
         let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
         let sig = base64::engine::general_purpose::STANDARD.encode(self.key.sign(format!("{ts}|{body}").as_bytes()).to_bytes());
         let res = self

@@ -447,8 +447,9 @@ impl ConnectionSyncLedger for DynamoStore {
             ],
             Conflict::Stale,
         )
-        .await
-        .map(|_| ())
+        .await?;
+        // The connection's call events name this id: they find their user through this route.
+        self.put_route(Key::connection_route(carrier_id), user, &id.to_string(), None).await
     }
 
     async fn record_connection_carrier_id(&self, user: &UserId, id: ConnectionId, carrier_id: &str) -> Result<(), StoreError> {

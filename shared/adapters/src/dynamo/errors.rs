@@ -47,6 +47,8 @@ pub enum Role {
     Connection,
     /// A voice-AI assistant (created with its number's reservation, or checked when a number joins it).
     Assistant,
+    /// A dashboard counter moved with the event it counts.
+    Stats,
 }
 
 /// Why DynamoDB cancelled one item of a transaction (`CancellationReason.Code`).

@@ -14,6 +14,11 @@
 //! | carrier message route | `CARRIERMSG#{carrier message id}` | `MSG`            |
 //! | SIP connection       | `USER#{user}` | `SIPCONN#{connection id}`            |
 //! | voice-AI assistant   | `USER#{user}` | `ASSISTANT#{assistant id}`           |
+//! | call                 | `USER#{user}` | `CALL#{call id}` (GSI1: `USER#{user}#CALLS` / `{start}#{id}`) |
+//! | dashboard counters   | `USER#{user}` | `STATS#{day}`, `STATS#{day}#A#{assistant id}` |
+//! | call event guard     | `EVENT#{vapi\|telnyx-call}#{event id}` | `EVENT` (TTL)   |
+//! | connection route     | `TELNYXCONN#{carrier connection id}` | `ROUTE`          |
+//! | Vapi assistant route | `VAPIASST#{vapi assistant id}` | `ROUTE`                |
 //! | WebRTC token counter | `USER#{user}` | `RATE#WEBRTC#{unix minute}` (TTL)    |
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -30,6 +35,7 @@ pub const NUMBER_PREFIX: &str = "NUMBER#";
 pub const CONTACT_PREFIX: &str = "CONTACT#";
 pub const CONNECTION_PREFIX: &str = "SIPCONN#";
 pub const ASSISTANT_PREFIX: &str = "ASSISTANT#";
+pub const STATS_PREFIX: &str = "STATS#";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
@@ -88,6 +94,37 @@ impl Key {
 
     pub fn assistant(user: &UserId, id: AssistantId) -> Self {
         Self { pk: Self::user_pk(user), sk: format!("{ASSISTANT_PREFIX}{id}") }
+    }
+
+    pub fn call(user: &UserId, id: &str) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("CALL#{id}") }
+    }
+
+    /// The GSI1 partition that lists a user's calls, newest first.
+    pub fn calls_index(user: &UserId) -> String {
+        format!("USER#{}#CALLS", user.as_str())
+    }
+
+    /// A day's counters (`assistant`: that assistant's share of the day).
+    pub fn stats(user: &UserId, day: &str, assistant: Option<AssistantId>) -> Self {
+        let sk = match assistant {
+            Some(a) => format!("{STATS_PREFIX}{day}#A#{a}"),
+            None => format!("{STATS_PREFIX}{day}"),
+        };
+        Self { pk: Self::user_pk(user), sk }
+    }
+
+    /// A once-only guard for an event of a source that is not a messaging carrier (`vapi`, `telnyx-call`).
+    pub fn scoped_event(scope: &str, event_id: &str) -> Self {
+        Self { pk: format!("EVENT#{scope}#{event_id}"), sk: "EVENT".to_owned() }
+    }
+
+    pub fn connection_route(carrier_connection_id: &str) -> Self {
+        Self { pk: format!("TELNYXCONN#{carrier_connection_id}"), sk: "ROUTE".to_owned() }
+    }
+
+    pub fn assistant_route(vapi_assistant_id: &str) -> Self {
+        Self { pk: format!("VAPIASST#{vapi_assistant_id}"), sk: "ROUTE".to_owned() }
     }
 
     /// One minute's WebRTC token counter of a user.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use patchbay_domain::calls::Counters;
 use patchbay_domain::messaging::{
     Contact, Conversation, ConversationId, Inbound, InboundSms, Message, MessageStatus, OutboundSms, Receipt, ReceiptOutcome,
 };
@@ -14,6 +15,7 @@ use patchbay_domain::sms::{keyword, Keyword};
 use patchbay_domain::{CarrierName, Conflict, Cursor, IdempotencyKey, Limit, NumberStatus, Page, StoreError, SyncError, UserId, E164};
 use time::OffsetDateTime;
 
+use super::calls::day_of;
 use super::errors::{Role, TxFailure, WriteFailure};
 use super::items::{corrupt, rfc3339, CarrierMessageItem, ContactItem, ConversationItem, MessageItem, NumberItem, NumberOwnerItem};
 use super::keys::{self, Key, CONTACT_PREFIX};
@@ -150,7 +152,9 @@ impl Inbox for DynamoStore {
             .with(Role::Message, self.put(to_item(&MessageItem::from(&message))?, "attribute_not_exists(pk)", &[], vec![])?)
             // The conversation, created on its first message; unread moves with the message.
             .with(Role::Conversation, self.conversation_upsert(owner, &message.conversation_id, &sms.to, &sms.from, &at, preview, 1)?)
-            .with(Role::Contact, self.contact_upsert(owner, sms, &at)?);
+            .with(Role::Contact, self.contact_upsert(owner, sms, &at)?)
+            // The dashboard counts it with it.
+            .with(Role::Stats, self.stats_move(owner, &day_of(now), None, &Counters { messages_received: 1, ..Default::default() })?);
         match self.transact(tx).await {
             Ok(()) => Ok(Inbound::Stored(message)),
             Err(TxFailure::Refused(c)) if c.failed(Role::EventGuard) => Ok(Inbound::Duplicate),
@@ -173,7 +177,7 @@ impl Inbox for DynamoStore {
             names.push(("#f", "failure"));
             values.push((":f", attr(f)));
         }
-        let tx = Tx::new()
+        let mut tx = Tx::new()
             .with(Role::EventGuard, self.event_guard(r.carrier, &r.event_id, now)?)
             // Never backwards: a late `sent` after `delivered` changes nothing.
             .with(
@@ -186,6 +190,11 @@ impl Inbox for DynamoStore {
                     values,
                 )?,
             );
+        // The forward move to a final status is counted with it (delivered and failed share the last
+        // rank, so a message is counted as one of them at most once).
+        if let Some(counted) = final_counter(r.status) {
+            tx.push(Role::Stats, self.stats_move(&user, &day_of(now), None, &counted)?);
+        }
         match self.transact(tx).await {
             Ok(()) => Ok(ReceiptOutcome::Applied),
             // A duplicate event, or a status that would not move the message forward.
@@ -335,7 +344,12 @@ impl Outbox for DynamoStore {
             )
             .with(Role::Record, self.put(to_item(&MessageItem::from(message))?, "attribute_not_exists(pk)", &[], vec![])?)
             // Outbound messages do not raise unread.
-            .with(Role::Conversation, self.conversation_upsert(user, conv, &sms.from, &sms.to, &at, preview, 0)?);
+            .with(Role::Conversation, self.conversation_upsert(user, conv, &sms.from, &sms.to, &at, preview, 0)?)
+            // Accepted for sending: counted with the message.
+            .with(
+                Role::Stats,
+                self.stats_move(user, &day_of(message.created_at), None, &Counters { messages_sent: 1, ..Default::default() })?,
+            );
         let idem = match idempotency {
             Some((key, fingerprint)) => {
                 let resource = format!("{conv}/{}", message.id);
@@ -437,24 +451,38 @@ impl SendLedger for DynamoStore {
     }
 
     async fn record_send_failed(&self, m: &Message, error: &SyncError, now: OffsetDateTime) -> Result<(), StoreError> {
-        match self
-            .update_item(
-                &message_key(m),
-                "SET #st = :failed, #r = :r, #f = :f, #at = :now",
-                "attribute_exists(pk) AND #r < :r",
-                &[("#st", "status"), ("#r", "status_rank"), ("#f", "failure"), ("#at", "status_at")],
-                vec![
-                    (":failed", attr(&MessageStatus::Failed)),
-                    (":r", n(u64::from(MessageStatus::Failed.rank()))),
-                    (":f", attr(error)),
-                    (":now", s(rfc3339(now))),
-                ],
+        let tx = Tx::new()
+            .with(
+                Role::Record,
+                self.update(
+                    &message_key(m),
+                    "SET #st = :failed, #r = :r, #f = :f, #at = :now",
+                    "attribute_exists(pk) AND #r < :r",
+                    &[("#st", "status"), ("#r", "status_rank"), ("#f", "failure"), ("#at", "status_at")],
+                    vec![
+                        (":failed", attr(&MessageStatus::Failed)),
+                        (":r", n(u64::from(MessageStatus::Failed.rank()))),
+                        (":f", attr(error)),
+                        (":now", s(rfc3339(now))),
+                    ],
+                )?,
             )
-            .await
-        {
-            // Already final (or gone): nothing to record.
-            Ok(_) | Err(WriteFailure::ConditionFailed) => Ok(()),
-            Err(WriteFailure::Other(e)) => Err(e),
+            .with(Role::Stats, self.stats_move(&m.user_id, &day_of(now), None, &Counters { messages_failed: 1, ..Default::default() })?);
+        match self.transact(tx).await {
+            Ok(()) => Ok(()),
+            // Already final (or gone): nothing to record, nothing to count.
+            Err(TxFailure::Refused(c)) if c.failed(Role::Record) => Ok(()),
+            Err(TxFailure::Refused(c)) => Err(StoreError::Corrupt(format!("send failure refused: {:?}", c.reasons))),
+            Err(TxFailure::Other(e)) => Err(e),
         }
+    }
+}
+
+/// The counter a move to `status` adds, if it is final.
+fn final_counter(status: MessageStatus) -> Option<Counters> {
+    match status {
+        MessageStatus::Delivered => Some(Counters { messages_delivered: 1, ..Default::default() }),
+        MessageStatus::Failed => Some(Counters { messages_failed: 1, ..Default::default() }),
+        _ => None,
     }
 }

@@ -4,6 +4,7 @@
 //! `connections`, `assistants`.
 
 mod assistants;
+mod calls;
 mod connections;
 pub mod errors;
 pub mod items;

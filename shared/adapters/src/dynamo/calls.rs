@@ -1,0 +1,249 @@
+//! Calls and the dashboard's counters. A call item is merged from its events (version-guarded; a
+//! collision reads again), and the counters move by what the event changed, in the same transaction
+//! as the event's once-only guard: a duplicated or reordered event counts once. Counters are items
+//! per user and UTC day (and per assistant and day), so a range is one Query.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use patchbay_domain::calls::{contribution_moves, Call, CallSource, CallUpdate, Counters};
+use patchbay_domain::dialer::ConnectionId;
+use patchbay_domain::ports::{CallLedger, CallOutcome, CallReader, StatsRow};
+use patchbay_domain::voice_ai::AssistantId;
+use patchbay_domain::{Cursor, Limit, Page, StoreError, UserId, E164};
+use time::{Date, OffsetDateTime};
+
+use super::errors::{Role, TxFailure};
+use super::items::{CallItem, NumberItem, NumberOwnerItem, RouteItem, StatsItem};
+use super::keys::{self, Key, STATS_PREFIX};
+use super::table::{backoff, from_item, s, to_item, DynamoStore, Item, Tx, RACE_ATTEMPTS};
+
+/// How long a call event's once-only guard is kept.
+const CALL_EVENT_TTL_SECS: i64 = 7 * 24 * 3600;
+const GSI1: &str = "GSI1";
+
+pub(super) fn day_of(t: OffsetDateTime) -> String {
+    let d = t.date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn call_from(item: Item) -> Result<Call, StoreError> {
+    from_item::<CallItem>(item)?.try_into()
+}
+
+impl DynamoStore {
+    /// The counters' move for one day (and, with an assistant, that assistant's share of the day),
+    /// for a transaction: `ADD` of every non-zero counter.
+    pub(super) fn stats_move(
+        &self,
+        user: &UserId,
+        day: &str,
+        assistant: Option<(AssistantId, &str)>,
+        counters: &Counters,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let all = [
+            ("messages_sent", counters.messages_sent),
+            ("messages_received", counters.messages_received),
+            ("messages_delivered", counters.messages_delivered),
+            ("messages_failed", counters.messages_failed),
+            ("calls", counters.calls),
+            ("call_seconds", counters.call_seconds),
+            ("cost_micros", counters.cost_micros),
+        ];
+        let placeholders = [(":c0", "#c0"), (":c1", "#c1"), (":c2", "#c2"), (":c3", "#c3"), (":c4", "#c4"), (":c5", "#c5"), (":c6", "#c6")];
+        let mut adds = Vec::new();
+        let mut names: Vec<(&str, &str)> = vec![("#day", "day")];
+        let mut values = vec![(":day", s(day))];
+        for (i, (attr, v)) in all.iter().enumerate() {
+            if *v != 0 {
+                let (value, name) = placeholders[i];
+                adds.push(format!("{name} {value}"));
+                names.push((name, attr));
+                values.push((value, AttributeValue::N(v.to_string())));
+            }
+        }
+        let mut update = String::from("SET #day = :day");
+        if let Some((id, name)) = assistant {
+            update.push_str(", #aid = :aid, #an = :an");
+            names.extend([("#aid", "assistant_id"), ("#an", "assistant_name")]);
+            values.extend([(":aid", s(id.to_string())), (":an", s(name))]);
+        }
+        if !adds.is_empty() {
+            update.push_str(&format!(" ADD {}", adds.join(", ")));
+        }
+        self.update(
+            &Key::stats(user, day, assistant.map(|a| a.0)),
+            &update,
+            "attribute_exists(pk) OR attribute_not_exists(pk)",
+            &names,
+            values,
+        )
+    }
+
+    /// A provider-to-user route, written once the provider's id is known (idempotent).
+    pub(super) async fn put_route(&self, key: Key, user: &UserId, resource_id: &str, name: Option<&str>) -> Result<(), StoreError> {
+        let item = to_item(&RouteItem {
+            pk: key.pk,
+            sk: key.sk,
+            user_id: user.to_string(),
+            resource_id: resource_id.to_owned(),
+            name: name.map(str::to_owned),
+        })?;
+        self.put_item(item, "attribute_not_exists(pk) OR attribute_exists(pk)").await.map_err(|e| match e {
+            super::errors::WriteFailure::Other(e) => e,
+            super::errors::WriteFailure::ConditionFailed => StoreError::Corrupt("route put refused".into()),
+        })
+    }
+}
+
+#[async_trait]
+impl CallLedger for DynamoStore {
+    async fn apply_call_event(
+        &self,
+        user: &UserId,
+        call_id: &str,
+        source: CallSource,
+        event: (&str, &str),
+        update: &CallUpdate,
+        now: OffsetDateTime,
+    ) -> Result<CallOutcome, StoreError> {
+        let key = Key::call(user, call_id);
+        for attempt in 0..RACE_ATTEMPTS {
+            let before = match self.get(&key).await? {
+                Some(item) => call_from(item)?,
+                None => Call::new(user.clone(), call_id.to_owned(), source, now),
+            };
+            let after = Call { version: before.version + 1, ..before.merge(update) };
+            let mut guard = Key::scoped_event(event.0, event.1).to_item();
+            guard.insert("expires_at".into(), AttributeValue::N((now.unix_timestamp() + CALL_EVENT_TTL_SECS).to_string()));
+            let mut tx = Tx::new().with(Role::EventGuard, self.put(guard, "attribute_not_exists(pk)", &[], vec![])?);
+            let record = to_item(&CallItem::from(&after))?;
+            let condition = if before.version == 0 { "attribute_not_exists(pk)" } else { "#v = :v" };
+            let (names, values): (&[(&str, &str)], _) = if before.version == 0 {
+                (&[], vec![])
+            } else {
+                (&[("#v", "version")], vec![(":v", AttributeValue::N(before.version.to_string()))])
+            };
+            tx.push(Role::Record, self.put(record, condition, names, values)?);
+            for m in contribution_moves(before.contribution().as_ref(), after.contribution().as_ref()) {
+                let day = format!("{:04}-{:02}-{:02}", m.day.year(), u8::from(m.day.month()), m.day.day());
+                tx.push(Role::Stats, self.stats_move(user, &day, None, &m.counters)?);
+                if let Some((aid, name)) = &m.assistant {
+                    tx.push(Role::Stats, self.stats_move(user, &day, Some((*aid, name)), &m.counters)?);
+                }
+            }
+            match self.transact(tx).await {
+                Ok(()) => return Ok(CallOutcome::Applied),
+                Err(TxFailure::Refused(c)) if c.failed(Role::EventGuard) => return Ok(CallOutcome::Duplicate),
+                // Another event of the same call was folded in meanwhile: read it again.
+                Err(TxFailure::Refused(_)) => backoff(attempt).await,
+                Err(TxFailure::Other(e)) => return Err(e),
+            }
+        }
+        Err(StoreError::Contended("the call kept changing while an event was folded in".into()))
+    }
+
+    async fn connection_route(&self, carrier_connection_id: &str) -> Result<Option<(UserId, ConnectionId)>, StoreError> {
+        let Some(r) = self.get_as::<RouteItem>(&Key::connection_route(carrier_connection_id)).await? else { return Ok(None) };
+        let user = UserId::parse(&r.user_id).map_err(|_| StoreError::Corrupt("route user".into()))?;
+        let id = ConnectionId::parse(&r.resource_id).map_err(|_| StoreError::Corrupt("route connection".into()))?;
+        Ok(Some((user, id)))
+    }
+
+    async fn assistant_route(&self, vapi_assistant_id: &str) -> Result<Option<(UserId, AssistantId, String)>, StoreError> {
+        let Some(r) = self.get_as::<RouteItem>(&Key::assistant_route(vapi_assistant_id)).await? else { return Ok(None) };
+        let user = UserId::parse(&r.user_id).map_err(|_| StoreError::Corrupt("route user".into()))?;
+        let id = AssistantId::parse(&r.resource_id).map_err(|_| StoreError::Corrupt("route assistant".into()))?;
+        Ok(Some((user, id, r.name.unwrap_or_default())))
+    }
+
+    async fn number_route(&self, e164: &E164) -> Result<Option<(UserId, Option<AssistantId>)>, StoreError> {
+        let Some(owner) = self.get_as::<NumberOwnerItem>(&Key::number_owner(e164)).await? else { return Ok(None) };
+        let user = UserId::parse(&owner.user_id).map_err(|_| StoreError::Corrupt("owner user".into()))?;
+        let assistant = match self.get_as::<NumberItem>(&Key::number(&user, e164)).await? {
+            Some(n) => n.assistant_id.as_deref().and_then(|a| AssistantId::parse(a).ok()),
+            None => None,
+        };
+        Ok(Some((user, assistant)))
+    }
+}
+
+#[async_trait]
+impl CallReader for DynamoStore {
+    async fn list_calls(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Call>, StoreError> {
+        let index_pk = Key::calls_index(user);
+        let mut req = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(&index_pk))
+            .scan_index_forward(false)
+            .limit(i32::from(limit.get()) + 1);
+        if let Some(cursor) = after {
+            // The cursor is the last call's id; its index position is read back from it.
+            let id = cursor.position().unwrap_or_default();
+            let key = Key::call(user, &id);
+            let Some(item) = self.get_as::<CallItem>(&key).await? else { return Err(StoreError::NotFound) };
+            req = req.set_exclusive_start_key(Some(HashMap::from([
+                (keys::PK.to_owned(), s(key.pk)),
+                (keys::SK.to_owned(), s(key.sk)),
+                ("gsi1pk".to_owned(), s(&index_pk)),
+                ("gsi1sk".to_owned(), s(item.gsi1sk)),
+            ])));
+        }
+        let out = self.read(|| req.clone().send()).await?;
+        let data = out.items.unwrap_or_default().into_iter().map(call_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(super::table::page_cursor(data, limit, |c| c.id.clone()))
+    }
+
+    async fn stats(&self, user: &UserId, from: Date, to: Date) -> Result<Vec<StatsRow>, StoreError> {
+        let (lo, hi) = (day_of(from.midnight().assume_utc()), day_of(to.midnight().assume_utc()));
+        let req = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(Key::user_pk(user)))
+            .expression_attribute_values(":lo", s(format!("{STATS_PREFIX}{lo}")))
+            // `~` sorts after `#`: the last day's assistant rows are inside the range.
+            .expression_attribute_values(":hi", s(format!("{STATS_PREFIX}{hi}~")))
+            .consistent_read(true);
+        let mut rows = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self.read(|| req.clone().set_exclusive_start_key(start.clone()).send()).await?;
+            for item in out.items.unwrap_or_default() {
+                let i: StatsItem = from_item(item)?;
+                let fmt = time::macros::format_description!("[year]-[month]-[day]");
+                let day = Date::parse(&i.day, &fmt).map_err(|_| StoreError::Corrupt("stats day".into()))?;
+                let assistant = match &i.assistant_id {
+                    Some(a) => Some((
+                        AssistantId::parse(a).map_err(|_| StoreError::Corrupt("stats assistant".into()))?,
+                        i.assistant_name.clone().unwrap_or_default(),
+                    )),
+                    None => None,
+                };
+                rows.push(StatsRow {
+                    day,
+                    assistant,
+                    counters: Counters {
+                        messages_sent: i.messages_sent,
+                        messages_received: i.messages_received,
+                        messages_delivered: i.messages_delivered,
+                        messages_failed: i.messages_failed,
+                        calls: i.calls,
+                        call_seconds: i.call_seconds,
+                        cost_micros: i.cost_micros,
+                    },
+                });
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(rows);
+            }
+        }
+    }
+}

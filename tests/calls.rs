@@ -1,0 +1,317 @@
+//! Calls and the dashboard on the local stack (sandbox carrier and voice AI, fault layer on): sandbox
+//! calls to an assistant's number and to a connection's number, listed and counted with the day's
+//! messages; a storm of duplicated, reordered, concurrent call events counted exactly and recomputed
+//! from what is stored; both Vapi signature schemes; privacy; a report nobody owns dropped.
+
+use std::collections::HashMap;
+
+use futures::stream::{self, StreamExt};
+use patchbay_adapters::webhooks::vapi_signature;
+use patchbay_e2e::{s, telnyx, user, Parts, TestEnv};
+use patchbay_local::server::DEV_VAPI_SECRET;
+use reqwest::Method;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+const PARTS: Parts = Parts { api: true, worker: true };
+
+async fn buy(env: &TestEnv, token: &str, number: &str) {
+    let (st, b) = env.call(token, Method::POST, "/v1/phone-numbers", Some(json!({"phone_number": number}))).await;
+    assert_eq!(st, 202, "{b}");
+    env.until(token, &format!("/v1/phone-numbers/{number}"), |b| b["status"] == "active").await;
+}
+
+/// An assistant (active) with `number` connected, and a SIP connection (synced) with `sip_number` on it.
+async fn setup(env: &TestEnv, token: &str, number: &str, sip_number: &str) -> (String, String) {
+    let (st, a) = env.call(token, Method::POST, "/v1/assistants", Some(json!({"name": "Desk", "selected_phone_number": number}))).await;
+    assert_eq!(st, 202, "{a}");
+    let aid = a["id"].as_str().unwrap().to_owned();
+    env.until(token, &format!("/v1/assistants/{aid}"), |b| b["status"] == "active").await;
+    buy(env, token, sip_number).await;
+    let (_, c) = env.call(token, Method::POST, "/v1/sip-connections", Some(json!({"name": "Phones"}))).await;
+    let cid = c["id"].as_str().unwrap().to_owned();
+    env.until(token, &format!("/v1/sip-connections/{cid}"), |b| b["sync_state"] == "synced").await;
+    let (st, b) = env
+        .call(token, Method::PUT, &format!("/v1/sip-connections/{cid}/phone-numbers/{sip_number}"), Some(json!({"role": "primary"})))
+        .await;
+    assert_eq!(st, 202, "{b}");
+    (aid, cid)
+}
+
+async fn sandbox_call(env: &TestEnv, to: &str, seconds: u32) {
+    let res = env
+        .http
+        .post(env.api("/local/sandbox/calls"))
+        .json(&json!({"to": to, "from": "+14155550123", "duration_seconds": seconds}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+}
+
+fn today() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+async fn post_vapi(env: &TestEnv, body: &str, headers: &[(&str, String)]) -> u16 {
+    let mut req = env.http.post(env.api("/webhooks/vapi")).header("content-type", "application/json").body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+fn report(call_id: &str, number: &str, seconds: u32, cost: f64) -> String {
+    let end = time::OffsetDateTime::now_utc();
+    let start = end - time::Duration::seconds(i64::from(seconds));
+    json!({"message": {
+        "type": "end-of-call-report", "endedReason": "customer-ended-call",
+        "call": {"id": call_id, "type": "inboundPhoneCall", "customer": {"number": "+14155550123"}},
+        "phoneNumber": {"number": number},
+        "startedAt": patchbay_adapters::dynamo::items::rfc3339(start), "endedAt": patchbay_adapters::dynamo::items::rfc3339(end),
+        "durationSeconds": seconds, "cost": cost, "artifact": {}, "analysis": {}
+    }})
+    .to_string()
+}
+
+#[tokio::test]
+async fn sandbox_calls_appear_in_the_calls_and_on_the_dashboard_with_the_days_messages() {
+    let env = TestEnv::new(PARTS).await;
+    let (_, token) = user();
+    let (_, stranger) = user();
+    let (aid, cid) = setup(&env, &token, "+12065550101", "+12065550102").await;
+    // Messages: one received on the assistant's number.
+    assert_eq!(env.send_inbound(&uuid::Uuid::new_v4().to_string(), "+14155550123", "+12065550101", "hello").await, 200);
+
+    sandbox_call(&env, "+12065550101", 60).await;
+    sandbox_call(&env, "+12065550102", 30).await;
+    let calls = env.until(&token, "/v1/calls", |b| b["data"].as_array().unwrap().len() == 2).await;
+    let by_source = |s: &str| calls["data"].as_array().unwrap().iter().find(|c| c["source"] == s).unwrap().clone();
+    let ai = by_source("assistant");
+    assert_eq!(
+        (
+            ai["duration_seconds"].as_u64(),
+            ai["cost"].as_str(),
+            ai["assistant_id"].as_str(),
+            ai["phone_number"].as_str(),
+            ai["status"].as_str()
+        ),
+        (Some(60), Some("0.15"), Some(aid.as_str()), Some("+12065550101"), Some("ended")),
+        "{ai}"
+    );
+    let sip = by_source("sip");
+    assert_eq!(
+        (sip["duration_seconds"].as_u64(), sip["connection_id"].as_str(), sip["hangup_cause"].as_str(), &sip["cost"]),
+        (Some(30), Some(cid.as_str()), Some("normal_clearing"), &Value::Null),
+        "{sip}"
+    );
+    // Filters.
+    let (_, only_sip) = env.call(&token, Method::GET, "/v1/calls?source=sip", None).await;
+    assert_eq!(only_sip["data"].as_array().unwrap().len(), 1);
+    let (_, by_assistant) = env.call(&token, Method::GET, &format!("/v1/calls?assistant_id={aid}"), None).await;
+    assert_eq!(by_assistant["data"].as_array().unwrap().len(), 1);
+
+    let (st, d) = env.call(&token, Method::GET, "/v1/dashboard", None).await;
+    assert_eq!(st, 200, "{d}");
+    let t = &d["totals"];
+    assert_eq!(
+        (t["calls"].as_i64(), t["call_seconds"].as_i64(), t["cost"].as_str(), t["messages_received"].as_i64()),
+        (Some(2), Some(90), Some("0.15"), Some(1)),
+        "{d}"
+    );
+    assert_eq!(d["days"].as_array().unwrap().len(), 30);
+    let day = d["days"].as_array().unwrap().iter().find(|x| x["date"] == today().as_str()).unwrap();
+    assert_eq!((day["calls"].as_i64(), day["call_seconds"].as_i64()), (Some(2), Some(90)), "{day}");
+    assert_eq!(d["assistants"], json!([{"assistant_id": aid, "name": "Desk", "calls": 1, "call_seconds": 60, "cost": "0.15"}]));
+
+    // Another user sees none of it.
+    let (_, theirs) = env.call(&stranger, Method::GET, "/v1/calls", None).await;
+    assert_eq!(theirs["data"], json!([]));
+    let (_, their_d) = env.call(&stranger, Method::GET, "/v1/dashboard", None).await;
+    assert_eq!((their_d["totals"]["calls"].as_i64(), their_d["totals"]["messages_received"].as_i64()), (Some(0), Some(0)));
+    // Bad input names the field.
+    for (path, field) in [
+        ("/v1/dashboard?from=2026-13-01", "from"),
+        ("/v1/dashboard?from=2024-01-01&to=2026-01-01", "from"),
+        ("/v1/calls?source=fax", "source"),
+        ("/v1/calls?phone_number=123", "phone_number"),
+    ] {
+        let (st, b) = env.call(&token, Method::GET, path, None).await;
+        assert_eq!((st, b["field"].as_str()), (400, Some(field)), "{path}: {b}");
+    }
+}
+
+#[tokio::test]
+async fn vapi_webhooks_are_verified_before_anything_is_stored() {
+    let env = TestEnv::new(PARTS).await;
+    let (_, token) = user();
+    setup(&env, &token, "+13035550131", "+13035550132").await;
+    let secret = SecretString::from(DEV_VAPI_SECRET);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let body = report("sig-ok-1", "+13035550131", 10, 0.01);
+    // The shared secret header, and the timed HMAC.
+    assert_eq!(post_vapi(&env, &body, &[("x-vapi-secret", DEV_VAPI_SECRET.into())]).await, 200);
+    let body2 = report("sig-ok-2", "+13035550131", 20, 0.02);
+    let sig = vapi_signature(&secret, &now.to_string(), body2.as_bytes()).unwrap();
+    assert_eq!(post_vapi(&env, &body2, &[("x-signature", sig.clone()), ("x-timestamp", now.to_string())]).await, 200);
+    // Refused, nothing stored: a wrong secret, a tampered body, a stale or future timestamp, no header.
+    let refused = [
+        (report("sig-bad-1", "+13035550131", 5, 0.0), vec![("x-vapi-secret", "not-the-secret".to_owned())]),
+        (body2.replace("sig-ok-2", "sig-bad-2"), vec![("x-signature", sig), ("x-timestamp", now.to_string())]),
+        (report("sig-bad-3", "+13035550131", 5, 0.0), {
+            let b = report("sig-bad-3", "+13035550131", 5, 0.0);
+            let old = (now - 400).to_string();
+            vec![("x-signature", vapi_signature(&secret, &old, b.as_bytes()).unwrap()), ("x-timestamp", old)]
+        }),
+        (report("sig-bad-4", "+13035550131", 5, 0.0), vec![]),
+    ];
+    for (b, h) in &refused {
+        // The stale case signs the exact body it sends.
+        let h: Vec<(&str, String)> = h.iter().map(|(k, v)| (*k, v.clone())).collect();
+        assert_eq!(post_vapi(&env, b, &h).await, 401, "{h:?}");
+    }
+    let future = (now + 400).to_string();
+    let b = report("sig-bad-5", "+13035550131", 5, 0.0);
+    let h = vec![("x-signature", vapi_signature(&secret, &future, b.as_bytes()).unwrap()), ("x-timestamp", future)];
+    assert_eq!(post_vapi(&env, &b, &h).await, 401);
+    let calls = env.until(&token, "/v1/calls", |b| b["data"].as_array().unwrap().len() == 2).await;
+    assert!(calls["data"].as_array().unwrap().iter().all(|c| c["id"].as_str().unwrap().starts_with("vapi-sig-ok-")), "{calls}");
+    // A duplicate changes nothing; a report for a number nobody owns is acknowledged and dropped.
+    assert_eq!(post_vapi(&env, &body, &[("x-vapi-secret", DEV_VAPI_SECRET.into())]).await, 200);
+    assert_eq!(post_vapi(&env, &report("nobody-1", "+13035550199", 5, 0.0), &[("x-vapi-secret", DEV_VAPI_SECRET.into())]).await, 200);
+    let (_, d) = env.call(&token, Method::GET, "/v1/dashboard", None).await;
+    assert_eq!(
+        (d["totals"]["calls"].as_i64(), d["totals"]["call_seconds"].as_i64(), d["totals"]["cost"].as_str()),
+        (Some(2), Some(30), Some("0.03"))
+    );
+}
+
+/// A signed Telnyx call event.
+fn call_event(event_id: &str, kind: &str, session: &str, connection: &str, at: time::OffsetDateTime, extra: Value) -> String {
+    let mut payload = json!({"call_control_id": format!("v3:{session}"), "call_session_id": session, "connection_id": connection,
+        "from": "+14155550123", "to": "+17185550141", "direction": "incoming"});
+    if let (Some(p), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    json!({"data": {"event_type": kind, "id": event_id, "occurred_at": patchbay_adapters::dynamo::items::rfc3339(at), "record_type": "event", "payload": payload},
+        "meta": {"attempt": 1, "delivered_to": "https://example.com/webhooks/telnyx"}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_storm_of_duplicated_reordered_call_events_counts_each_call_once() {
+    let env = TestEnv::new(PARTS).await;
+    let (uid, token) = user();
+    let (aid, cid) = setup(&env, &token, "+17185550140", "+17185550141").await;
+    let (_, conn) = env.call(&token, Method::GET, &format!("/v1/sip-connections/{cid}"), None).await;
+    let carrier_conn = conn["carrier_connection_id"].as_str().unwrap().to_owned();
+    let now = time::OffsetDateTime::now_utc();
+    // 200 SIP calls (initiated, answered, hangup; every 10th never answered) and 200 Vapi reports.
+    enum Hook {
+        Telnyx(String),
+        Vapi(String),
+    }
+    let mut distinct: Vec<Hook> = Vec::new();
+    let (mut want_calls, mut want_seconds, mut want_cost) = (0i64, 0i64, 0i64);
+    for i in 0..200u32 {
+        let session = format!("storm-{uid}-{i}");
+        let start = now - time::Duration::seconds(600);
+        let answered = start + time::Duration::seconds(3);
+        let talk = i64::from(10 + i % 50);
+        let end = answered + time::Duration::seconds(talk);
+        let never_answered = i % 10 == 0;
+        distinct.push(Hook::Telnyx(call_event(&format!("{session}-i"), "call.initiated", &session, &carrier_conn, start, json!({}))));
+        if !never_answered {
+            distinct.push(Hook::Telnyx(call_event(&format!("{session}-a"), "call.answered", &session, &carrier_conn, answered, json!({}))));
+        }
+        distinct.push(Hook::Telnyx(call_event(
+            &format!("{session}-h"),
+            "call.hangup",
+            &session,
+            &carrier_conn,
+            end,
+            json!({"hangup_cause": "normal_clearing", "end_time": patchbay_adapters::dynamo::items::rfc3339(end)}),
+        )));
+        want_calls += 1;
+        want_seconds += if never_answered { 0 } else { talk };
+    }
+    for i in 0..200u32 {
+        let seconds = 5 + i % 100;
+        let cost_micros = i64::from(seconds) * 2_500;
+        distinct.push(Hook::Vapi(report(&format!("storm-{uid}-{i}"), "+17185550140", seconds, cost_micros as f64 / 1e6)));
+        want_calls += 1;
+        want_seconds += i64::from(seconds);
+        want_cost += cost_micros;
+    }
+    // 30% duplicated, all shuffled (so hangups come before their answers), 16 at a time.
+    let n = distinct.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.extend((0..n).filter(|i| i % 10 < 3));
+    patchbay_e2e::shuffle(&mut order, 20261123);
+    let total = order.len();
+    assert!(total >= 1000, "{total}");
+    let answers: Vec<u16> = stream::iter(order)
+        .map(|i| {
+            let env = &env;
+            let hook = &distinct[i];
+            async move {
+                match hook {
+                    Hook::Telnyx(body) => {
+                        let (sig, ts) = telnyx::signed(&telnyx::signer(), time::OffsetDateTime::now_utc().unix_timestamp(), body);
+                        env.post_telnyx(body, Some(&sig), Some(&ts)).await
+                    }
+                    Hook::Vapi(body) => post_vapi(env, body, &[("x-vapi-secret", DEV_VAPI_SECRET.into())]).await,
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(answers.iter().all(|s| *s == 200), "{:?}", answers.iter().filter(|s| **s != 200).collect::<Vec<_>>());
+
+    // The dashboard, and the same figures recomputed from the stored calls.
+    let (_, d) = env.call(&token, Method::GET, "/v1/dashboard", None).await;
+    let t = &d["totals"];
+    assert_eq!(
+        (t["calls"].as_i64(), t["call_seconds"].as_i64(), t["cost"].as_str()),
+        (Some(want_calls), Some(want_seconds), Some(patchbay_domain::calls::dollars(want_cost).as_str())),
+        "{d}"
+    );
+    let items = env.user_items(&uid).await;
+    let is_ended = |i: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
+        matches!(i.get("ended"), Some(aws_sdk_dynamodb::types::AttributeValue::Bool(true)))
+    };
+    let stored: Vec<_> = items.iter().filter(|i| s(i, "sk").starts_with("CALL#")).collect();
+    assert!(stored.iter().all(|i| is_ended(i)), "every stored call ended");
+    assert_eq!(stored.len() as i64, want_calls);
+    let mut stored_calls = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/calls?limit=100&cursor={c}"),
+            None => "/v1/calls?limit=100".to_owned(),
+        };
+        let (_, page) = env.call(&token, Method::GET, &path, None).await;
+        stored_calls.extend(page["data"].as_array().unwrap().clone());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(stored_calls.len() as i64, want_calls);
+    let seconds: i64 = stored_calls.iter().map(|c| c["duration_seconds"].as_i64().unwrap()).sum();
+    let assistant_calls = stored_calls.iter().filter(|c| c["assistant_id"] == aid.as_str()).count() as i64;
+    assert_eq!(seconds, t["call_seconds"].as_i64().unwrap());
+    let a = &d["assistants"][0];
+    assert_eq!((a["calls"].as_i64(), a["assistant_id"].as_str()), (Some(assistant_calls), Some(aid.as_str())), "{d}");
+    // Messages recomputed from the stored messages: every counter.
+    let messages: Vec<_> = items.iter().filter(|i| s(i, "sk").starts_with("MSG#")).collect();
+    let count = |dir: &str, status: Option<&str>| {
+        messages.iter().filter(|m| s(m, "direction") == dir && status.is_none_or(|st| s(m, "status") == st)).count() as i64
+    };
+    assert_eq!(t["messages_received"].as_i64(), Some(count("inbound", None)));
+    assert_eq!(t["messages_sent"].as_i64(), Some(count("outbound", None)));
+    assert_eq!(t["messages_delivered"].as_i64(), Some(count("outbound", Some("delivered"))));
+    assert_eq!(t["messages_failed"].as_i64(), Some(count("outbound", Some("failed"))));
+}
