@@ -136,8 +136,21 @@ async fn sample_events_drive_the_functions() {
     let (s, convs) = invoke(&router, "conversations/list.json").await;
     assert_eq!((s, &convs["data"]), (200, &serde_json::json!([])));
     assert_eq!(invoke(&router, "conversations/read.json").await.0, 404);
-    // The sample function URL webhook carries a placeholder signature: refused before anything is read.
-    assert_eq!(invoke(&router, "webhook-receiver/telnyx-message-received.json").await.0, 401);
+    // The sample function URL webhooks carry placeholder signatures: refused before anything is read.
+    for hook in [
+        "webhook-receiver/telnyx-message-received.json",
+        "webhook-receiver/telnyx-call-initiated.json",
+        "webhook-receiver/telnyx-call-answered.json",
+        "webhook-receiver/telnyx-call-hangup.json",
+        "webhook-receiver/vapi-end-of-call-report.json",
+    ] {
+        assert_eq!(invoke(&router, hook).await.0, 401, "{hook}");
+    }
+    // Calls and the dashboard: none yet; the sample's November has its 30 days.
+    let (s, calls) = invoke(&router, "calls/list.json").await;
+    assert_eq!((s, &calls["data"]), (200, &serde_json::json!([])));
+    let (s, dashboard) = invoke(&router, "calls/dashboard.json").await;
+    assert_eq!((s, dashboard["days"].as_array().map(Vec::len)), (200, Some(30)), "{dashboard}");
 
     let (s, deleting) = invoke(&router, "messaging-profiles/delete.json").await;
     assert_eq!((s, deleting["sync_state"].as_str()), (202, Some("deleting")));
