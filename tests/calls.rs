@@ -81,8 +81,26 @@ async fn sandbox_calls_appear_in_the_calls_and_on_the_dashboard_with_the_days_me
     let (_, token) = user();
     let (_, stranger) = user();
     let (aid, cid) = setup(&env, &token, "+12065550101", "+12065550102").await;
-    // Messages: one received on the assistant's number.
+    // Messages: one received on the assistant's number; two sent from a number on the active
+    // profile, one delivered and one the sandbox cannot deliver (a number ending in 0199).
     assert_eq!(env.send_inbound(&uuid::Uuid::new_v4().to_string(), "+14155550123", "+12065550101", "hello").await, 200);
+    buy(&env, &token, "+12065550103").await;
+    let (_, p) = env.call(&token, Method::POST, "/v1/messaging-profiles", Some(json!({"name": "Main"}))).await;
+    let profile = p["id"].as_str().unwrap().to_owned();
+    assert_eq!(env.call(&token, Method::POST, &format!("/v1/messaging-profiles/{profile}/activate"), None).await.0, 200);
+    assert_eq!(env.call(&token, Method::PUT, &format!("/v1/messaging-profiles/{profile}/phone-numbers/+12065550103"), None).await.0, 202);
+    let mut sent = Vec::new();
+    for to in ["+14155550124", "+14155550199"] {
+        let (st, m) = env.call(&token, Method::POST, "/v1/messages", Some(json!({"from": "+12065550103", "to": to, "text": "hi"}))).await;
+        assert_eq!(st, 202, "{m}");
+        sent.push((m["conversation_id"].as_str().unwrap().to_owned(), m["id"].as_str().unwrap().to_owned()));
+    }
+    for ((conv, id), want) in sent.iter().zip(["delivered", "failed"]) {
+        env.until(&token, &format!("/v1/conversations/{conv}/messages"), |b| {
+            b["data"].as_array().unwrap().iter().any(|m| m["id"] == id.as_str() && m["status"] == want)
+        })
+        .await;
+    }
 
     sandbox_call(&env, "+12065550101", 60).await;
     sandbox_call(&env, "+12065550102", 30).await;
@@ -120,9 +138,18 @@ async fn sandbox_calls_appear_in_the_calls_and_on_the_dashboard_with_the_days_me
         (Some(2), Some(90), Some("0.15"), Some(1)),
         "{d}"
     );
+    assert_eq!(
+        (t["messages_sent"].as_i64(), t["messages_delivered"].as_i64(), t["messages_failed"].as_i64()),
+        (Some(2), Some(1), Some(1)),
+        "{d}"
+    );
     assert_eq!(d["days"].as_array().unwrap().len(), 30);
     let day = d["days"].as_array().unwrap().iter().find(|x| x["date"] == today().as_str()).unwrap();
-    assert_eq!((day["calls"].as_i64(), day["call_seconds"].as_i64()), (Some(2), Some(90)), "{day}");
+    assert_eq!(
+        (day["calls"].as_i64(), day["call_seconds"].as_i64(), day["messages_sent"].as_i64(), day["messages_failed"].as_i64()),
+        (Some(2), Some(90), Some(2), Some(1)),
+        "{day}"
+    );
     assert_eq!(d["assistants"], json!([{"assistant_id": aid, "name": "Desk", "calls": 1, "call_seconds": 60, "cost": "0.15"}]));
 
     // Another user sees none of it.

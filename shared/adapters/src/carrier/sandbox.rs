@@ -53,9 +53,16 @@ impl SandboxWebhooks {
 
     fn receipts(self: std::sync::Arc<Self>, id: String, from: String, to: String) {
         tokio::spawn(async move {
-            for (event, status) in [("message.sent", "sent"), ("message.finalized", "delivered")] {
+            // A text to a number ending in 0199 is not delivered (Telnyx's 40008), so the failure
+            // path can be seen locally.
+            let undeliverable = to.ends_with("0199");
+            let last = if undeliverable { "delivery_failed" } else { "delivered" };
+            for (event, status) in [("message.sent", "sent"), ("message.finalized", last)] {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                let payload = serde_json::json!({"id": id, "direction": "outbound", "from": {"phone_number": from}, "to": [{"phone_number": to, "status": status}], "type": "SMS"});
+                let mut payload = serde_json::json!({"id": id, "direction": "outbound", "from": {"phone_number": from}, "to": [{"phone_number": to, "status": status}], "type": "SMS"});
+                if status == "delivery_failed" {
+                    payload["errors"] = serde_json::json!([{"code": "40008", "title": "Undeliverable", "detail": "The sandbox does not deliver to numbers ending in 0199."}]);
+                }
                 // The receiver answers 503 until the worker has recorded the id: retry like Telnyx would.
                 for attempt in 0..10u64 {
                     match self.post_event(event, payload.clone()).await {
