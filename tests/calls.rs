@@ -328,6 +328,12 @@ async fn a_storm_of_duplicated_reordered_call_events_counts_each_call_once() {
     }
     assert_eq!(stored_calls.len() as i64, want_calls);
     let seconds: i64 = stored_calls.iter().map(|c| c["duration_seconds"].as_i64().unwrap()).sum();
+    let micros = |d: &str| -> i64 {
+        let (whole, frac) = d.split_once('.').unwrap_or((d, "0"));
+        whole.parse::<i64>().unwrap() * 1_000_000 + format!("{frac:0<6}")[..6].parse::<i64>().unwrap()
+    };
+    let cost: i64 = stored_calls.iter().filter_map(|c| c["cost"].as_str()).map(micros).sum();
+    assert_eq!(cost, micros(t["cost"].as_str().unwrap()), "cost recomputed from the stored calls");
     let assistant_calls = stored_calls.iter().filter(|c| c["assistant_id"] == aid.as_str()).count() as i64;
     assert_eq!(seconds, t["call_seconds"].as_i64().unwrap());
     let a = &d["assistants"][0];
