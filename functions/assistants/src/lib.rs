@@ -267,6 +267,7 @@ async fn delete(
     AuthUser(user): AuthUser,
     AssistantPath(id): AssistantPath,
 ) -> Result<Response, ApiError> {
-    api.ops().delete(&user, id, OffsetDateTime::now_utc()).await?;
-    Ok(accepted(&api.ops().get(&user, id).await?, false))
+    // Answered from the write itself: the worker may purge the assistant before a read could run.
+    let assistant = api.ops().delete(&user, id, OffsetDateTime::now_utc()).await?;
+    Ok(accepted(&AssistantPage { assistant, numbers: Vec::new() }, false))
 }
