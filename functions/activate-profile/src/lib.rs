@@ -8,10 +8,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use patchbay_adapters::http::views::ProfileView;
-use patchbay_adapters::http::{ApiError, AuthUser, ProfileIdPath};
+use patchbay_adapters::http::{ApiError, AuthUser, IdPath};
 use patchbay_adapters::Wiring;
 use patchbay_domain::ports::ProfileWriter;
 use patchbay_domain::profiles;
+use patchbay_domain::ProfileId;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -39,7 +40,7 @@ pub fn router(api: Arc<ActivateApi>) -> Router {
 async fn activate(
     State(api): State<Arc<ActivateApi>>,
     AuthUser(user): AuthUser,
-    ProfileIdPath(id): ProfileIdPath,
+    IdPath(id): IdPath<ProfileId>,
 ) -> Result<Response, ApiError> {
     let a = profiles::activate(api.store.as_ref(), &user, id, OffsetDateTime::now_utc()).await?;
     Ok(Json(ActivationView { active_profile: ProfileView::from(&a.profile), deactivated_profile_id: a.deactivated.map(|d| d.to_string()) })

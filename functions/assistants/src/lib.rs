@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,7 +11,7 @@ use axum::{Json, Router};
 use patchbay_adapters::dynamo::items::rfc3339;
 use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::{NumberView, SyncErrorView};
-use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, JsonBody, QueryParams};
+use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, IdPath, JsonBody, QueryParams};
 use patchbay_adapters::Wiring;
 use patchbay_domain::assistant_ops::{AssistantPage, Assistants};
 use patchbay_domain::number_ops::Carriers;
@@ -49,20 +48,6 @@ pub fn router(api: Arc<AssistantsApi>) -> Router {
         .route("/v1/assistants", post(create).get(list))
         .route("/v1/assistants/{id}", get(show).patch(update).delete(delete))
         .with_state(api)
-}
-
-/// `/v1/assistants/{id}`: a malformed id answers 400 naming `id`.
-struct AssistantPath(AssistantId);
-
-impl<S: Send + Sync> FromRequestParts<S> for AssistantPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::bad_request(ValidationError::new("id", "invalid_id", "the path does not hold a usable id")))?;
-        AssistantId::parse(&raw).map(AssistantPath).map_err(ApiError::bad_request)
-    }
 }
 
 #[derive(Deserialize)]
@@ -237,7 +222,7 @@ async fn list(State(api): State<Arc<AssistantsApi>>, AuthUser(user): AuthUser, q
 async fn show(
     State(api): State<Arc<AssistantsApi>>,
     AuthUser(user): AuthUser,
-    AssistantPath(id): AssistantPath,
+    IdPath(id): IdPath<AssistantId>,
 ) -> Result<Response, ApiError> {
     Ok(Json(AssistantView::from(&api.ops().get(&user, id).await?)).into_response())
 }
@@ -245,7 +230,7 @@ async fn show(
 async fn update(
     State(api): State<Arc<AssistantsApi>>,
     AuthUser(user): AuthUser,
-    AssistantPath(id): AssistantPath,
+    IdPath(id): IdPath<AssistantId>,
     JsonBody(body): JsonBody<PatchBody>,
 ) -> Result<Response, ApiError> {
     let patch = AssistantPatch {
@@ -265,7 +250,7 @@ async fn update(
 async fn delete(
     State(api): State<Arc<AssistantsApi>>,
     AuthUser(user): AuthUser,
-    AssistantPath(id): AssistantPath,
+    IdPath(id): IdPath<AssistantId>,
 ) -> Result<Response, ApiError> {
     // Answered from the write itself: the worker may purge the assistant before a read could run.
     let assistant = api.ops().delete(&user, id, OffsetDateTime::now_utc()).await?;

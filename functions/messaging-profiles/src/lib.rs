@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::{PageView, ProfilePageView, ProfileView};
-use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, JsonBody, ProfileIdPath, QueryParams};
+use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, IdPath, JsonBody, QueryParams};
 use patchbay_adapters::Wiring;
 use patchbay_domain::ports::{Created, NumberReader, ProfileWriter, WorkQueue};
 use patchbay_domain::profiles::Profiles;
@@ -102,11 +102,7 @@ async fn list(State(api): State<Arc<ProfilesApi>>, AuthUser(user): AuthUser, que
     Ok(Json(PageView::<ProfileView>::from(&page)).into_response())
 }
 
-async fn show(
-    State(api): State<Arc<ProfilesApi>>,
-    AuthUser(user): AuthUser,
-    ProfileIdPath(id): ProfileIdPath,
-) -> Result<Response, ApiError> {
+async fn show(State(api): State<Arc<ProfilesApi>>, AuthUser(user): AuthUser, IdPath(id): IdPath<ProfileId>) -> Result<Response, ApiError> {
     let p = api.ops().get(&user, id).await?;
     let numbers = api.numbers.all_numbers(&user).await?;
     Ok(Json(ProfilePageView::new(&p, &numbers)).into_response())
@@ -115,7 +111,7 @@ async fn show(
 async fn update(
     State(api): State<Arc<ProfilesApi>>,
     AuthUser(user): AuthUser,
-    ProfileIdPath(id): ProfileIdPath,
+    IdPath(id): IdPath<ProfileId>,
     JsonBody(body): JsonBody<PatchBody>,
 ) -> Result<Response, ApiError> {
     let name = body.name.as_deref().map(ProfileName::parse).transpose().map_err(ApiError::unprocessable)?;
@@ -128,7 +124,7 @@ async fn update(
 async fn delete(
     State(api): State<Arc<ProfilesApi>>,
     AuthUser(user): AuthUser,
-    ProfileIdPath(id): ProfileIdPath,
+    IdPath(id): IdPath<ProfileId>,
 ) -> Result<Response, ApiError> {
     let p = api.ops().delete(&user, id, OffsetDateTime::now_utc()).await?;
     Ok(accepted(&p, false))

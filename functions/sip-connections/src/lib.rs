@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use patchbay_adapters::dynamo::items::rfc3339;
 use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::SyncErrorView;
-use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, JsonBody, QueryParams};
+use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, IdPath, JsonBody, QueryParams};
 use patchbay_adapters::Wiring;
 use patchbay_domain::dialer::{AssignmentPatch, ConnectionId, ConnectionName, ConnectionPatch, NumberRole, SipPassword};
 use patchbay_domain::dialer_ops::{CarrierListing, ConnectionPage, Dialer, Dialers, IssuedToken};
@@ -47,20 +47,6 @@ pub fn router(api: Arc<SipConnectionsApi>) -> Router {
         .route("/v1/sip-connections/{id}/webrtc-token", post(token))
         .route("/v1/sip-connections/{id}/phone-numbers/{e164}", put(assign).patch(update_assignment).delete(unassign))
         .with_state(api)
-}
-
-/// `/v1/sip-connections/{id}`: a malformed id answers 400 naming `id`.
-struct ConnectionPath(ConnectionId);
-
-impl<S: Send + Sync> FromRequestParts<S> for ConnectionPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::bad_request(ValidationError::new("id", "invalid_id", "the path does not hold a usable id")))?;
-        ConnectionId::parse(&raw).map(ConnectionPath).map_err(ApiError::bad_request)
-    }
 }
 
 /// `/v1/sip-connections/{id}/phone-numbers/{e164}`.
@@ -246,7 +232,7 @@ async fn list(State(api): State<Arc<SipConnectionsApi>>, AuthUser(user): AuthUse
 async fn show(
     State(api): State<Arc<SipConnectionsApi>>,
     AuthUser(user): AuthUser,
-    ConnectionPath(id): ConnectionPath,
+    IdPath(id): IdPath<ConnectionId>,
 ) -> Result<Response, ApiError> {
     Ok(Json(ConnectionView::new(&api.ops().get(&user, id).await?, None)).into_response())
 }
@@ -263,7 +249,7 @@ struct PatchBody {
 async fn update(
     State(api): State<Arc<SipConnectionsApi>>,
     AuthUser(user): AuthUser,
-    ConnectionPath(id): ConnectionPath,
+    IdPath(id): IdPath<ConnectionId>,
     JsonBody(body): JsonBody<PatchBody>,
 ) -> Result<Response, ApiError> {
     let patch = ConnectionPatch {
@@ -280,7 +266,7 @@ async fn update(
 async fn delete(
     State(api): State<Arc<SipConnectionsApi>>,
     AuthUser(user): AuthUser,
-    ConnectionPath(id): ConnectionPath,
+    IdPath(id): IdPath<ConnectionId>,
 ) -> Result<Response, ApiError> {
     let c = api.ops().delete(&user, id, OffsetDateTime::now_utc()).await?;
     Ok(accepted(&bare(c), None, false))
@@ -289,7 +275,7 @@ async fn delete(
 async fn rotate(
     State(api): State<Arc<SipConnectionsApi>>,
     AuthUser(user): AuthUser,
-    ConnectionPath(id): ConnectionPath,
+    IdPath(id): IdPath<ConnectionId>,
 ) -> Result<Response, ApiError> {
     let (_, password) = api.ops().rotate_password(&user, id, OffsetDateTime::now_utc()).await?;
     Ok(accepted(&api.ops().get(&user, id).await?, Some(&password), false))
@@ -317,7 +303,7 @@ impl From<&IssuedToken> for TokenView {
 async fn token(
     State(api): State<Arc<SipConnectionsApi>>,
     AuthUser(user): AuthUser,
-    ConnectionPath(id): ConnectionPath,
+    IdPath(id): IdPath<ConnectionId>,
 ) -> Result<Response, ApiError> {
     let t = api.ops().token(&user, id, OffsetDateTime::now_utc()).await?;
     Ok((StatusCode::CREATED, Json(TokenView::from(&t))).into_response())

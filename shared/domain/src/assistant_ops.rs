@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::number_ops::{sync_number, Carriers, NumberPorts};
 use crate::ports::{AssistantSyncLedger, AssistantWriter, CarrierError, Created, QueueError, VoiceAi, WorkQueue};
-use crate::profiles::{SyncOutcome, SyncRetry};
+use crate::profiles::{settle, SyncOutcome, SyncRetry};
 use crate::voice_ai::{
     Assistant, AssistantId, AssistantName, AssistantPatch, AssistantSettings, AssistantSpec, AssistantStatus, NumberImport,
 };
@@ -184,11 +184,6 @@ pub async fn assistant_step(
         return Ok(SyncOutcome::UpToDate);
     }
     let (user, e164) = (&n.user_id, &n.e164);
-    let stale = |r: Result<(), StoreError>, done: SyncOutcome| match r {
-        Ok(()) => Ok(done),
-        Err(StoreError::Conflict(_)) | Err(StoreError::NotFound) => Ok(SyncOutcome::Superseded),
-        Err(e) => Err(SyncRetry::Store(e)),
-    };
     let target = match n.assistant_id {
         None => None,
         Some(aid) => match store.get_assistant(user, aid).await {
@@ -217,12 +212,12 @@ pub async fn assistant_step(
         (None, None) => Ok(None),
     };
     match result {
-        Ok(id) => stale(store.record_number_assistant(user, e164, n.version, id.as_deref(), Ok(()), now).await, SyncOutcome::Updated),
+        Ok(id) => settle(store.record_number_assistant(user, e164, n.version, id.as_deref(), Ok(()), now).await, SyncOutcome::Updated),
         Err(e @ CarrierError::Transient(_)) if !final_attempt => Err(SyncRetry::Carrier(e)),
         Err(e) => {
             let reason = e.failure_reason();
             let kept = n.vapi_phone_number_id.as_deref();
-            stale(store.record_number_assistant(user, e164, n.version, kept, Err(&reason), now).await, SyncOutcome::Failed(reason))
+            settle(store.record_number_assistant(user, e164, n.version, kept, Err(&reason), now).await, SyncOutcome::Failed(reason))
         }
     }
 }
@@ -261,11 +256,6 @@ pub async fn sync_assistant(
         Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
         Err(e) => return Err(SyncRetry::Store(e)),
     };
-    let stale = |r: Result<(), StoreError>, done: SyncOutcome| match r {
-        Ok(()) => Ok(done),
-        Err(StoreError::Conflict(_)) | Err(StoreError::NotFound) => Ok(SyncOutcome::Superseded),
-        Err(e) => Err(SyncRetry::Store(e)),
-    };
     let voice_ai = assistants.voice_ai;
     match a.status {
         AssistantStatus::Failed => Ok(SyncOutcome::UpToDate),
@@ -283,20 +273,20 @@ pub async fn sync_assistant(
                     Err(e @ CarrierError::Transient(_)) if !final_attempt => return Err(SyncRetry::Carrier(e)),
                     Err(e) => {
                         let reason = e.failure_reason();
-                        return stale(store.record_assistant_failed(user, id, a.version, &reason, now).await, SyncOutcome::Failed(reason));
+                        return settle(store.record_assistant_failed(user, id, a.version, &reason, now).await, SyncOutcome::Failed(reason));
                     }
                 }
             }
-            stale(store.purge_assistant(user, id, a.version).await, SyncOutcome::Deleted)
+            settle(store.purge_assistant(user, id, a.version).await, SyncOutcome::Deleted)
         }
         AssistantStatus::Active if a.sync_state == SyncState::Pending => {
             let Some(vapi_id) = &a.vapi_assistant_id else { return Ok(SyncOutcome::UpToDate) };
             match voice_ai.update_assistant(vapi_id, &spec(&a, server)).await {
-                Ok(()) => stale(store.record_assistant_sync(user, id, a.version, Ok(()), now).await, SyncOutcome::Updated),
+                Ok(()) => settle(store.record_assistant_sync(user, id, a.version, Ok(()), now).await, SyncOutcome::Updated),
                 Err(e @ CarrierError::Transient(_)) if !final_attempt => Err(SyncRetry::Carrier(e)),
                 Err(e) => {
                     let reason = e.failure_reason();
-                    stale(store.record_assistant_sync(user, id, a.version, Err(&reason), now).await, SyncOutcome::Failed(reason))
+                    settle(store.record_assistant_sync(user, id, a.version, Err(&reason), now).await, SyncOutcome::Failed(reason))
                 }
             }
         }
@@ -331,7 +321,7 @@ pub async fn sync_assistant(
                             code: "number_unavailable".into(),
                             message: "the selected number could not be bought".into(),
                         });
-                        return stale(store.record_assistant_failed(user, id, a.version, &reason, now).await, SyncOutcome::Failed(reason));
+                        return settle(store.record_assistant_failed(user, id, a.version, &reason, now).await, SyncOutcome::Failed(reason));
                     }
                 }
             }
@@ -357,7 +347,7 @@ pub async fn sync_assistant(
                                     .map_err(|q| SyncRetry::Carrier(CarrierError::Transient(q.to_string())))?;
                             }
                             let reason = e.failure_reason();
-                            return stale(
+                            return settle(
                                 store.record_assistant_failed(user, id, a.version, &reason, now).await,
                                 SyncOutcome::Failed(reason),
                             );
@@ -371,7 +361,7 @@ pub async fn sync_assistant(
                 let n = store.get_number(user, e164).await.map_err(SyncRetry::Store)?;
                 assistant_step(assistants, &n, final_attempt, now).await?;
             }
-            stale(store.record_assistant_active(user, id, a.version, now).await, SyncOutcome::Created)
+            settle(store.record_assistant_active(user, id, a.version, now).await, SyncOutcome::Created)
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::number_ops::ByCarrier;
 use crate::ports::{
     CarrierError, ConnectionSyncLedger, ConnectionWriter, Created, DialerCarrier, QueueError, SecretError, SipSecrets, WorkQueue,
 };
-use crate::profiles::{SyncOutcome, SyncRetry};
+use crate::profiles::{settle, SyncOutcome, SyncRetry};
 use crate::{CarrierName, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncError, SyncState, UserId, E164};
 
 /// The dialer carriers (Telnyx, the sandbox; Twilio has none).
@@ -331,11 +331,6 @@ pub async fn sync_connection(
         Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
         Err(e) => return Err(SyncRetry::Store(e)),
     };
-    let stale = |r: Result<(), StoreError>, done: SyncOutcome| match r {
-        Ok(()) => Ok(done),
-        Err(StoreError::Conflict(_)) | Err(StoreError::NotFound) => Ok(SyncOutcome::Superseded),
-        Err(e) => Err(SyncRetry::Store(e)),
-    };
     let secret_down = |e: SecretError| SyncRetry::Carrier(CarrierError::Transient(e.to_string()));
     let Some(dialer) = dialers.get(c.carrier) else {
         let err = CarrierError::NotConfigured(format!("no credentials for {}", c.carrier));
@@ -355,7 +350,7 @@ pub async fn sync_connection(
             }
         }
         secrets.delete_password(id).await.map_err(secret_down)?;
-        return stale(store.purge_connection(user, id, c.version).await, SyncOutcome::Deleted);
+        return settle(store.purge_connection(user, id, c.version).await, SyncOutcome::Deleted);
     }
     if c.sync_state != SyncState::Pending {
         return Ok(SyncOutcome::UpToDate);
@@ -390,9 +385,9 @@ pub async fn sync_connection(
         Ok(cid) => match store.record_connection_synced(user, id, c.version, &cid, now).await {
             Err(StoreError::Conflict(_)) if c.carrier_connection_id.is_none() => {
                 // The record moved on while we created it: keep the id so the next sync updates it.
-                stale(store.record_connection_carrier_id(user, id, &cid).await, SyncOutcome::Superseded)
+                settle(store.record_connection_carrier_id(user, id, &cid).await, SyncOutcome::Superseded)
             }
-            r => stale(r, if existing.is_some() { SyncOutcome::Updated } else { SyncOutcome::Created }),
+            r => settle(r, if existing.is_some() { SyncOutcome::Updated } else { SyncOutcome::Created }),
         },
         Err(e) => fail(store, &c, e, final_attempt, now, Some(&password)).await,
     }
@@ -458,14 +453,9 @@ pub async fn sync_number_voice(
     if n.voice_sync != Some(SyncState::Pending) {
         return Ok(SyncOutcome::UpToDate);
     }
-    let stale = |r: Result<(), StoreError>, done: SyncOutcome| match r {
-        Ok(()) => Ok(done),
-        Err(StoreError::Conflict(_)) | Err(StoreError::NotFound) => Ok(SyncOutcome::Superseded),
-        Err(e) => Err(SyncRetry::Store(e)),
-    };
     let (Some(number_id), Some(dialer)) = (n.carrier_number_id.as_deref(), dialers.get(n.carrier)) else {
         // Nothing at a carrier to route (the sandbox without ids, or a carrier with no dialer).
-        return stale(store.record_voice_synced(user, e164, n.version, now).await, SyncOutcome::UpToDate);
+        return settle(store.record_voice_synced(user, e164, n.version, now).await, SyncOutcome::UpToDate);
     };
     let target = match &n.voice {
         None => None,
@@ -479,11 +469,11 @@ pub async fn sync_number_voice(
         },
     };
     match dialer.set_number_connection(number_id, target.as_deref()).await {
-        Ok(()) => stale(store.record_voice_synced(user, e164, n.version, now).await, SyncOutcome::Updated),
+        Ok(()) => settle(store.record_voice_synced(user, e164, n.version, now).await, SyncOutcome::Updated),
         Err(e @ CarrierError::Transient(_)) if !final_attempt => Err(SyncRetry::Carrier(e)),
         Err(e) => {
             let reason = e.failure_reason();
-            stale(store.record_voice_failed(user, e164, n.version, &reason, now).await, SyncOutcome::Failed(reason))
+            settle(store.record_voice_failed(user, e164, n.version, &reason, now).await, SyncOutcome::Failed(reason))
         }
     }
 }

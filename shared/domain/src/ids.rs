@@ -79,6 +79,11 @@ macro_rules! uuid_id {
                 p.0.hyphenated().to_string()
             }
         }
+        impl $crate::ids::PathId for $name {
+            fn parse_path(raw: &str) -> Result<Self, $crate::ValidationError> {
+                Self::parse(raw)
+            }
+        }
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 write!(f, "{}", self.0.hyphenated())
@@ -87,6 +92,11 @@ macro_rules! uuid_id {
     };
 }
 pub(crate) use uuid_id;
+
+/// An id that a path segment holds (parsed the one way the API spells it).
+pub trait PathId: Sized {
+    fn parse_path(raw: &str) -> Result<Self, ValidationError>;
+}
 
 uuid_id!(
     /// A messaging profile's id.

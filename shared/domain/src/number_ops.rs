@@ -9,7 +9,7 @@ use crate::dialer_ops::{sync_number_voice, VoicePorts};
 use crate::ports::{
     CarrierError, Created, NumberCarrier, NumberSyncLedger, NumberWriter, Ownership, ProfileReader, Purchase, QueueError, WorkQueue,
 };
-use crate::profiles::{SyncOutcome, SyncRetry};
+use crate::profiles::{settle, SyncOutcome, SyncRetry};
 use crate::{
     AvailableNumber, CarrierName, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, NumberSearch, NumberStatus, Page, PhoneNumber,
     ProfileId, StoreError, SyncState, UserId, E164,
@@ -223,11 +223,6 @@ pub async fn sync_number(
             };
         }
     };
-    let stale = |r: Result<(), StoreError>, done: SyncOutcome| match r {
-        Ok(()) => Ok(done),
-        Err(StoreError::Conflict(_)) | Err(StoreError::NotFound) => Ok(SyncOutcome::Superseded),
-        Err(e) => Err(SyncRetry::Store(e)),
-    };
 
     match n.status {
         NumberStatus::Failed => Ok(SyncOutcome::UpToDate),
@@ -247,11 +242,11 @@ pub async fn sync_number(
                 },
             };
             match attempt {
-                Ok(Purchase::Done(id)) => stale(store.record_active(user, e164, n.version, &id, now).await, SyncOutcome::Created),
+                Ok(Purchase::Done(id)) => settle(store.record_active(user, e164, n.version, &id, now).await, SyncOutcome::Created),
                 Ok(Purchase::Ordered(order)) => {
                     if n.carrier_order_id.as_deref() != Some(order.as_str()) {
                         if let Err(e) = store.record_order(user, e164, n.version, &order, now).await {
-                            return stale(Err(e), SyncOutcome::Superseded);
+                            return settle(Err(e), SyncOutcome::Superseded);
                         }
                     }
                     let err = CarrierError::Transient(format!("number order {order} is still pending"));
@@ -304,7 +299,7 @@ pub async fn sync_number(
                     }
                 }
             }
-            stale(store.purge_released(user, e164, n.version).await, SyncOutcome::Deleted)
+            settle(store.purge_released(user, e164, n.version).await, SyncOutcome::Deleted)
         }
     }
 }
@@ -318,11 +313,6 @@ async fn profile_step(
     now: OffsetDateTime,
 ) -> Result<SyncOutcome, SyncRetry> {
     let (user, e164) = (&n.user_id, &n.e164);
-    let stale = |r: Result<(), StoreError>, done: SyncOutcome| match r {
-        Ok(()) => Ok(done),
-        Err(StoreError::Conflict(_)) | Err(StoreError::NotFound) => Ok(SyncOutcome::Superseded),
-        Err(e) => Err(SyncRetry::Store(e)),
-    };
     let Some(id) = n.carrier_number_id.as_deref() else { return Ok(SyncOutcome::UpToDate) };
     let target = match n.messaging_profile_id {
         None => None,
@@ -339,11 +329,11 @@ async fn profile_step(
         },
     };
     match carrier.set_messaging_profile(id, target.as_ref()).await {
-        Ok(()) => stale(store.record_number_profile_synced(user, e164, n.version, now).await, SyncOutcome::Updated),
+        Ok(()) => settle(store.record_number_profile_synced(user, e164, n.version, now).await, SyncOutcome::Updated),
         Err(e @ CarrierError::Transient(_)) => Err(SyncRetry::Carrier(e)),
         Err(e) => {
             let reason = e.failure_reason();
-            stale(store.record_number_profile_failed(user, e164, n.version, &reason, now).await, SyncOutcome::Failed(reason))
+            settle(store.record_number_profile_failed(user, e164, n.version, &reason, now).await, SyncOutcome::Failed(reason))
         }
     }
 }

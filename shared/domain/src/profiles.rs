@@ -115,6 +115,16 @@ pub enum SyncOutcome {
     Failed(SyncError),
 }
 
+/// A sync's write after its carrier call: done, or `Superseded` when the record moved on meanwhile
+/// (a failed version condition, or the record gone): the newer write's own command finishes the job.
+pub fn settle(r: Result<(), StoreError>, done: SyncOutcome) -> Result<SyncOutcome, SyncRetry> {
+    match r {
+        Ok(()) => Ok(done),
+        Err(StoreError::Conflict(_)) | Err(StoreError::NotFound) => Ok(SyncOutcome::Superseded),
+        Err(e) => Err(SyncRetry::Store(e)),
+    }
+}
+
 /// Why a sync step must be retried (the message goes back to the queue).
 #[derive(Debug, thiserror::Error)]
 pub enum SyncRetry {

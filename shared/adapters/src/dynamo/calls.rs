@@ -3,8 +3,6 @@
 //! as the event's once-only guard: a duplicated or reordered event counts once. Counters are items
 //! per user and UTC day (and per assistant and day), so a range is one Query.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use patchbay_domain::calls::{contribution_moves, Call, CallSource, CallUpdate, Counters};
@@ -16,12 +14,11 @@ use time::{Date, OffsetDateTime};
 
 use super::errors::{Role, TxFailure};
 use super::items::{CallItem, NumberItem, NumberOwnerItem, RouteItem, StatsItem};
-use super::keys::{self, Key, STATS_PREFIX};
+use super::keys::{Key, STATS_PREFIX};
 use super::table::{backoff, from_item, s, to_item, DynamoStore, Item, Tx, RACE_ATTEMPTS};
 
 /// How long a call event's once-only guard is kept.
 const CALL_EVENT_TTL_SECS: i64 = 7 * 24 * 3600;
-const GSI1: &str = "GSI1";
 
 pub(super) fn day_of(t: OffsetDateTime) -> String {
     let d = t.date();
@@ -172,31 +169,9 @@ impl CallLedger for DynamoStore {
 #[async_trait]
 impl CallReader for DynamoStore {
     async fn list_calls(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Call>, StoreError> {
-        let index_pk = Key::calls_index(user);
-        let mut req = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(GSI1)
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", s(&index_pk))
-            .scan_index_forward(false)
-            .limit(i32::from(limit.get()) + 1);
-        if let Some(cursor) = after {
-            // The cursor is the last call's id; its index position is read back from it.
-            let id = cursor.position().unwrap_or_default();
-            let key = Key::call(user, &id);
-            let Some(item) = self.get_as::<CallItem>(&key).await? else { return Err(StoreError::NotFound) };
-            req = req.set_exclusive_start_key(Some(HashMap::from([
-                (keys::PK.to_owned(), s(key.pk)),
-                (keys::SK.to_owned(), s(key.sk)),
-                ("gsi1pk".to_owned(), s(&index_pk)),
-                ("gsi1sk".to_owned(), s(item.gsi1sk)),
-            ])));
-        }
-        let out = self.read(|| req.clone().send()).await?;
-        let data = out.items.unwrap_or_default().into_iter().map(call_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(super::table::page_cursor(data, limit, |c| c.id.clone()))
+        // The cursor is the last call's id; its index position is read back from it.
+        let after = after.map(|c| Key::call(user, &c.position().unwrap_or_default()));
+        self.index_page(&Key::calls_index(user), after, limit, call_from, |c| c.id.clone()).await
     }
 
     async fn stats(&self, user: &UserId, from: Date, to: Date) -> Result<Vec<StatsRow>, StoreError> {

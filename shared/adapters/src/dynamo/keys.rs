@@ -30,6 +30,8 @@ use std::collections::HashMap;
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
+/// The index that lists a user's conversations and calls by time (`gsi1pk`, `gsi1sk`).
+pub const GSI1: &str = "GSI1";
 pub const PROFILE_PREFIX: &str = "PROFILE#";
 pub const NUMBER_PREFIX: &str = "NUMBER#";
 pub const CONTACT_PREFIX: &str = "CONTACT#";

@@ -1,7 +1,6 @@
 //! The messaging half of the store: conversations, messages, contacts, and the once-only guards of
 //! webhook events, each webhook's effects in one transaction.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,13 +17,12 @@ use time::OffsetDateTime;
 use super::calls::day_of;
 use super::errors::{Role, TxFailure, WriteFailure};
 use super::items::{corrupt, rfc3339, CarrierMessageItem, ContactItem, ConversationItem, MessageItem, NumberItem, NumberOwnerItem};
-use super::keys::{self, Key, CONTACT_PREFIX};
+use super::keys::{Key, CONTACT_PREFIX};
 use super::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx};
 
 /// How long a webhook event id is remembered (carriers retry for minutes to hours, not days).
 pub const EVENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 const PREVIEW_CHARS: usize = 80;
-pub const GSI1: &str = "GSI1";
 
 fn message_from(item: Item) -> Result<Message, StoreError> {
     from_item::<MessageItem>(item)?.try_into()
@@ -209,36 +207,15 @@ impl Inbox for DynamoStore {
 #[async_trait]
 impl ConversationStore for DynamoStore {
     async fn list_conversations(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Conversation>, StoreError> {
-        let index_pk = Key::conversations_index(user);
-        let mut req = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(GSI1)
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", s(&index_pk))
-            .scan_index_forward(false)
-            .limit(i32::from(limit.get()) + 1);
-        if let Some(cursor) = after {
-            // The cursor is the last conversation's id; its index position is read back from it.
-            let position = cursor.position().unwrap_or_default();
-            let id = ConversationId::parse(&position).map_err(|_| StoreError::NotFound)?;
-            let key = Key::conversation(user, &id);
-            let Some(item) = self.get(&key).await? else { return Err(StoreError::NotFound) };
-            let g1sk = match item.get("gsi1sk") {
-                Some(AttributeValue::S(v)) => v.clone(),
-                _ => return Err(corrupt("gsi1sk")),
-            };
-            req = req.set_exclusive_start_key(Some(HashMap::from([
-                (keys::PK.to_owned(), s(key.pk)),
-                (keys::SK.to_owned(), s(key.sk)),
-                ("gsi1pk".to_owned(), s(&index_pk)),
-                ("gsi1sk".to_owned(), s(g1sk)),
-            ])));
-        }
-        let out = self.read(|| req.clone().send()).await?;
-        let data = out.items.unwrap_or_default().into_iter().map(conversation_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(super::table::page_cursor(data, limit, |c| c.id.to_string()))
+        // The cursor is the last conversation's id; its index position is read back from it.
+        let after = match after {
+            Some(cursor) => Some(Key::conversation(
+                user,
+                &ConversationId::parse(&cursor.position().unwrap_or_default()).map_err(|_| StoreError::NotFound)?,
+            )),
+            None => None,
+        };
+        self.index_page(&Key::conversations_index(user), after, limit, conversation_from, |c| c.id.to_string()).await
     }
 
     async fn list_messages(

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use super::errors::{classify_call, classify_tx, unavailable, Cancellation, HttpResponse, Kind, Role, TxFailure, WriteFailure};
 use super::items::IdempotencyItem;
-use super::keys::{self, Key};
+use super::keys::{self, Key, GSI1, PK, SK};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
@@ -310,6 +310,42 @@ impl DynamoStore {
         let after = cursor.map(|c| format!("{prefix}{}", c.position().unwrap_or_default()));
         let (items, _) = self.query_prefix(pk, prefix, after, Some(i32::from(limit.get()) + 1), forward).await?;
         let data = items.into_iter().map(map).collect::<Result<Vec<_>, _>>()?;
+        Ok(page_cursor(data, limit, position))
+    }
+
+    /// One page of a GSI1 list, newest first: `limit` items after the item whose table key is `after`
+    /// (its index position is read back from it: `NotFound` if it is gone), each mapped by `map`.
+    pub(crate) async fn index_page<T>(
+        &self,
+        index_pk: &str,
+        after: Option<Key>,
+        limit: Limit,
+        map: impl Fn(Item) -> Result<T, StoreError>,
+        position: impl Fn(&T) -> String,
+    ) -> Result<Page<T>, StoreError> {
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(index_pk))
+            .scan_index_forward(false)
+            .limit(i32::from(limit.get()) + 1);
+        if let Some(key) = after {
+            let Some(item) = self.get(&key).await? else { return Err(StoreError::NotFound) };
+            let Some(AttributeValue::S(g1sk)) = item.get("gsi1sk").cloned() else {
+                return Err(StoreError::Corrupt(format!("{} has no gsi1sk", key.sk)));
+            };
+            req = req.set_exclusive_start_key(Some(HashMap::from([
+                (PK.to_owned(), s(key.pk)),
+                (SK.to_owned(), s(key.sk)),
+                ("gsi1pk".to_owned(), s(index_pk)),
+                ("gsi1sk".to_owned(), s(g1sk)),
+            ])));
+        }
+        let out = self.read(|| req.clone().send()).await?;
+        let data = out.items.unwrap_or_default().into_iter().map(map).collect::<Result<Vec<_>, _>>()?;
         Ok(page_cursor(data, limit, position))
     }
 

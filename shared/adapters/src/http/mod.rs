@@ -11,5 +11,5 @@ pub mod views;
 pub use app::{accepted, finish, healthz};
 pub use auth::AuthUser;
 pub use json::{JsonBody, QueryParams, RawBody};
-pub use path::{idempotency_key, E164Path, ProfileIdPath, ProfileNumberPath};
+pub use path::{idempotency_key, E164Path, IdPath, ProfileNumberPath};
 pub use problem::ApiError;

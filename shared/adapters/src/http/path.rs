@@ -3,11 +3,13 @@
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use patchbay_domain::ids::PathId;
 use patchbay_domain::{IdempotencyKey, ProfileId, ValidationError, E164};
 
 use super::ApiError;
 
-pub struct ProfileIdPath(pub ProfileId);
+/// `/…/{id}`: one of Patchbay's ids; a malformed one answers 400 naming `id`.
+pub struct IdPath<T>(pub T);
 
 /// `/…/{e164}`: a number in canonical E.164 (`+12125550123`, or `%2B12125550123`).
 pub struct E164Path(pub E164);
@@ -54,13 +56,13 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, Ap
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ProfileIdPath {
+impl<S: Send + Sync, T: PathId> FromRequestParts<S> for IdPath<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state).await.map_err(|_| {
             ApiError::bad_request(patchbay_domain::ValidationError::new("id", "invalid_id", "the path does not hold a usable id"))
         })?;
-        ProfileId::parse(&raw).map(ProfileIdPath).map_err(ApiError::bad_request)
+        T::parse_path(&raw).map(IdPath).map_err(ApiError::bad_request)
     }
 }
