@@ -9,7 +9,9 @@ port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 log=target/fuzz-stack.log
 mkdir -p target
 cargo build -q -p patchbay-local
-PATCHBAY_PORT=$port PATCHBAY_STACK_NAME=patchbay-fuzz RUST_LOG=warn target/debug/patchbay-local up >"$log" 2>&1 &
+# CARGO_TARGET_DIR (a persistent one outside the clone, as CI may set) is honoured.
+bin="${CARGO_TARGET_DIR:-target}/debug/patchbay-local"
+PATCHBAY_PORT=$port PATCHBAY_STACK_NAME=patchbay-fuzz RUST_LOG=warn "$bin" up >"$log" 2>&1 &
 stack=$!
 trap 'kill -TERM $stack 2>/dev/null; wait $stack 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do
@@ -17,7 +19,7 @@ for _ in $(seq 1 120); do
   kill -0 $stack 2>/dev/null || { cat "$log"; echo "fuzz: the local stack exited" >&2; exit 1; }
   sleep 0.5
 done
-token=$(target/debug/patchbay-local token --sub "fuzz-user")
+token=$("$bin" token --sub "fuzz-user")
 .venv/bin/st run openapi/patchbay.yaml \
   --url "http://127.0.0.1:$port" \
   --header "Authorization: Bearer $token" \
