@@ -319,25 +319,32 @@ async fn bad_input_and_foreign_connections_are_4xx_naming_the_field() {
 
 #[tokio::test]
 async fn webrtc_tokens_are_limited_per_user_per_minute() {
+    use patchbay_domain::ports::ConnectionWriter;
     let env = TestEnv::new(PARTS).await;
     let t = Transcript::default();
-    let (_, token) = user();
+    let (uid, token) = user();
+    let user_id = patchbay_domain::UserId::parse(&uid).unwrap();
     let (id, _) = new_connection(&env, &t, &token, "Busy").await;
-    let path = format!("/v1/sip-connections/{id}/webrtc-token");
-    // Aligned to the start of a minute would be nicer; 40 calls fit well inside one.
-    let mut statuses = Vec::new();
-    for _ in 0..40 {
-        let (st, b) = t.call(&env, &token, Method::POST, &path, None, None).await;
-        if st == 429 {
-            assert_eq!(b["code"], "rate_limited", "{b}");
-        }
-        statuses.push(st);
-        if st == 429 {
-            break;
+    // The counter itself, at fixed times: 30 a minute, then refused; the next minute starts again.
+    let minute = time::OffsetDateTime::from_unix_timestamp(1_795_316_400).unwrap();
+    let other = patchbay_domain::UserId::parse(&user().0).unwrap();
+    let mut taken = Vec::new();
+    for _ in 0..31 {
+        taken.push(env.store.take_token(&other, minute, 30).await.unwrap());
+    }
+    assert_eq!((taken.iter().filter(|t| **t).count(), taken.last()), (30, Some(&false)));
+    assert!(env.store.take_token(&other, minute + time::Duration::seconds(60), 30).await.unwrap());
+    // Through the API, whatever minute the request lands in: this minute's and the next one's 30
+    // are already taken, so the next token is 429 with Retry-After, and nothing reached the carrier.
+    let now = time::OffsetDateTime::now_utc();
+    for at in [now, now + time::Duration::seconds(60)] {
+        for _ in 0..30 {
+            env.store.take_token(&user_id, at, 30).await.unwrap();
         }
     }
-    let issued = statuses.iter().filter(|s| **s == 201).count();
-    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
-    // At most 30 in any one minute (a minute boundary inside the run can allow up to 60 in all).
-    assert!((30..=60).contains(&issued), "{statuses:?}");
+    let res = env.http.post(env.api(&format!("/v1/sip-connections/{id}/webrtc-token"))).bearer_auth(&token).send().await.unwrap();
+    let retry_after: u64 = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let (st, b, _) = patchbay_e2e::parts(res).await;
+    assert_eq!((st, b["code"].as_str()), (429, Some("rate_limited")), "{b}");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
 }
