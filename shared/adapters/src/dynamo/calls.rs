@@ -15,7 +15,7 @@ use time::{Date, OffsetDateTime};
 use super::errors::{Role, TxFailure};
 use super::items::{CallItem, NumberItem, NumberOwnerItem, RouteItem, StatsItem};
 use super::keys::{Key, STATS_PREFIX};
-use super::table::{backoff, from_item, s, to_item, DynamoStore, Item, Tx, RACE_ATTEMPTS};
+use super::table::{backoff, from_item, s, to_item, DynamoStore, Item, Tx, RACE_ATTEMPTS, UNCONDITIONAL};
 
 /// How long a call event's once-only guard is kept.
 const CALL_EVENT_TTL_SECS: i64 = 7 * 24 * 3600;
@@ -69,13 +69,7 @@ impl DynamoStore {
         if !adds.is_empty() {
             update.push_str(&format!(" ADD {}", adds.join(", ")));
         }
-        self.update(
-            &Key::stats(user, day, assistant.map(|a| a.0)),
-            &update,
-            "attribute_exists(pk) OR attribute_not_exists(pk)",
-            &names,
-            values,
-        )
+        self.update(&Key::stats(user, day, assistant.map(|a| a.0)), &update, UNCONDITIONAL, &names, values)
     }
 
     /// A provider-to-user route, written once the provider's id is known (idempotent).
@@ -87,9 +81,9 @@ impl DynamoStore {
             resource_id: resource_id.to_owned(),
             name: name.map(str::to_owned),
         })?;
-        self.put_item(item, "attribute_not_exists(pk) OR attribute_exists(pk)").await.map_err(|e| match e {
+        self.put_item(item, UNCONDITIONAL).await.map_err(|e| match e {
             super::errors::WriteFailure::Other(e) => e,
-            super::errors::WriteFailure::ConditionFailed => StoreError::Corrupt("route put refused".into()),
+            super::errors::WriteFailure::ConditionFailed => StoreError::Corrupt("an unconditional put was refused".into()),
         })
     }
 }

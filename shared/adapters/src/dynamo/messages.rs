@@ -18,7 +18,7 @@ use super::calls::day_of;
 use super::errors::{Role, TxFailure, WriteFailure};
 use super::items::{corrupt, rfc3339, CarrierMessageItem, ContactItem, ConversationItem, MessageItem, NumberItem, NumberOwnerItem};
 use super::keys::{Key, CONTACT_PREFIX};
-use super::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx};
+use super::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx, UNCONDITIONAL};
 
 /// How long a webhook event id is remembered (carriers retry for minutes to hours, not days).
 pub const EVENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -74,7 +74,7 @@ impl DynamoStore {
         self.update(
             &Key::conversation(user, conv),
             "SET #id = :id, #ours = :ours, #contact = :contact, #last = :at, #preview = :preview, #g1pk = :g1pk, #g1sk = :g1sk ADD #unread :n",
-            "attribute_not_exists(pk) OR attribute_exists(pk)",
+            UNCONDITIONAL,
             &[
                 ("#id", "id"),
                 ("#ours", "our_number"),
@@ -102,7 +102,7 @@ impl DynamoStore {
     /// STOP/START/HELP recorded with the message.
     fn contact_upsert(&self, owner: &UserId, sms: &InboundSms, at: &str) -> Result<TransactWriteItem, StoreError> {
         let key = Key::contact(owner, &sms.from);
-        let always = "attribute_not_exists(pk) OR attribute_exists(pk)";
+        let always = UNCONDITIONAL;
         let base = [("#p", "phone_number"), ("#c", "created_at")];
         let values = |extra: Vec<(&'static str, AttributeValue)>| {
             let mut v = vec![(":p", s(sms.from.as_str())), (":at", s(at))];

@@ -84,6 +84,13 @@ pub(crate) fn built<T, E: std::error::Error + Send + Sync + 'static>(r: Result<T
     r.map_err(StoreError::unavailable)
 }
 
+/// The condition of a write that holds whatever is stored (an upsert, a counter, a route): none.
+pub(crate) const UNCONDITIONAL: &str = "";
+
+fn condition_of(condition: &str) -> Option<String> {
+    (!condition.is_empty()).then(|| condition.to_owned())
+}
+
 /// A transaction being assembled: each item with its role.
 #[derive(Default)]
 pub(crate) struct Tx {
@@ -409,7 +416,7 @@ impl DynamoStore {
 
     /// One conditional PutItem.
     pub(crate) async fn put_item(&self, item: Item, condition: &str) -> Result<(), WriteFailure> {
-        let req = self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
+        let req = self.client.put_item().table_name(&self.table).set_item(Some(item)).set_condition_expression(condition_of(condition));
         self.call(|| req.clone().send()).await.map(|_| ())
     }
 
@@ -422,7 +429,7 @@ impl DynamoStore {
 
     /// A conditional Put, for a transaction.
     pub(crate) fn put(&self, item: Item, condition: &str, names: Names<'_>, values: Values<'_>) -> Result<TransactWriteItem, StoreError> {
-        let p = Put::builder().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
+        let p = Put::builder().table_name(&self.table).set_item(Some(item)).set_condition_expression(condition_of(condition));
         let p = with_expression(p, names, values);
         Ok(TransactWriteItem::builder().put(built(p.build())?).build())
     }
@@ -440,7 +447,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key.to_item()))
             .update_expression(update)
-            .condition_expression(condition);
+            .set_condition_expression(condition_of(condition));
         let u = with_expression(u, names, values);
         Ok(TransactWriteItem::builder().update(built(u.build())?).build())
     }

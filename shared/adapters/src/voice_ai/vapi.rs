@@ -164,21 +164,21 @@ impl VoiceAi for VapiClient {
     }
 
     async fn import_number(&self, import: &NumberImport) -> Result<String, CarrierError> {
-        let body = match import.carrier {
-            CarrierName::Telnyx => {
-                let credential = self.import.telnyx_credential_id.as_deref().ok_or_else(|| {
-                    CarrierError::NotConfigured("VAPI_TELNYX_CREDENTIAL_ID is not set: Telnyx numbers cannot be imported into Vapi".into())
-                })?;
-                json!({"provider": "telnyx", "number": import.e164.as_str(), "credentialId": credential, "assistantId": import.assistant_id})
-            }
-            CarrierName::Twilio => {
-                let (sid, token) = self.import.twilio.as_ref().ok_or_else(|| {
+        // Sandbox numbers are refused here: they exist only locally.
+        let mut body = json!({"provider": provider(import.carrier)?, "number": import.e164.as_str(), "assistantId": import.assistant_id});
+        if import.carrier == CarrierName::Telnyx {
+            let credential = self.import.telnyx_credential_id.as_deref().ok_or_else(|| {
+                CarrierError::NotConfigured("VAPI_TELNYX_CREDENTIAL_ID is not set: Telnyx numbers cannot be imported into Vapi".into())
+            })?;
+            body["credentialId"] = json!(credential);
+        } else {
+            let (sid, token) =
+                self.import.twilio.as_ref().ok_or_else(|| {
                     CarrierError::NotConfigured("no Twilio credentials: Twilio numbers cannot be imported into Vapi".into())
                 })?;
-                json!({"provider": "twilio", "number": import.e164.as_str(), "twilioAccountSid": sid, "twilioAuthToken": token.expose_secret(), "assistantId": import.assistant_id})
-            }
-            CarrierName::Sandbox => return Err(provider(import.carrier).unwrap_err()),
-        };
+            body["twilioAccountSid"] = json!(sid);
+            body["twilioAuthToken"] = json!(token.expose_secret());
+        }
         let res = self.send(self.http.post(self.url("/phone-number")).json(&body)).await?;
         let created: Created =
             res.json().await.map_err(|e| CarrierError::Transient(format!("vapi answer unreadable: {}", e.without_url())))?;
