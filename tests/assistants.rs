@@ -186,3 +186,36 @@ async fn bad_input_and_foreign_ids_are_4xx_naming_the_field_and_reserve_nothing(
     let (st, b) = env.call(&token, Method::GET, "/v1/assistants/not-an-id", None).await;
     assert_eq!((st, b["field"].as_str()), (400, Some("id")), "{b}");
 }
+
+#[tokio::test]
+async fn a_number_raced_onto_an_assistant_and_a_sip_connection_ends_on_exactly_one() {
+    let env = TestEnv::new(PARTS).await;
+    let (_, token) = user();
+    let (st, a) = create(&env, &token, json!({"name": "Racer"})).await;
+    assert_eq!(st, 202, "{a}");
+    let id = a["id"].as_str().unwrap().to_owned();
+    env.until(&token, &format!("/v1/assistants/{id}"), |b| b["status"] == "active").await;
+    let (st, conn) = env.call(&token, Method::POST, "/v1/sip-connections", Some(json!({"name": "Race phones"}))).await;
+    assert_eq!(st, 202, "{conn}");
+    let conn_id = conn["id"].as_str().unwrap().to_owned();
+    let number = "+15035550141";
+    buy(&env, &token, number).await;
+    let (to_assistant, to_connection) =
+        (format!("/v1/phone-numbers/{number}"), format!("/v1/sip-connections/{conn_id}/phone-numbers/{number}"));
+    for round in 0..5 {
+        let (x, y) = futures::join!(
+            env.call(&token, Method::PATCH, &to_assistant, Some(json!({"assistant_id": id}))),
+            env.call(&token, Method::PUT, &to_connection, Some(json!({"role": "primary"}))),
+        );
+        assert_eq!([x.0, y.0].iter().filter(|s| **s == 202).count(), 1, "round {round}: {x:?} {y:?}");
+        let loser = if x.0 == 202 { &y } else { &x };
+        assert_eq!((loser.0, loser.1["code"].as_str()), (409, Some("number_voice_in_use")), "round {round}: {loser:?}");
+        // Back to neither for the next round.
+        let (st, b) = if x.0 == 202 {
+            env.call(&token, Method::PATCH, &to_assistant, Some(json!({"assistant_id": null}))).await
+        } else {
+            env.call(&token, Method::DELETE, &to_connection, None).await
+        };
+        assert_eq!(st, 202, "{b}");
+    }
+}

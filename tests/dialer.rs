@@ -334,6 +334,11 @@ async fn webrtc_tokens_are_limited_per_user_per_minute() {
     }
     assert_eq!((taken.iter().filter(|t| **t).count(), taken.last()), (30, Some(&false)));
     assert!(env.store.take_token(&other, minute + time::Duration::seconds(60), 30).await.unwrap());
+    // Raced: 40 at once for one minute, exactly 30 taken.
+    let racer = patchbay_domain::UserId::parse(&user().0).unwrap();
+    let raced = futures::future::join_all((0..40).map(|_| env.store.take_token(&racer, minute, 30))).await;
+    assert_eq!(raced.iter().filter(|r| matches!(r, Ok(true))).count(), 30, "{raced:?}");
+    assert!(raced.iter().all(|r| r.is_ok()));
     // Through the API, whatever minute the request lands in: this minute's and the next one's 30
     // are already taken, so the next token is 429 with Retry-After, and nothing reached the carrier.
     let now = time::OffsetDateTime::now_utc();
