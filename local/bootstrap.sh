@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the project needs beside the Rust toolchain: a project-local Python virtual
 # environment (.venv) with moto (the AWS emulator), aws-sam-translator, cfn-lint and schemathesis,
-# pinned by local/requirements.txt and local/constraints.txt, and Prism (npm, pinned by
-# local/contract/package-lock.json) for the carrier contract tests. Idempotent: a second run with
-# the same pins does nothing.
+# pinned by local/requirements.txt and local/constraints.txt; checkov (the template scan) in
+# .venv-checkov, pinned by local/requirements-checkov.txt and local/constraints-checkov.txt; and Prism
+# (npm, pinned by local/contract/package-lock.json) for the carrier contract tests. Idempotent: a second
+# run with the same pins does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,18 @@ if ! { [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wan
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r local/requirements.txt -c local/constraints.txt
   echo "$want" > "$stamp"
+fi
+
+# checkov (the template scan) in a venv of its own: it pins dependencies that the tools above pin
+# differently.
+ck_stamp=.venv-checkov/.patchbay-pins
+ck_want=$(cat local/requirements-checkov.txt local/constraints-checkov.txt | sha256sum | cut -d' ' -f1)
+if ! { [ -x .venv-checkov/bin/checkov ] && [ -f "$ck_stamp" ] && [ "$(cat "$ck_stamp")" = "$ck_want" ]; }; then
+  echo "bootstrap: creating .venv-checkov with the pinned checkov" >&2
+  "$PY" -m venv .venv-checkov
+  .venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r local/requirements-checkov.txt -c local/constraints-checkov.txt
+  echo "$ck_want" > "$ck_stamp"
 fi
 
 npm_stamp=local/contract/node_modules/.patchbay-pins
