@@ -86,7 +86,7 @@ pub fn shared(parts: Parts) -> Shared {
                     };
                     let hooks = server::sandbox_webhooks(&format!("http://{addr}"));
                     let mut carriers = sandbox_carriers();
-                    carriers.sandbox = Some(std::sync::Arc::new(SandboxCarrier { webhooks: hooks.clone() }));
+                    carriers.sandbox = Some(std::sync::Arc::new(SandboxCarrier { webhooks: hooks.clone(), ..Default::default() }));
                     let faults = test_faults();
                     let functions_sdk = match &faults {
                         Some(control) => control.wrap(&stack.sdk),

@@ -5,6 +5,7 @@
 pub mod devauth;
 pub mod emulator;
 pub mod faults;
+pub mod ops;
 pub mod poller;
 pub mod server;
 pub mod stack;

@@ -2,6 +2,9 @@
 //!
 //!   patchbay-local up                 emulator + resources from the SAM template + API on :3000 + worker
 //!   patchbay-local token --sub alice  a development token for user `alice` (24 h)
+//!   patchbay-local reconcile          one reconciliation pass on the running stack; prints its report
+//!   patchbay-local dlq list           what waits in the running stack's dead-letter queue
+//!   patchbay-local dlq redrive        every dead letter back onto the work queue
 //!
 //! Environment: PATCHBAY_PORT (3000), PATCHBAY_MOTO_PORT (0: any free port), PATCHBAY_DEV_JWT_SECRET,
 //! PATCHBAY_CARRIER (sandbox), TELNYX_BASE_URL, TELNYX_API_KEY (stored in the local carrier secret),
@@ -70,8 +73,33 @@ async fn main() -> Result<(), Error> {
             println!("{}", DevAuth::from_env().mint(&sub, ttl)?);
             Ok(())
         }
-        Some(other) => Err(format!("unknown command {other}; use `up` or `token --sub USER`").into()),
+        Some("reconcile") => ops_call(reqwest::Method::POST, "/local/reconcile").await,
+        Some("dlq") => match args.get(1).map(String::as_str) {
+            Some("list") => ops_call(reqwest::Method::GET, "/local/dlq").await,
+            Some("redrive") => ops_call(reqwest::Method::POST, "/local/dlq/redrive").await,
+            _ => Err("usage: patchbay-local dlq list | dlq redrive".into()),
+        },
+        Some(other) => Err(format!("unknown command {other}; use up, token --sub USER, reconcile, dlq list|redrive").into()),
     }
+}
+
+/// One operator call to the running local stack (`PATCHBAY_PORT`), its JSON answer printed.
+async fn ops_call(method: reqwest::Method, path: &str) -> Result<(), Error> {
+    let port: u16 = parse_env("PATCHBAY_PORT", 3000)?;
+    let url = format!("http://127.0.0.1:{port}{path}");
+    let res = reqwest::Client::new()
+        .request(method, &url)
+        .timeout(Duration::from_secs(600))
+        .send()
+        .await
+        .map_err(|e| format!("no local stack answered at {url} (start it with scripts/up): {e}"))?;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    if !status.is_success() {
+        return Err(format!("{url} answered {status}").into());
+    }
+    Ok(())
 }
 
 /// Pushes `n` signed Telnyx inbound webhooks (distinct events, to a number with an owner) through the
@@ -162,7 +190,7 @@ async fn up() -> Result<(), Error> {
     // The sandbox sends its signed receipts to this stack's own receiver.
     let sandbox_hooks = server::sandbox_webhooks(&format!("http://127.0.0.1:{port}"));
     if carriers.sandbox.is_some() {
-        carriers.sandbox = Some(Arc::new(SandboxCarrier { webhooks: sandbox_hooks.clone() }));
+        carriers.sandbox = Some(Arc::new(SandboxCarrier { webhooks: sandbox_hooks.clone(), ..Default::default() }));
     }
     let wiring = wiring.with_carriers(carriers).with_webhooks(server::dev_webhook_keys(&format!("http://127.0.0.1:{port}"))?);
     let worker = Worker::new(&wiring);
@@ -192,7 +220,12 @@ async fn up() -> Result<(), Error> {
     let shutdown = async move {
         let _ = stopped.changed().await;
     };
-    let serve = tokio::spawn(server::serve(listener, server::router(&wiring, auth, sandbox_hooks), shutdown));
+    let routes = server::router(&wiring, auth, sandbox_hooks).merge(patchbay_local::ops::ops_routes(
+        &wiring,
+        aws_sdk_sqs::Client::new(&stack.sdk),
+        stack.info.dlq_url.clone(),
+    ));
+    let serve = tokio::spawn(server::serve(listener, routes, shutdown));
 
     let mut term = signal(SignalKind::terminate())?;
     tokio::select! {

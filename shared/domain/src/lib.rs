@@ -18,6 +18,7 @@ pub mod phone;
 pub mod ports;
 pub mod profile;
 pub mod profiles;
+pub mod reconcile;
 pub mod sms;
 pub mod voice_ai;
 pub mod work;

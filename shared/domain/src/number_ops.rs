@@ -225,7 +225,8 @@ pub async fn sync_number(
     };
 
     match n.status {
-        NumberStatus::Failed => Ok(SyncOutcome::UpToDate),
+        // A lost number has nothing at the carrier to bring in line; its release needs no carrier call.
+        NumberStatus::Failed | NumberStatus::Lost => Ok(SyncOutcome::UpToDate),
         NumberStatus::Pending => {
             let attempt = match &n.carrier_order_id {
                 Some(order) => carrier.order_status(order, e164).await,

@@ -114,6 +114,10 @@ pub enum NumberStatus {
     Failed,
     /// Release requested; the worker releases it at the carrier, then the record and its guard go.
     Releasing,
+    /// The reconciler found the carrier no longer has it (deleted in the carrier's portal, ported
+    /// away). Kept and shown, not silently deleted: the user can still release it, which clears its
+    /// profile and connection. Becomes active again if the carrier lists it again.
+    Lost,
 }
 
 /// A number a user owns (or is buying).

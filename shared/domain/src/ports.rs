@@ -108,6 +108,11 @@ pub trait ProfileSyncLedger: ProfileReader + Send + Sync {
 
     /// Worker: remove a `deleting` profile once the carrier's copy is gone. `Conflict(Stale)` if the version moved.
     async fn purge_profile(&self, user: &UserId, id: ProfileId, version: u64) -> Result<(), StoreError>;
+
+    /// Worker, on a command redriven from the dead-letter queue: a profile that failed only because
+    /// its retries ran out (`retries_exhausted`) goes back to `pending` with a new version; `false`
+    /// when it is in any other state (nothing to retry).
+    async fn retry_exhausted(&self, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<bool, StoreError>;
 }
 
 /// Why the queue could not take a command.
@@ -170,6 +175,10 @@ pub trait ProfileCarrier: Send + Sync {
     async fn create_messaging_profile(&self, spec: &CarrierProfileSpec) -> Result<CarrierProfileId, CarrierError>;
     async fn update_messaging_profile(&self, id: &CarrierProfileId, spec: &CarrierProfileSpec) -> Result<(), CarrierError>;
     async fn delete_messaging_profile(&self, id: &CarrierProfileId) -> Result<(), CarrierError>;
+    /// Every messaging profile of the account (the reconciler).
+    async fn list_messaging_profiles(&self) -> Result<Vec<crate::reconcile::ListedProfile>, CarrierError> {
+        Err(CarrierError::NotConfigured(format!("{} cannot list messaging profiles", self.name())))
+    }
 }
 
 /// Phone number persistence. Ownership is a global guard item per number, written with
@@ -292,6 +301,10 @@ pub trait NumberCarrier: Send + Sync {
     async fn set_messaging_profile(&self, carrier_number_id: &str, profile: Option<&CarrierProfileId>) -> Result<(), CarrierError>;
     /// Send a text from one of this account's numbers; answers the carrier's message id.
     async fn send_sms(&self, from: &E164, to: &E164, text: &str, profile: Option<&CarrierProfileId>) -> Result<String, CarrierError>;
+    /// Every number of the account, in service (the reconciler).
+    async fn list_numbers(&self) -> Result<Vec<crate::reconcile::ListedNumber>, CarrierError> {
+        Err(CarrierError::NotConfigured(format!("{} cannot list numbers", self.name())))
+    }
 }
 
 /// What the webhook receiver writes. Every webhook effect is one transaction that also writes the
@@ -605,6 +618,14 @@ pub trait VoiceAi: Send + Sync {
     async fn attach_number(&self, id: &str, carrier: CarrierName, assistant_id: &str) -> Result<(), CarrierError>;
     /// Remove an import (Vapi's `assistantId` cannot be set to null: a detached number is not imported).
     async fn remove_number(&self, id: &str) -> Result<(), CarrierError>;
+    /// Every assistant of the account (the reconciler).
+    async fn list_assistants(&self) -> Result<Vec<crate::reconcile::ListedAssistant>, CarrierError> {
+        Err(CarrierError::NotConfigured(format!("{} cannot list assistants", self.name())))
+    }
+    /// Every number imported into the account (the reconciler).
+    async fn list_numbers(&self) -> Result<Vec<crate::reconcile::ListedVoiceNumber>, CarrierError> {
+        Err(CarrierError::NotConfigured(format!("{} cannot list numbers", self.name())))
+    }
 }
 
 /// How a call event went.

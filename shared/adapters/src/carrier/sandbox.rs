@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use patchbay_domain::dialer::{CarrierConnection, ConnectionSpec, WebrtcToken, TOKEN_LIFETIME};
 use patchbay_domain::ports::{CarrierError, CarrierProfileSpec, DialerCarrier, NumberCarrier, Ownership, ProfileCarrier, Purchase};
+use patchbay_domain::reconcile::{ListedNumber, ListedProfile};
 use patchbay_domain::{AvailableNumber, CarrierName, CarrierProfileId, NumberSearch, E164};
 use uuid::Uuid;
 
@@ -17,6 +18,21 @@ use uuid::Uuid;
 pub struct SandboxCarrier {
     /// Where the sandbox sends its signed delivery receipts (local stack only).
     pub webhooks: Option<std::sync::Arc<SandboxWebhooks>>,
+    /// The simulated account: its numbers, messaging profiles and open orders (in memory, per process).
+    pub account: std::sync::Arc<std::sync::Mutex<SandboxAccount>>,
+}
+
+/// What the sandbox account holds.
+#[derive(Default, Debug)]
+pub struct SandboxAccount {
+    /// Number → (its id, the messaging profile it is on).
+    pub numbers: std::collections::BTreeMap<String, (String, Option<String>)>,
+    /// Profile id → name.
+    pub profiles: std::collections::BTreeMap<String, String>,
+    /// While set, a purchase is an order that stays pending until `complete_orders`.
+    pub hold_orders: bool,
+    /// Order id → (number, completed).
+    pub orders: std::collections::BTreeMap<String, (String, bool)>,
 }
 
 /// The sandbox's delivery receipts: Telnyx-format `message.sent` then `message.finalized`, signed
@@ -82,6 +98,59 @@ impl SandboxWebhooks {
 const SANDBOX_NS: Uuid = Uuid::from_u128(0x5a1d_b0c5_0000_4000_8000_7061_7463_6862);
 
 impl SandboxCarrier {
+    fn with<T>(&self, f: impl FnOnce(&mut SandboxAccount) -> T) -> T {
+        let mut guard = self.account.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    fn number_id(e164: &E164) -> String {
+        format!("sbx-PN{}", e164.as_str().trim_start_matches('+'))
+    }
+
+    // What an operator could do in the carrier's portal behind Patchbay's back (the reconciler's tests).
+
+    /// Delete a number from the account.
+    pub fn drop_number(&self, e164: &E164) -> bool {
+        self.with(|a| a.numbers.remove(e164.as_str()).is_some())
+    }
+
+    /// Rename a messaging profile.
+    pub fn rename_profile(&self, id: &str, name: &str) -> bool {
+        self.with(|a| a.profiles.get_mut(id).map(|n| *n = name.to_owned()).is_some())
+    }
+
+    pub fn profile_name(&self, id: &str) -> Option<String> {
+        self.with(|a| a.profiles.get(id).cloned())
+    }
+
+    pub fn owns(&self, e164: &E164) -> bool {
+        self.with(|a| a.numbers.contains_key(e164.as_str()))
+    }
+
+    /// Purchases become orders that stay pending (`true`) until `complete_orders`.
+    pub fn hold_orders(&self, hold: bool) {
+        self.with(|a| a.hold_orders = hold)
+    }
+
+    /// Every open order completes: its number joins the account.
+    pub fn complete_orders(&self) {
+        self.with(|a| {
+            let done: Vec<String> = a
+                .orders
+                .values_mut()
+                .filter(|(_, d)| !*d)
+                .map(|(n, d)| {
+                    *d = true;
+                    n.clone()
+                })
+                .collect();
+            for e164 in done {
+                let id = format!("sbx-PN{}", e164.trim_start_matches('+'));
+                a.numbers.insert(e164, (id, None));
+            }
+        })
+    }
+
     fn check(spec: &CarrierProfileSpec) -> Result<(), CarrierError> {
         if spec.name.as_str().starts_with("sandbox-reject") {
             return Err(CarrierError::Permanent {
@@ -107,15 +176,26 @@ impl ProfileCarrier for SandboxCarrier {
 
     async fn create_messaging_profile(&self, spec: &CarrierProfileSpec) -> Result<CarrierProfileId, CarrierError> {
         Self::check(spec)?;
-        Self::carrier_id_for(spec)
+        let id = Self::carrier_id_for(spec)?;
+        self.with(|a| a.profiles.insert(id.as_str().to_owned(), spec.name.as_str().to_owned()));
+        Ok(id)
     }
 
-    async fn update_messaging_profile(&self, _id: &CarrierProfileId, spec: &CarrierProfileSpec) -> Result<(), CarrierError> {
-        Self::check(spec)
-    }
-
-    async fn delete_messaging_profile(&self, _id: &CarrierProfileId) -> Result<(), CarrierError> {
+    async fn update_messaging_profile(&self, id: &CarrierProfileId, spec: &CarrierProfileSpec) -> Result<(), CarrierError> {
+        Self::check(spec)?;
+        self.with(|a| a.profiles.insert(id.as_str().to_owned(), spec.name.as_str().to_owned()));
         Ok(())
+    }
+
+    async fn delete_messaging_profile(&self, id: &CarrierProfileId) -> Result<(), CarrierError> {
+        self.with(|a| a.profiles.remove(id.as_str()));
+        Ok(())
+    }
+
+    async fn list_messaging_profiles(&self) -> Result<Vec<ListedProfile>, CarrierError> {
+        // The sandbox account is Patchbay's alone: everything in it looks like Patchbay's.
+        Ok(self
+            .with(|a| a.profiles.iter().map(|(id, name)| ListedProfile { id: id.clone(), name: name.clone(), patchbay: true }).collect()))
     }
 }
 
@@ -145,8 +225,28 @@ impl NumberCarrier for SandboxCarrier {
         Ok(Self::inventory(q))
     }
 
-    async fn find_owned(&self, _e164: &E164) -> Result<Ownership, CarrierError> {
-        Ok(Ownership::NotOwned)
+    async fn find_owned(&self, e164: &E164) -> Result<Ownership, CarrierError> {
+        Ok(self.with(|a| match a.numbers.get(e164.as_str()) {
+            Some((id, _)) => Ownership::Owned(id.clone()),
+            None if a.orders.values().any(|(n, done)| n == e164.as_str() && !done) => Ownership::Pending,
+            None => Ownership::NotOwned,
+        }))
+    }
+
+    async fn list_numbers(&self) -> Result<Vec<ListedNumber>, CarrierError> {
+        Ok(self.with(|a| {
+            a.numbers
+                .iter()
+                .filter_map(|(e164, (id, profile))| {
+                    Some(ListedNumber {
+                        e164: E164::parse(e164).ok()?,
+                        id: id.clone(),
+                        messaging_profile_id: profile.clone(),
+                        patchbay: true,
+                    })
+                })
+                .collect()
+        }))
     }
 
     async fn buy(&self, e164: &E164) -> Result<Purchase, CarrierError> {
@@ -160,18 +260,38 @@ impl NumberCarrier for SandboxCarrier {
                 message: "Phone number is not available (sandbox: only +1 NPA 555 0100-0149 are for sale)".into(),
             });
         }
-        Ok(Purchase::Done(format!("sbx-PN{digits}")))
+        let id = Self::number_id(e164);
+        Ok(self.with(|a| {
+            if a.hold_orders {
+                let order = format!("sbx-order-{digits}");
+                a.orders.insert(order.clone(), (e164.as_str().to_owned(), false));
+                Purchase::Ordered(order)
+            } else {
+                a.numbers.insert(e164.as_str().to_owned(), (id.clone(), None));
+                Purchase::Done(id)
+            }
+        }))
     }
 
-    async fn order_status(&self, _order_id: &str, e164: &E164) -> Result<Purchase, CarrierError> {
-        self.buy(e164).await
+    async fn order_status(&self, order_id: &str, e164: &E164) -> Result<Purchase, CarrierError> {
+        match self.with(|a| a.orders.get(order_id).map(|(_, done)| *done)) {
+            Some(true) => Ok(Purchase::Done(Self::number_id(e164))),
+            Some(false) => Ok(Purchase::Ordered(order_id.to_owned())),
+            None => self.buy(e164).await,
+        }
     }
 
-    async fn release(&self, _carrier_number_id: &str) -> Result<(), CarrierError> {
+    async fn release(&self, carrier_number_id: &str) -> Result<(), CarrierError> {
+        self.with(|a| a.numbers.retain(|_, (id, _)| id != carrier_number_id));
         Ok(())
     }
 
-    async fn set_messaging_profile(&self, _carrier_number_id: &str, _profile: Option<&CarrierProfileId>) -> Result<(), CarrierError> {
+    async fn set_messaging_profile(&self, carrier_number_id: &str, profile: Option<&CarrierProfileId>) -> Result<(), CarrierError> {
+        self.with(|a| {
+            if let Some((_, on)) = a.numbers.values_mut().find(|(id, _)| id == carrier_number_id) {
+                *on = profile.map(|p| p.as_str().to_owned());
+            }
+        });
         Ok(())
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use patchbay_domain::dialer::{jwt_expiry, CarrierConnection, ConnectionSpec, WebrtcToken, TOKEN_LIFETIME};
 use patchbay_domain::ports::{CarrierError, CarrierProfileSpec, DialerCarrier, NumberCarrier, Ownership, ProfileCarrier, Purchase};
+use patchbay_domain::reconcile::{ListedNumber, ListedProfile};
 use patchbay_domain::{AvailableNumber, CarrierName, CarrierProfileId, NumberSearch, E164};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -132,7 +133,28 @@ struct OwnedNumber {
     id: Option<String>,
     #[serde(default)]
     status: Option<String>,
+    #[serde(default)]
+    phone_number: Option<String>,
+    #[serde(default)]
+    messaging_profile_id: Option<String>,
+    #[serde(default)]
+    customer_reference: Option<String>,
 }
+
+/// A messaging profile of the account (`GET /messaging_profiles`).
+#[derive(Deserialize)]
+struct ListedTelnyxProfile {
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// The order reference Patchbay puts on every number it orders: how the reconciler tells its numbers
+/// from the rest of the account.
+const CUSTOMER_REFERENCE: &str = "patchbay";
+/// Pages of 250 the reconciler follows at most before it gives up on a listing.
+const LIST_PAGES: usize = 1000;
+const LIST_PAGE: usize = 250;
 
 #[derive(Deserialize)]
 struct OrderEnvelope {
@@ -148,6 +170,7 @@ struct NumberOrder {
 #[derive(Serialize)]
 struct OrderBody<'a> {
     phone_numbers: [OrderNumber<'a>; 1],
+    customer_reference: &'static str,
 }
 
 #[derive(Serialize)]
@@ -200,9 +223,37 @@ impl ProfileCarrier for TelnyxClient {
         self.send(self.http.delete(self.url(&format!("/messaging_profiles/{}", id.as_str())))).await?;
         Ok(())
     }
+
+    async fn list_messaging_profiles(&self) -> Result<Vec<ListedProfile>, CarrierError> {
+        let list: Vec<ListedTelnyxProfile> = self.list_all("/messaging_profiles").await?;
+        // Telnyx profiles carry nothing of Patchbay's (the name is the user's), so none is reported as a look-alike.
+        Ok(list
+            .into_iter()
+            .map(|p| ListedProfile {
+                id: p.id.as_ref().map(id_string).unwrap_or_default(),
+                name: p.name.unwrap_or_default(),
+                patchbay: false,
+            })
+            .collect())
+    }
 }
 
 impl TelnyxClient {
+    /// Every page of a `{data: [...]}` listing, 250 at a time.
+    async fn list_all<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, CarrierError> {
+        let mut out = Vec::new();
+        for page in 1..=LIST_PAGES {
+            let query = [("page[number]", page.to_string()), ("page[size]", LIST_PAGE.to_string())];
+            let list: ListEnvelope<T> = self.send(self.http.get(self.url(path)).query(&query)).await?.json().await.map_err(unreadable)?;
+            let n = list.data.len();
+            out.extend(list.data);
+            if n < LIST_PAGE {
+                return Ok(out);
+            }
+        }
+        Err(CarrierError::Transient(format!("telnyx listed more than {LIST_PAGES} pages of {path}")))
+    }
+
     async fn order(&self, order_id: &str) -> Result<NumberOrder, CarrierError> {
         let res = self.send(self.http.get(self.url(&format!("/number_orders/{order_id}")))).await?;
         Ok(res.json::<OrderEnvelope>().await.map_err(unreadable)?.data)
@@ -281,8 +332,27 @@ impl NumberCarrier for TelnyxClient {
         Ok(if pending { Ownership::Pending } else { Ownership::NotOwned })
     }
 
+    async fn list_numbers(&self) -> Result<Vec<ListedNumber>, CarrierError> {
+        let list: Vec<OwnedNumber> = self.list_all("/phone_numbers").await?;
+        Ok(list
+            .into_iter()
+            // In service, or on its way out but still the account's; not an order or a port that has not completed.
+            .filter(|n| {
+                !matches!(
+                    n.status.as_deref(),
+                    Some("deleted" | "ported-out" | "purchase-failed" | "purchase-pending" | "port-pending" | "port-failed")
+                )
+            })
+            .filter_map(|n| {
+                let e164 = E164::parse(n.phone_number.as_deref()?).ok()?;
+                let patchbay = n.customer_reference.as_deref() == Some(CUSTOMER_REFERENCE);
+                Some(ListedNumber { e164, id: n.id?, messaging_profile_id: n.messaging_profile_id.filter(|m| !m.is_empty()), patchbay })
+            })
+            .collect())
+    }
+
     async fn buy(&self, e164: &E164) -> Result<Purchase, CarrierError> {
-        let body = OrderBody { phone_numbers: [OrderNumber { phone_number: e164.as_str() }] };
+        let body = OrderBody { phone_numbers: [OrderNumber { phone_number: e164.as_str() }], customer_reference: CUSTOMER_REFERENCE };
         let res = self.send(self.http.post(self.url("/number_orders")).json(&body)).await?;
         let order = res.json::<OrderEnvelope>().await.map_err(unreadable)?.data;
         self.settle(order, e164).await

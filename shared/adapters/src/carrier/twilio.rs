@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use patchbay_domain::ports::{CarrierError, NumberCarrier, Ownership, Purchase};
+use patchbay_domain::reconcile::ListedNumber;
 use patchbay_domain::{AvailableNumber, CarrierName, CarrierProfileId, NumberSearch, E164};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -50,12 +51,22 @@ struct Capabilities {
 struct IncomingList {
     #[serde(default)]
     incoming_phone_numbers: Vec<Incoming>,
+    /// The next page's path from the API root (`None` on the last page).
+    #[serde(default)]
+    next_page_uri: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct Incoming {
     sid: Option<String>,
+    #[serde(default)]
+    phone_number: Option<String>,
+    #[serde(default)]
+    sms_url: Option<String>,
 }
+
+/// Pages the reconciler follows at most (1,000 numbers each) before it gives up on a listing.
+const LIST_PAGES: usize = 1000;
 
 #[derive(Deserialize, Default)]
 struct TwilioError {
@@ -157,6 +168,28 @@ impl NumberCarrier for TwilioClient {
         let res = self.send(self.http.get(self.url("/IncomingPhoneNumbers.json")).query(&[("PhoneNumber", e164.as_str())])).await?;
         let list: IncomingList = res.json().await.map_err(unreadable)?;
         Ok(list.incoming_phone_numbers.into_iter().find_map(|n| n.sid).map_or(Ownership::NotOwned, Ownership::Owned))
+    }
+
+    async fn list_numbers(&self) -> Result<Vec<ListedNumber>, CarrierError> {
+        let mut out = Vec::new();
+        let mut req = self.http.get(self.url("/IncomingPhoneNumbers.json")).query(&[("PageSize", "1000")]);
+        for _ in 0..LIST_PAGES {
+            let list: IncomingList = self.send(req).await?.json().await.map_err(unreadable)?;
+            for n in list.incoming_phone_numbers {
+                let (Some(id), Some(e164)) = (n.sid, n.phone_number.as_deref().and_then(|p| E164::parse(p).ok())) else { continue };
+                // Bought through Patchbay: its inbound SMS comes to this deployment's receiver.
+                let patchbay = match (&self.public_url, &n.sms_url) {
+                    (Some(base), Some(url)) => url.starts_with(base.as_str()),
+                    _ => false,
+                };
+                out.push(ListedNumber { e164, id, messaging_profile_id: None, patchbay });
+            }
+            match list.next_page_uri.filter(|u| !u.is_empty()) {
+                Some(next) => req = self.http.get(format!("{}{next}", self.base)),
+                None => return Ok(out),
+            }
+        }
+        Err(CarrierError::Transient(format!("twilio listed more than {LIST_PAGES} pages of numbers")))
     }
 
     async fn buy(&self, e164: &E164) -> Result<Purchase, CarrierError> {

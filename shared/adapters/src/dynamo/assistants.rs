@@ -15,7 +15,7 @@ use super::items::{rfc3339, AssistantItem};
 use super::keys::{Key, ASSISTANT_PREFIX};
 use super::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx, Values};
 
-fn assistant_from(item: Item) -> Result<Assistant, StoreError> {
+pub(super) fn assistant_from(item: Item) -> Result<Assistant, StoreError> {
     from_item::<AssistantItem>(item)?.try_into()
 }
 

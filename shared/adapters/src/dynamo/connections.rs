@@ -17,7 +17,7 @@ use super::keys::{Key, CONNECTION_PREFIX};
 use super::numbers::NumberSide;
 use super::table::{attr, backoff, from_item, n, s, to_item, DynamoStore, Item, Tx, Values, RACE_ATTEMPTS};
 
-fn connection_from(item: Item) -> Result<SipConnection, StoreError> {
+pub(super) fn connection_from(item: Item) -> Result<SipConnection, StoreError> {
     from_item::<ConnectionItem>(item)?.try_into()
 }
 

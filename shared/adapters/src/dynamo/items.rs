@@ -13,12 +13,19 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use patchbay_domain::reconcile::Kind;
+
 use super::keys::Key;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProfileItem {
     pub pk: String,
     pub sk: String,
+    /// The provider index (GSI2): where the reconciler finds this record without a Scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
     pub id: String,
     pub user_id: String,
     pub name: String,
@@ -48,6 +55,8 @@ impl From<&MessagingProfile> for ProfileItem {
         Self {
             pk: key.pk,
             sk: key.sk,
+            gsi2pk: Some(Key::provider_index(Kind::Profile, None)),
+            gsi2sk: Some(Key::provider_position(&p.user_id, &p.id.to_string())),
             id: p.id.to_string(),
             user_id: p.user_id.to_string(),
             name: p.name.as_str().to_owned(),
@@ -114,6 +123,11 @@ pub struct IdempotencyItem {
 pub struct NumberItem {
     pub pk: String,
     pub sk: String,
+    /// The provider index (GSI2): where the reconciler finds this record without a Scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
     pub phone_number: String,
     pub user_id: String,
     pub carrier: CarrierName,
@@ -160,6 +174,8 @@ impl From<&PhoneNumber> for NumberItem {
         Self {
             pk: key.pk,
             sk: key.sk,
+            gsi2pk: Some(Key::provider_index(Kind::Number, Some(n.carrier))),
+            gsi2sk: Some(Key::provider_position(&n.user_id, n.e164.as_str())),
             phone_number: n.e164.to_string(),
             user_id: n.user_id.to_string(),
             carrier: n.carrier,
@@ -384,6 +400,11 @@ impl TryFrom<ConversationItem> for Conversation {
 pub struct ConnectionItem {
     pub pk: String,
     pub sk: String,
+    /// The provider index (GSI2): where the reconciler finds this record without a Scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
     pub id: String,
     pub user_id: String,
     pub name: String,
@@ -415,6 +436,8 @@ impl From<&SipConnection> for ConnectionItem {
         Self {
             pk: key.pk,
             sk: key.sk,
+            gsi2pk: Some(Key::provider_index(Kind::Connection, Some(c.carrier))),
+            gsi2sk: Some(Key::provider_position(&c.user_id, &c.id.to_string())),
             id: c.id.to_string(),
             user_id: c.user_id.to_string(),
             name: c.name.as_str().to_owned(),
@@ -463,6 +486,11 @@ impl TryFrom<ConnectionItem> for SipConnection {
 pub struct AssistantItem {
     pub pk: String,
     pub sk: String,
+    /// The provider index (GSI2): where the reconciler finds this record without a Scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
     pub id: String,
     pub user_id: String,
     pub name: String,
@@ -496,6 +524,8 @@ impl From<&Assistant> for AssistantItem {
         Self {
             pk: key.pk,
             sk: key.sk,
+            gsi2pk: Some(Key::provider_index(Kind::Assistant, None)),
+            gsi2sk: Some(Key::provider_position(&a.user_id, &a.id.to_string())),
             id: a.id.to_string(),
             user_id: a.user_id.to_string(),
             name: a.name.as_str().to_owned(),

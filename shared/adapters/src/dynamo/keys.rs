@@ -20,6 +20,12 @@
 //! | connection route     | `TELNYXCONN#{carrier connection id}` | `ROUTE`          |
 //! | Vapi assistant route | `VAPIASST#{vapi assistant id}` | `ROUTE`                |
 //! | WebRTC token counter | `USER#{user}` | `RATE#WEBRTC#{unix minute}` (TTL)    |
+//! | reconciler cursor + lease | `RECONCILER` | `CURSOR`                        |
+//! | reported look-alike  | `RECONCILER#UNKNOWN#{kind}#{provider}` | `{provider id}` |
+//!
+//! GSI2, the provider index: numbers `RECON#number#{carrier}`, SIP connections
+//! `RECON#connection#{carrier}`, messaging profiles `RECON#profile`, assistants `RECON#assistant`;
+//! sort key `{user}#{id}`. Set when the record is written, gone with it.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use patchbay_domain::dialer::ConnectionId;
@@ -32,6 +38,8 @@ pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 /// The index that lists a user's conversations and calls by time (`gsi1pk`, `gsi1sk`).
 pub const GSI1: &str = "GSI1";
+/// The index that lists Patchbay's resources per provider, for the reconciler (`gsi2pk`, `gsi2sk`).
+pub const GSI2: &str = "GSI2";
 pub const PROFILE_PREFIX: &str = "PROFILE#";
 pub const NUMBER_PREFIX: &str = "NUMBER#";
 pub const CONTACT_PREFIX: &str = "CONTACT#";
@@ -46,6 +54,28 @@ pub struct Key {
 }
 
 impl Key {
+    /// The provider-index partition of a kind (per carrier where each record names its own).
+    pub fn provider_index(kind: patchbay_domain::reconcile::Kind, carrier: Option<CarrierName>) -> String {
+        match carrier {
+            Some(c) => format!("RECON#{}#{}", kind.as_str(), c.as_str()),
+            None => format!("RECON#{}", kind.as_str()),
+        }
+    }
+
+    /// A record's position in the provider index.
+    pub fn provider_position(user: &UserId, id: &str) -> String {
+        format!("{}#{id}", user.as_str())
+    }
+
+    /// A provider resource the reconciler reported as an unknown look-alike (reported once).
+    pub fn unknown_resource(kind: patchbay_domain::reconcile::Kind, provider: &str, id: &str) -> Self {
+        Self { pk: format!("RECONCILER#UNKNOWN#{}#{provider}", kind.as_str()), sk: id.to_owned() }
+    }
+
+    pub fn reconciler_cursor() -> Self {
+        Self { pk: "RECONCILER".to_owned(), sk: "CURSOR".to_owned() }
+    }
+
     pub fn user_pk(user: &UserId) -> String {
         format!("USER#{}", user.as_str())
     }

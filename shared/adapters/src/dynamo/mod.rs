@@ -12,6 +12,7 @@ pub mod keys;
 mod messages;
 mod numbers;
 mod profiles;
+mod reconcile;
 mod table;
 
 pub use errors::{Cancellation, Reason, Role};

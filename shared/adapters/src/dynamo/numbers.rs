@@ -14,7 +14,7 @@ use super::items::{rfc3339, NumberItem, NumberOwnerItem};
 use super::keys::{Key, NUMBER_PREFIX};
 use super::table::{attr, backoff, from_item, n, s, to_item, DynamoStore, Item, Tx, RACE_ATTEMPTS};
 
-fn number_from(item: Item) -> Result<PhoneNumber, StoreError> {
+pub(super) fn number_from(item: Item) -> Result<PhoneNumber, StoreError> {
     from_item::<NumberItem>(item)?.try_into()
 }
 
@@ -182,7 +182,8 @@ impl NumberWriter for DynamoStore {
             let current = self.number_or_404(user, e164).await?;
             match current.status {
                 NumberStatus::Releasing => return Ok(current),
-                NumberStatus::Active => {}
+                // A lost number is released like an active one (the carrier's release finds nothing).
+                NumberStatus::Active | NumberStatus::Lost => {}
                 _ => return Err(StoreError::Conflict(Conflict::NumberNotActive)),
             }
             let mut tx = Tx::new().with(
@@ -190,7 +191,7 @@ impl NumberWriter for DynamoStore {
                 self.update(
                     &Key::number(user, e164),
                     "SET #st = :releasing, #v = #v + :one, #ua = :now, #ps = :synced REMOVE #mp, #sc, #sr, #sa, #vs, #vse",
-                    "#v = :v AND #st = :active",
+                    "#v = :v AND #st = :was",
                     &[
                         ("#st", "status"),
                         ("#v", "version"),
@@ -209,7 +210,7 @@ impl NumberWriter for DynamoStore {
                         (":now", s(rfc3339(now))),
                         (":synced", attr(&SyncState::Synced)),
                         (":v", n(current.version)),
-                        (":active", status(NumberStatus::Active)),
+                        (":was", status(current.status)),
                     ],
                 )?,
             );

@@ -15,7 +15,7 @@ use super::items::{rfc3339, ActivePointerItem, ProfileItem};
 use super::keys::{Key, PROFILE_PREFIX};
 use super::table::{attr, backoff, built, from_item, n, s, to_item, DynamoStore, Tx, Values, RACE_ATTEMPTS};
 
-fn profile_from(item: super::table::Item) -> Result<MessagingProfile, StoreError> {
+pub(super) fn profile_from(item: super::table::Item) -> Result<MessagingProfile, StoreError> {
     from_item::<ProfileItem>(item)?.try_into()
 }
 
@@ -360,6 +360,29 @@ impl ProfileSyncLedger for DynamoStore {
         {
             Ok(()) => Ok(()),
             Err(WriteFailure::ConditionFailed) => Err(self.classify_profile_miss(user, id, Conflict::Stale).await),
+            Err(WriteFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn retry_exhausted(&self, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<bool, StoreError> {
+        match self
+            .update_item(
+                &Key::profile(user, id),
+                "SET #ss = :pending, #v = #v + :one, #ua = :now REMOVE #se",
+                "#ss = :failed AND #se.#code = :exhausted",
+                &[("#ss", "sync_state"), ("#se", "sync_error"), ("#code", "code"), ("#v", "version"), ("#ua", "updated_at")],
+                vec![
+                    (":pending", attr(&SyncState::Pending)),
+                    (":failed", attr(&SyncState::Failed)),
+                    (":exhausted", s("retries_exhausted")),
+                    (":one", n(1)),
+                    (":now", s(rfc3339(now))),
+                ],
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(WriteFailure::ConditionFailed) => Ok(false),
             Err(WriteFailure::Other(e)) => Err(e),
         }
     }

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use patchbay_domain::ports::{CarrierError, VoiceAi};
+use patchbay_domain::reconcile::{ListedAssistant, ListedVoiceNumber};
 use patchbay_domain::voice_ai::{AssistantId, AssistantSpec, NumberImport};
 use patchbay_domain::{CarrierName, E164};
 
@@ -89,5 +90,57 @@ impl VoiceAi for SandboxVoiceAi {
 
     async fn remove_number(&self, id: &str) -> Result<(), CarrierError> {
         lock(&self.numbers).remove(id).map(|_| ()).ok_or(CarrierError::NotFound)
+    }
+
+    async fn list_assistants(&self) -> Result<Vec<ListedAssistant>, CarrierError> {
+        Ok(lock(&self.assistants)
+            .iter()
+            .map(|(id, name)| ListedAssistant {
+                id: id.clone(),
+                name: name.clone(),
+                // Every sandbox assistant Patchbay makes carries its id, as at Vapi.
+                patchbay_id: id.strip_prefix("sbx-asst-").map(str::to_owned),
+            })
+            .collect())
+    }
+
+    async fn list_numbers(&self) -> Result<Vec<ListedVoiceNumber>, CarrierError> {
+        Ok(lock(&self.numbers)
+            .iter()
+            .map(|(id, (e164, a))| ListedVoiceNumber {
+                id: id.clone(),
+                e164: e164.clone(),
+                assistant_id: Some(a.clone()).filter(|a| !a.is_empty()),
+            })
+            .collect())
+    }
+}
+
+/// What an operator could do in Vapi's dashboard behind Patchbay's back (the reconciler's tests).
+impl SandboxVoiceAi {
+    /// Rename an assistant at the provider.
+    pub fn rename_assistant(&self, id: &str, name: &str) -> bool {
+        lock(&self.assistants).get_mut(id).map(|n| *n = name.to_owned()).is_some()
+    }
+
+    /// Take a number off its assistant (it stays imported).
+    pub fn detach_number(&self, e164: &str) -> bool {
+        lock(&self.numbers).values_mut().find(|(n, _)| n == e164).map(|(_, a)| a.clear()).is_some()
+    }
+
+    /// The assistant a number's calls go to at the provider (`None`: detached or not imported).
+    pub fn number_assistant(&self, e164: &str) -> Option<String> {
+        lock(&self.numbers).values().find(|(n, _)| n == e164).map(|(_, a)| a.clone()).filter(|a| !a.is_empty())
+    }
+
+    /// An assistant made outside Patchbay that carries a Patchbay id (a copy of a template, an old deployment's).
+    pub fn plant_assistant(&self, local_id: &str, name: &str) -> String {
+        let id = format!("sbx-asst-{local_id}");
+        lock(&self.assistants).insert(id.clone(), name.to_owned());
+        id
+    }
+
+    pub fn assistant_name(&self, id: &str) -> Option<String> {
+        lock(&self.assistants).get(id).cloned()
     }
 }

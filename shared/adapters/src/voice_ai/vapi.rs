@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use patchbay_domain::ports::{CarrierError, VoiceAi};
+use patchbay_domain::reconcile::{ListedAssistant, ListedVoiceNumber};
 use patchbay_domain::voice_ai::{AssistantId, AssistantSpec, NumberImport};
 use patchbay_domain::{CarrierName, E164};
 use secrecy::{ExposeSecret, SecretString};
@@ -44,7 +45,16 @@ struct Listed {
     metadata: Option<Value>,
     #[serde(default)]
     number: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "assistantId")]
+    assistant_id: Option<String>,
+    #[serde(default, rename = "createdAt")]
+    created_at: Option<String>,
 }
+
+/// Pages of 1,000 the reconciler follows at most.
+const LIST_PAGES: usize = 100;
 
 /// Vapi's name for a carrier (its phone number DTOs are typed by it).
 fn provider(carrier: CarrierName) -> Result<&'static str, CarrierError> {
@@ -125,8 +135,35 @@ impl VapiClient {
     }
 
     async fn list(&self, path: &str) -> Result<Vec<Listed>, CarrierError> {
-        let res = self.send(self.http.get(self.url(path)).query(&[("limit", LIST_LIMIT)])).await?;
+        self.list_page(path, None).await
+    }
+
+    async fn list_page(&self, path: &str, created_before: Option<&str>) -> Result<Vec<Listed>, CarrierError> {
+        let mut query = vec![("limit", LIST_LIMIT)];
+        if let Some(before) = created_before {
+            query.push(("createdAtLt", before));
+        }
+        let res = self.send(self.http.get(self.url(path)).query(&query)).await?;
         res.json().await.map_err(|e| CarrierError::Transient(format!("vapi answer unreadable: {}", e.without_url())))
+    }
+
+    /// The whole listing: Vapi answers newest first, 1,000 at most; the next page is what was created
+    /// before the oldest of this one.
+    async fn list_all(&self, path: &str) -> Result<Vec<Listed>, CarrierError> {
+        let mut out: Vec<Listed> = Vec::new();
+        let mut before: Option<String> = None;
+        for _ in 0..LIST_PAGES {
+            let page = self.list_page(path, before.as_deref()).await?;
+            let full = page.len() >= 1000;
+            let oldest = page.iter().filter_map(|l| l.created_at.clone()).min();
+            out.extend(page);
+            match (full, oldest) {
+                (true, Some(o)) => before = Some(o),
+                (true, None) => return Err(CarrierError::Transient(format!("vapi listed a full page of {path} without createdAt"))),
+                (false, _) => return Ok(out),
+            }
+        }
+        Err(CarrierError::Transient(format!("vapi listed more than {LIST_PAGES} pages of {path}")))
     }
 }
 
@@ -198,5 +235,31 @@ impl VoiceAi for VapiClient {
     async fn remove_number(&self, id: &str) -> Result<(), CarrierError> {
         self.send(self.http.delete(self.url(&format!("/phone-number/{id}")))).await?;
         Ok(())
+    }
+
+    async fn list_assistants(&self) -> Result<Vec<ListedAssistant>, CarrierError> {
+        Ok(self
+            .list_all("/assistant")
+            .await?
+            .into_iter()
+            .map(|a| ListedAssistant {
+                patchbay_id: a.metadata.as_ref().and_then(|m| m["patchbay_assistant_id"].as_str()).map(str::to_owned),
+                name: a.name.unwrap_or_default(),
+                id: a.id,
+            })
+            .collect())
+    }
+
+    async fn list_numbers(&self) -> Result<Vec<ListedVoiceNumber>, CarrierError> {
+        Ok(self
+            .list_all("/phone-number")
+            .await?
+            .into_iter()
+            .map(|n| ListedVoiceNumber {
+                e164: n.number.unwrap_or_default(),
+                assistant_id: n.assistant_id.filter(|a| !a.is_empty()),
+                id: n.id,
+            })
+            .collect())
     }
 }
