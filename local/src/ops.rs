@@ -124,15 +124,6 @@ async fn list(State(ops): State<Arc<Ops>>) -> Result<Json<Vec<DeadLetter>>, ApiE
     Ok(Json(seen.into_values().collect()))
 }
 
-/// The body as it goes back: marked redriven, so the worker retries a sync that ran out of retries.
-fn redriven(body: &Value) -> String {
-    let mut body = body.clone();
-    if let Some(o) = body.as_object_mut() {
-        o.insert("redriven".to_owned(), Value::Bool(true));
-    }
-    body.to_string()
-}
-
 async fn redrive(State(ops): State<Arc<Ops>>) -> Result<Json<Redrive>, ApiError> {
     let mut moved = Redrive { moved: 0, commands: Vec::new() };
     loop {
@@ -148,7 +139,7 @@ async fn redrive(State(ops): State<Arc<Ops>>) -> Result<Json<Redrive>, ApiError>
             ops.sqs
                 .send_message()
                 .queue_url(&ops.work_queue_url)
-                .message_body(redriven(&letter.body))
+                .message_body(letter.body.to_string())
                 .message_group_id(&letter.group)
                 .message_deduplication_id(dedup)
                 .send()

@@ -112,12 +112,6 @@ impl Worker {
         };
         let result = match &envelope.command {
             Command::SyncMessagingProfile { user_id, profile_id } => {
-                if envelope.redriven {
-                    // Back from the dead-letter queue after its cause was fixed: run out of retries is not final.
-                    if let Err(e) = self.profiles.retry_exhausted(user_id, *profile_id, OffsetDateTime::now_utc()).await {
-                        return Handled::Retry(format!("store: {e}"));
-                    }
-                }
                 sync_profile(self.profiles.as_ref(), self.carrier.as_ref(), user_id, *profile_id, final_attempt, OffsetDateTime::now_utc())
                     .await
             }

@@ -109,7 +109,7 @@ pub trait ProfileSyncLedger: ProfileReader + Send + Sync {
     /// Worker: remove a `deleting` profile once the carrier's copy is gone. `Conflict(Stale)` if the version moved.
     async fn purge_profile(&self, user: &UserId, id: ProfileId, version: u64) -> Result<(), StoreError>;
 
-    /// Worker, on a command redriven from the dead-letter queue: a profile that failed only because
+    /// Worker, on a command redelivered after its retries ran out (a dead-letter redrive): a profile that failed only because
     /// its retries ran out (`retries_exhausted`) goes back to `pending` with a new version; `false`
     /// when it is in any other state (nothing to retry).
     async fn retry_exhausted(&self, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<bool, StoreError>;
@@ -134,6 +134,9 @@ pub struct CarrierProfileSpec {
     pub name: ProfileName,
     pub whitelisted_destinations: WhitelistedDestinations,
 }
+
+/// The recorded reason of a sync whose transient failures outlasted its deliveries.
+pub const RETRIES_EXHAUSTED: &str = "retries_exhausted";
 
 /// A carrier call that did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -162,7 +165,7 @@ impl CarrierError {
             }
             CarrierError::NotFound => ("not_found".to_owned(), "the carrier has no such resource".to_owned()),
             CarrierError::NotConfigured(m) => ("carrier_not_configured".to_owned(), m.clone()),
-            CarrierError::Transient(m) => ("retries_exhausted".to_owned(), format!("gave up after repeated transient failures; last: {m}")),
+            CarrierError::Transient(m) => (RETRIES_EXHAUSTED.to_owned(), format!("gave up after repeated transient failures; last: {m}")),
         };
         SyncError { code, message }
     }

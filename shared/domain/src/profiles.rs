@@ -3,7 +3,9 @@
 
 use time::OffsetDateTime;
 
-use crate::ports::{CarrierError, CarrierProfileSpec, Created, ProfileCarrier, ProfileSyncLedger, ProfileWriter, QueueError, WorkQueue};
+use crate::ports::{
+    CarrierError, CarrierProfileSpec, Created, ProfileCarrier, ProfileSyncLedger, ProfileWriter, QueueError, WorkQueue, RETRIES_EXHAUSTED,
+};
 use crate::{
     Activation, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, MessagingProfile, NewProfile, Page, ProfileId, ProfilePatch,
     StoreError, SyncError, SyncState, UserId,
@@ -147,11 +149,25 @@ pub async fn sync_profile(
     final_attempt: bool,
     now: OffsetDateTime,
 ) -> Result<SyncOutcome, SyncRetry> {
-    let profile = match store.get_profile(user, id).await {
+    let mut profile = match store.get_profile(user, id).await {
         Ok(p) => p,
         Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
         Err(e) => return Err(SyncRetry::Store(e)),
     };
+    // Its last delivery ran out of retries and moved it to the dead-letter queue; a delivery after
+    // that is an operator's redrive (the queue delivers nothing else of a dead message), so the
+    // failure was not final: back to pending, and on with the sync.
+    if profile.sync_state == SyncState::Failed && profile.sync_error.as_ref().is_some_and(|e| e.code == RETRIES_EXHAUSTED) {
+        match store.retry_exhausted(user, id, now).await {
+            Ok(true) => match store.get_profile(user, id).await {
+                Ok(p) => profile = p,
+                Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
+                Err(e) => return Err(SyncRetry::Store(e)),
+            },
+            Ok(false) => {}
+            Err(e) => return Err(SyncRetry::Store(e)),
+        }
+    }
     let spec = CarrierProfileSpec {
         local_id: profile.id,
         name: profile.name.clone(),

@@ -33,21 +33,13 @@ pub struct CommandEnvelope {
     /// idempotent request) carries the same id, and the FIFO queue drops the copy.
     pub id: String,
     pub command: Command,
-    /// Put back from the dead-letter queue by an operator (`patchbay-local dlq redrive`, or an SQS
-    /// redrive that keeps this body): a sync whose record says it ran out of retries runs again.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub redriven: bool,
 }
 
 impl CommandEnvelope {
     /// The sync for one version of a profile: every user write bumps the version, so each write
     /// gets its own command and a retry of the same write does not.
     pub fn sync_profile(user_id: UserId, profile_id: ProfileId, version: u64) -> Self {
-        Self {
-            id: format!("sync-profile-{profile_id}-v{version}"),
-            command: Command::SyncMessagingProfile { user_id, profile_id },
-            redriven: false,
-        }
+        Self { id: format!("sync-profile-{profile_id}-v{version}"), command: Command::SyncMessagingProfile { user_id, profile_id } }
     }
 
     /// The sync for one version of a number's record.
@@ -55,31 +47,22 @@ impl CommandEnvelope {
         Self {
             id: format!("sync-number-{}-v{version}", phone_number.as_str().trim_start_matches('+')),
             command: Command::SyncPhoneNumber { user_id, phone_number },
-            redriven: false,
         }
     }
 
     /// The send of one message: a retried request or a redelivery carries the same id.
     pub fn send_sms(user_id: UserId, conversation_id: ConversationId, message_id: String) -> Self {
-        Self { id: format!("send-sms-{message_id}"), command: Command::SendSms { user_id, conversation_id, message_id }, redriven: false }
+        Self { id: format!("send-sms-{message_id}"), command: Command::SendSms { user_id, conversation_id, message_id } }
     }
 
     /// The sync for one version of a SIP connection.
     pub fn sync_connection(user_id: UserId, connection_id: ConnectionId, version: u64) -> Self {
-        Self {
-            id: format!("sync-connection-{connection_id}-v{version}"),
-            command: Command::SyncSipConnection { user_id, connection_id },
-            redriven: false,
-        }
+        Self { id: format!("sync-connection-{connection_id}-v{version}"), command: Command::SyncSipConnection { user_id, connection_id } }
     }
 
     /// The saga step for one version of an assistant.
     pub fn sync_assistant(user_id: UserId, assistant_id: AssistantId, version: u64) -> Self {
-        Self {
-            id: format!("sync-assistant-{assistant_id}-v{version}"),
-            command: Command::SyncAssistant { user_id, assistant_id },
-            redriven: false,
-        }
+        Self { id: format!("sync-assistant-{assistant_id}-v{version}"), command: Command::SyncAssistant { user_id, assistant_id } }
     }
 
     /// Commands about the same resource are applied in order (SQS FIFO message group).
