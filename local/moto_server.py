@@ -9,12 +9,14 @@ Prints one line `MOTO_READY <port>` on stdout once it accepts connections.
 """
 
 import argparse
+import json
 import logging
 import os
 import signal
 import sys
 import threading
 import time
+import urllib.parse
 import warnings
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -95,6 +97,33 @@ def watch_parent(parent: int) -> None:
         time.sleep(0.5)
 
 
+class RequestCounter:
+    """Counts every AWS request the emulator serves, by operation (`DynamoDB_20120810.GetItem`,
+    `AmazonSQS.SendMessage`, `secretsmanager.GetSecretValue`, or the Query API's `Action`).
+    `GET /_patchbay/requests` answers the counts; `DELETE` answers them and starts again from zero.
+    `scripts/bench calls` reads them around each operation."""
+
+    PATH = "/_patchbay/requests"
+
+    def __init__(self, app):
+        self.app = app
+        self.counts = {}
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == self.PATH:
+            body = json.dumps(self.counts, sort_keys=True).encode()
+            if environ.get("REQUEST_METHOD") == "DELETE":
+                self.counts = {}
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if not target:
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            target = (query.get("Action") or ["other"])[0]
+        self.counts[target] = self.counts.get(target, 0) + 1
+        return self.app(environ, start_response)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
@@ -109,7 +138,7 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("moto").setLevel(logging.ERROR)
     cheap_transaction_rollback()
-    app = DomainDispatcherApplication(create_backend_app)
+    app = RequestCounter(DomainDispatcherApplication(create_backend_app))
     server = make_server(args.host, args.port, app, threaded=False, request_handler=QuietHandler)
     os.environ["MOTO_PORT"] = str(server.port)
 

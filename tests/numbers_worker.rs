@@ -488,7 +488,10 @@ async fn a_send_is_retried_after_a_5xx_and_never_sent_twice() {
     let sms = OutboundSms::new(e164.clone(), E164::parse("+16465550100").unwrap(), "hello".into()).unwrap();
     // Queued through the store, not the queue: this binary's tests share the queue, and one of them polls it.
     let m = sms.into_message(&u, CarrierName::Telnyx, OffsetDateTime::now_utc());
-    assert!(matches!(env.store.queue_outbound(&sms, &m, None).await.unwrap(), Created::New(_)));
+    assert!(matches!(
+        env.store.queue_outbound(&sms, &env.store.get_number(&u, &sms.from).await.unwrap(), &m, None).await.unwrap(),
+        Created::New(_)
+    ));
     let cmd = CommandEnvelope::send_sms(u.clone(), m.conversation_id.clone(), m.id.to_string());
     assert!(matches!(w.handle(&record(&cmd, 1)).await, Handled::Retry(_)));
     let stored = env.store.get_message(&u, &m.conversation_id, &m.id.to_string()).await.unwrap();

@@ -160,12 +160,13 @@ mod storm {
         let user = UserId::parse(&a.uid).unwrap();
         let contacts: Vec<String> = (0..10).map(|i| format!("+1646555{:04}", 3000 + i)).collect();
         let mut outbound = Vec::new();
+        let sender = patchbay_domain::ports::NumberReader::get_number(&env.store, &user, &E164::parse(&a.number).unwrap()).await.unwrap();
         for i in 0..450 {
             let sms =
                 OutboundSms::new(E164::parse(&a.number).unwrap(), E164::parse(&contacts[i % 10]).unwrap(), format!("out {i}")).unwrap();
             let m = sms.into_message(&user, patchbay_domain::CarrierName::Telnyx, OffsetDateTime::now_utc());
-            env.store.queue_outbound(&sms, &m, None).await.unwrap();
-            assert!(env.store.claim_send(&m).await.unwrap());
+            env.store.queue_outbound(&sms, &sender, &m, None).await.unwrap();
+            assert!(env.store.claim_send(&m.user_id, &m.conversation_id, &m.id.to_string()).await.unwrap().is_some());
             env.store.record_sent(&m, &format!("tx-{}", m.id), time::OffsetDateTime::now_utc()).await.unwrap();
             outbound.push(m);
         }

@@ -2,6 +2,7 @@
 //! the moto emulator (single-threaded), the SAM template's resources created through it, every
 //! function's router on one port behind a dev JWT authorizer, and the worker polling the queue.
 
+pub mod coldbench;
 pub mod devauth;
 pub mod emulator;
 pub mod faults;

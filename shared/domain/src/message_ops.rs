@@ -25,7 +25,7 @@ pub async fn queue_send(
     })?;
     let message = sms.into_message(user, number.carrier, now);
     let fingerprint = sms.fingerprint();
-    let created = store.queue_outbound(&sms, &message, key.map(|k| (k, fingerprint.as_str()))).await.map_err(|e| match e {
+    let created = store.queue_outbound(&sms, &number, &message, key.map(|k| (k, fingerprint.as_str()))).await.map_err(|e| match e {
         StoreError::NotFound => SendError::NotOwned,
         other => SendError::Store(other),
     })?;
@@ -66,26 +66,23 @@ pub async fn send_sms(
     now: OffsetDateTime,
 ) -> Result<SyncOutcome, SyncRetry> {
     let SendPorts { messages: store, numbers, profiles, carriers } = ports;
-    let m = match store.get_message(user, conversation, message_id).await {
-        Ok(m) => m,
-        Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
-        Err(e) => return Err(SyncRetry::Store(e)),
-    };
-    if m.status != MessageStatus::Queued {
+    // Claimed first, in the request that reads it: a redelivered command finds it `sending` and
+    // stops, so the carrier is never asked twice.
+    let Some(m) = store.claim_send(user, conversation, message_id).await.map_err(SyncRetry::Store)? else {
         return Ok(SyncOutcome::UpToDate);
-    }
+    };
     let Some(carrier) = carriers.get(m.carrier) else {
         let e = CarrierError::NotConfigured(format!("no credentials for {}", m.carrier));
         return record_failed(store, &m, e.failure_reason(), now).await;
     };
     // Telnyx sends with the number's messaging profile. A store that cannot say which profile that
-    // is means a retry, never a send without it.
+    // is means a retry (the claim given back), never a send without it.
     let profile = match numbers.get_number(user, &m.from).await {
         Ok(n) => match n.messaging_profile_id {
             Some(pid) => match profiles.get_profile(user, pid).await {
                 Ok(p) => p.carrier_profile_id,
                 Err(StoreError::NotFound) => None,
-                Err(e) => return Err(SyncRetry::Store(e)),
+                Err(e) => return unclaim(store, &m, e).await,
             },
             None => None,
         },
@@ -93,11 +90,8 @@ pub async fn send_sms(
             let reason = SyncError { code: "number_released".into(), message: "the sending number is no longer yours".into() };
             return record_failed(store, &m, reason, now).await;
         }
-        Err(e) => return Err(SyncRetry::Store(e)),
+        Err(e) => return unclaim(store, &m, e).await,
     };
-    if !store.claim_send(&m).await.map_err(SyncRetry::Store)? {
-        return Ok(SyncOutcome::UpToDate);
-    }
     match carrier.send_sms(&m.from, &m.to, &m.text, profile.as_ref()).await {
         // The carrier has it: the store keeps retrying collisions (a long budget, since nothing
         // else knows the carrier's id); if it still cannot, the delivery fails and the message
@@ -115,6 +109,12 @@ pub async fn send_sms(
         }
         Err(e) => record_failed(store, &m, e.failure_reason(), now).await,
     }
+}
+
+/// The store could not be read after the claim: give the claim back and retry the delivery.
+async fn unclaim(store: &dyn SendLedger, m: &Message, cause: StoreError) -> Result<SyncOutcome, SyncRetry> {
+    store.release_send(m).await.map_err(SyncRetry::Store)?;
+    Err(SyncRetry::Store(cause))
 }
 
 async fn record_failed(store: &dyn SendLedger, m: &Message, reason: SyncError, now: OffsetDateTime) -> Result<SyncOutcome, SyncRetry> {

@@ -359,6 +359,7 @@ pub trait Outbox: Send + Sync {
     async fn queue_outbound(
         &self,
         sms: &OutboundSms,
+        sender: &PhoneNumber,
         message: &Message,
         idempotency: Option<(&IdempotencyKey, &str)>,
     ) -> Result<Created<Message>, StoreError>;
@@ -369,8 +370,9 @@ pub trait Outbox: Send + Sync {
 pub trait SendLedger: Send + Sync {
     async fn get_message(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Message, StoreError>;
 
-    /// Worker: `queued` → `sending`, so a redelivered command never sends twice. False if not queued.
-    async fn claim_send(&self, message: &Message) -> Result<bool, StoreError>;
+    /// Worker: `queued` → `sending`, so a redelivered command never sends twice; answers the message
+    /// as claimed, `None` if it is not queued (or gone).
+    async fn claim_send(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Option<Message>, StoreError>;
 
     /// Worker: a transient carrier failure: `sending` → `queued`, to be retried.
     async fn release_send(&self, message: &Message) -> Result<(), StoreError>;

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use super::calls::day_of;
 use super::errors::{Role, TxFailure, WriteFailure};
-use super::items::{corrupt, rfc3339, CarrierMessageItem, ContactItem, ConversationItem, MessageItem, NumberItem, NumberOwnerItem};
+use super::items::{corrupt, rfc3339, CarrierMessageItem, ContactItem, ConversationItem, MessageItem, NumberOwnerItem};
 use super::keys::{Key, CONTACT_PREFIX};
 use super::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx, UNCONDITIONAL};
 
@@ -279,13 +279,17 @@ impl Outbox for DynamoStore {
     async fn queue_outbound(
         &self,
         sms: &OutboundSms,
+        sender: &patchbay_domain::PhoneNumber,
         message: &Message,
         idempotency: Option<(&IdempotencyKey, &str)>,
     ) -> Result<Created<Message>, StoreError> {
         let user = &message.user_id;
-        // The number's profile, read to name it in the conditions below (which re-check it).
-        let Some(number) = self.get_as::<NumberItem>(&Key::number(user, &sms.from)).await? else { return Err(StoreError::NotFound) };
-        let number = patchbay_domain::PhoneNumber::try_from(number)?;
+        // The number as the caller read it names its profile in the conditions below, which check
+        // it again in the transaction (so a number moved or released since fails the send).
+        if sender.user_id != *user || sender.e164 != sms.from {
+            return Err(StoreError::NotFound);
+        }
+        let number = sender;
         if number.status != NumberStatus::Active {
             return Err(StoreError::Conflict(Conflict::NumberNotActive));
         }
@@ -367,8 +371,22 @@ impl SendLedger for DynamoStore {
         self.get(&Key::message(user, conversation, message_id)).await?.map(message_from).transpose()?.ok_or(StoreError::NotFound)
     }
 
-    async fn claim_send(&self, m: &Message) -> Result<bool, StoreError> {
-        self.move_status(m, MessageStatus::Queued, MessageStatus::Sending).await
+    async fn claim_send(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Option<Message>, StoreError> {
+        let values = vec![
+            (":to", attr(&MessageStatus::Sending)),
+            (":r", n(u64::from(MessageStatus::Sending.rank()))),
+            (":from", attr(&MessageStatus::Queued)),
+        ];
+        // The claim answers the message as it now is: one request instead of a read and a write.
+        self.update_mapped(
+            &Key::message(user, conversation, message_id),
+            "SET #st = :to, #r = :r",
+            "#st = :from",
+            &[("#st", "status"), ("#r", "status_rank")],
+            values,
+            message_from,
+        )
+        .await
     }
 
     async fn release_send(&self, m: &Message) -> Result<(), StoreError> {
