@@ -292,7 +292,7 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
         .await;
     Mock::given(method("POST"))
         .and(path("/number_orders"))
-        .and(body_json(json!({"phone_numbers": [{"phone_number": e164.as_str()}]})))
+        .and(body_json(json!({"phone_numbers": [{"phone_number": e164.as_str()}], "customer_reference": "patchbay"})))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "12ade33a-21c0-473b-b055-b3c836e1c292", "status": "pending", "record_type": "number_order", "phone_numbers_count": 1}})))
         .expect(1)
         .mount(&server)
