@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use patchbay_e2e::{eventually, Parts, TestEnv, DEV_SECRET};
 use patchbay_local::devauth::DevAuth;
-use patchbay_local::poller::Poller;
-use patchbay_local::{ops, server};
 use patchbay_worker::Worker;
 use serde_json::{json, Value};
 
@@ -32,20 +30,8 @@ async fn a_poisoned_command_lands_in_the_dead_letter_queue_and_a_redrive_after_t
             .unwrap(),
     );
     let wiring = env.wiring.clone().with_profile_carrier(telnyx);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let routes = server::router(&wiring, DevAuth::new(DEV_SECRET), None).merge(ops::ops_routes(
-        &wiring,
-        env.sqs.clone(),
-        env.shared.info.dlq_url.clone(),
-    ));
-    tokio::spawn(server::serve(listener, routes, std::future::pending()));
-    let poller = || Poller {
-        sqs: env.sqs.clone(),
-        queue_url: env.shared.info.work_queue_url.clone(),
-        visibility_timeout: Some(1),
-        idle: Duration::from_millis(100),
-    };
+    let base = env.serve(&wiring).await;
+    let poller = || env.poller();
     // The template's maxReceiveCount (5), as the local stack deploys it.
     let worker = || Worker { max_receive_count: 5, ..Worker::new(&wiring) };
     let (stop, stop_rx) = tokio::sync::watch::channel(false);

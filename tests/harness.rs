@@ -170,6 +170,30 @@ impl TestEnv {
         Self { store: (*wiring.store).clone(), queue: (*wiring.queue).clone(), wiring, dynamo, sqs, http: retrying_http(), shared }
     }
 
+    /// The API and the local operator routes (`/local/reconcile`, `/local/dlq…`) built from `wiring`,
+    /// served on a free loopback port; answers their base URL. For tests that hold their own providers.
+    pub async fn serve(&self, wiring: &Wiring) -> String {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let routes = server::router(wiring, DevAuth::new(DEV_SECRET), None).merge(patchbay_local::ops::ops_routes(
+            wiring,
+            self.sqs.clone(),
+            self.shared.info.dlq_url.clone(),
+        ));
+        tokio::spawn(server::serve(listener, routes, std::future::pending()));
+        base
+    }
+
+    /// A poller of the work queue (the local event source mapping), failed messages back after 1 s.
+    pub fn poller(&self) -> Poller {
+        Poller {
+            sqs: self.sqs.clone(),
+            queue_url: self.shared.info.work_queue_url.clone(),
+            visibility_timeout: Some(1),
+            idle: Duration::from_millis(100),
+        }
+    }
+
     pub fn api(&self, path: &str) -> String {
         format!("{}{path}", self.shared.api.as_deref().expect("this binary runs no API"))
     }

@@ -17,8 +17,6 @@ use patchbay_domain::ports::{DialerCarrier, NumberCarrier, ProfileReader};
 use patchbay_domain::{CarrierName, ProfileId, UserId, E164};
 use patchbay_e2e::{eventually, Parts, TestEnv, DEV_SECRET};
 use patchbay_local::devauth::DevAuth;
-use patchbay_local::poller::Poller;
-use patchbay_local::{ops, server};
 use patchbay_worker::Worker;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -46,21 +44,9 @@ impl Stack {
             .with_profile_carrier(Arc::new(sandbox.clone()))
             .with_dialers(Dialers { sandbox: Some(dialer.clone()), default: Some(CarrierName::Sandbox), ..Default::default() })
             .with_voice_ai(voice.clone());
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let routes = server::router(&wiring, DevAuth::new(DEV_SECRET), None).merge(ops::ops_routes(
-            &wiring,
-            env.sqs.clone(),
-            env.shared.info.dlq_url.clone(),
-        ));
-        tokio::spawn(server::serve(listener, routes, std::future::pending()));
+        let base = env.serve(&wiring).await;
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let poller = Poller {
-            sqs: env.sqs.clone(),
-            queue_url: env.shared.info.work_queue_url.clone(),
-            visibility_timeout: Some(1),
-            idle: Duration::from_millis(100),
-        };
+        let poller = env.poller();
         tokio::spawn(poller.run(Worker { max_receive_count: 3, ..Worker::new(&wiring) }, stop_rx));
         Self { env, base, sandbox, dialer, voice, _stop: stop }
     }

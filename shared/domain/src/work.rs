@@ -16,7 +16,12 @@ pub enum Command {
     SyncMessagingProfile { user_id: UserId, profile_id: ProfileId },
     /// Bring the carrier in line with this number's record: buy it (following an order), put it on
     /// its messaging profile and its SIP connection, or release it.
-    SyncPhoneNumber { user_id: UserId, phone_number: E164 },
+    SyncPhoneNumber {
+        user_id: UserId,
+        // Written by Patchbay from a validated number: its shape is enough (no libphonenumber load).
+        #[serde(deserialize_with = "E164::deserialize_stored")]
+        phone_number: E164,
+    },
     /// Send a queued outbound message through its number's carrier.
     SendSms { user_id: UserId, conversation_id: ConversationId, message_id: String },
     /// Make the carrier's credential connection match ours (create, update, or delete it and its secret).

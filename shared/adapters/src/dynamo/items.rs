@@ -208,7 +208,7 @@ impl TryFrom<NumberItem> for PhoneNumber {
         let corrupt = |what: &str| StoreError::Corrupt(format!("number item {}: {what}", i.sk));
         let time = |s: &str| OffsetDateTime::parse(s, &Rfc3339).map_err(|_| corrupt("timestamp"));
         Ok(PhoneNumber {
-            e164: E164::parse(&i.phone_number).map_err(|_| corrupt("phone_number"))?,
+            e164: E164::stored(&i.phone_number).map_err(|_| corrupt("phone_number"))?,
             user_id: UserId::parse(&i.user_id).map_err(|_| corrupt("user_id"))?,
             carrier: i.carrier,
             status: i.status,
@@ -327,7 +327,7 @@ impl TryFrom<ContactItem> for Contact {
     type Error = StoreError;
     fn try_from(i: ContactItem) -> Result<Self, StoreError> {
         Ok(Contact {
-            phone_number: E164::parse(&i.phone_number).map_err(|_| corrupt("contact"))?,
+            phone_number: E164::stored(&i.phone_number).map_err(|_| corrupt("contact"))?,
             name: i.name,
             external_id: i.external_id,
             opted_out: i.opted_out,
@@ -368,8 +368,8 @@ impl TryFrom<MessageItem> for Message {
             user_id: UserId::parse(&i.user_id).map_err(|_| corrupt("user_id"))?,
             conversation_id: i.conversation_id,
             direction: i.direction,
-            from: E164::parse(&i.from).map_err(|_| corrupt("from"))?,
-            to: E164::parse(&i.to).map_err(|_| corrupt("to"))?,
+            from: E164::stored(&i.from).map_err(|_| corrupt("from"))?,
+            to: E164::stored(&i.to).map_err(|_| corrupt("to"))?,
             text: i.text,
             segments: i.segments,
             encoding: i.encoding,
@@ -386,8 +386,8 @@ impl TryFrom<ConversationItem> for Conversation {
     fn try_from(i: ConversationItem) -> Result<Self, StoreError> {
         Ok(Conversation {
             id: i.id,
-            our_number: E164::parse(&i.our_number).map_err(|_| corrupt("our_number"))?,
-            contact: E164::parse(&i.contact).map_err(|_| corrupt("contact"))?,
+            our_number: E164::stored(&i.our_number).map_err(|_| corrupt("our_number"))?,
+            contact: E164::stored(&i.contact).map_err(|_| corrupt("contact"))?,
             unread: i.unread,
             last_message_at: time(&i.last_message_at)?,
             last_message_preview: i.last_message_preview,
@@ -568,7 +568,7 @@ impl TryFrom<AssistantItem> for Assistant {
             sync_error: i.sync_error.clone(),
             vapi_assistant_id: i.vapi_assistant_id.clone(),
             selected_number: match &i.selected_number {
-                Some(e) => Some(E164::parse(e).map_err(|_| corrupt("selected_number"))?),
+                Some(e) => Some(E164::stored(e).map_err(|_| corrupt("selected_number"))?),
                 None => None,
             },
             carrier: i.carrier,
@@ -676,7 +676,7 @@ impl TryFrom<CallItem> for Call {
                 assistant_id: i.assistant_id.as_deref().map(AssistantId::parse).transpose().map_err(|_| corrupt("assistant_id"))?,
                 assistant_name: i.assistant_name.clone(),
                 connection_id: i.connection_id.as_deref().map(ConnectionId::parse).transpose().map_err(|_| corrupt("connection_id"))?,
-                phone_number: i.phone_number.as_deref().map(E164::parse).transpose().map_err(|_| corrupt("phone_number"))?,
+                phone_number: i.phone_number.as_deref().map(E164::stored).transpose().map_err(|_| corrupt("phone_number"))?,
                 customer: i.customer.clone(),
                 from: i.from.clone(),
                 to: i.to.clone(),

@@ -121,14 +121,7 @@ impl DynamoStore {
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<(), StoreError> {
-        match self.update_item(&Key::number(user, e164), update, condition, names, values).await {
-            Ok(_) => Ok(()),
-            Err(WriteFailure::ConditionFailed) => match self.get(&Key::number(user, e164)).await? {
-                None => Err(StoreError::NotFound),
-                Some(_) => Err(StoreError::Conflict(Conflict::Stale)),
-            },
-            Err(WriteFailure::Other(e)) => Err(e),
-        }
+        self.update_guarded(&Key::number(user, e164), update, condition, names, values).await
     }
 }
 
@@ -168,7 +161,7 @@ impl NumberWriter for DynamoStore {
             Err(TxFailure::Refused(c)) => {
                 if let Some((k, fingerprint)) = idem.filter(|_| c.failed(Role::Idempotency)) {
                     let e164 = self.idempotent_resource(&k, fingerprint).await?;
-                    let e164 = E164::parse(&e164).map_err(|_| StoreError::Corrupt("idempotency resource_id".into()))?;
+                    let e164 = E164::stored(&e164).map_err(|_| StoreError::Corrupt("idempotency resource_id".into()))?;
                     return self.number_or_404(&number.user_id, &e164).await.map(Created::Replayed);
                 }
                 Err(self.purchase_refused(&c, number).await)

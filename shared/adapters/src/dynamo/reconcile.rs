@@ -37,27 +37,6 @@ fn text(item: &Item, name: &str) -> Option<String> {
     }
 }
 
-impl DynamoStore {
-    /// A version-guarded update; `Conflict(Stale)` when the record moved on, `NotFound` when it is gone.
-    async fn guarded(
-        &self,
-        key: &Key,
-        update: &str,
-        condition: &str,
-        names: &[(&str, &str)],
-        values: Vec<(&str, AttributeValue)>,
-    ) -> Result<(), StoreError> {
-        match self.update_item(key, update, condition, names, values).await {
-            Ok(_) => Ok(()),
-            Err(WriteFailure::ConditionFailed) => match self.get(key).await? {
-                None => Err(StoreError::NotFound),
-                Some(_) => Err(StoreError::Conflict(Conflict::Stale)),
-            },
-            Err(WriteFailure::Other(e)) => Err(e),
-        }
-    }
-}
-
 #[async_trait]
 impl ReconcileLedger for DynamoStore {
     async fn indexed_page(&self, segment: &Segment, after: Option<&str>) -> Result<(Vec<Indexed>, Option<String>), StoreError> {
@@ -91,7 +70,7 @@ impl ReconcileLedger for DynamoStore {
 
     async fn set_number_lost(&self, num: &PhoneNumber, lost: bool, now: OffsetDateTime) -> Result<(), StoreError> {
         let (from, to) = if lost { (NumberStatus::Active, NumberStatus::Lost) } else { (NumberStatus::Lost, NumberStatus::Active) };
-        self.guarded(
+        self.update_guarded(
             &Key::number(&num.user_id, &num.e164),
             "SET #st = :to, #v = #v + :one, #ua = :now",
             "#v = :v AND #st = :from",
@@ -161,7 +140,7 @@ impl ReconcileLedger for DynamoStore {
             Resync::Assistant(a) => (Key::assistant(&a.user_id, a.id), a.version, "sync_state", ""),
         };
         // Only from `synced`: a change the user made meanwhile has its own sync under way.
-        self.guarded(
+        self.update_guarded(
             &key,
             &format!("SET #s = :pending, #v = #v + :one, #ua = :now{extra}"),
             "#v = :v AND #s = :synced",

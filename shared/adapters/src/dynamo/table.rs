@@ -414,6 +414,26 @@ impl DynamoStore {
         }
     }
 
+    /// A version-guarded update of one record: `Conflict(Stale)` when its condition failed and the
+    /// record is there (it moved on), `NotFound` when it is gone.
+    pub(crate) async fn update_guarded(
+        &self,
+        key: &Key,
+        update: &str,
+        condition: &str,
+        names: Names<'_>,
+        values: Values<'_>,
+    ) -> Result<(), StoreError> {
+        match self.update_item(key, update, condition, names, values).await {
+            Ok(_) => Ok(()),
+            Err(WriteFailure::ConditionFailed) => match self.get(key).await? {
+                None => Err(StoreError::NotFound),
+                Some(_) => Err(StoreError::Conflict(patchbay_domain::Conflict::Stale)),
+            },
+            Err(WriteFailure::Other(e)) => Err(e),
+        }
+    }
+
     /// One conditional PutItem.
     pub(crate) async fn put_item(&self, item: Item, condition: &str) -> Result<(), WriteFailure> {
         let req = self.client.put_item().table_name(&self.table).set_item(Some(item)).set_condition_expression(condition_of(condition));
