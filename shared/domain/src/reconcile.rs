@@ -118,6 +118,27 @@ pub enum Indexed {
     Assistant(Assistant),
 }
 
+impl Indexed {
+    fn updated_at(&self) -> OffsetDateTime {
+        match self {
+            Indexed::Number(n) => n.updated_at,
+            Indexed::Profile(p) => p.updated_at,
+            Indexed::Connection(c) => c.updated_at,
+            Indexed::Assistant(a) => a.updated_at,
+        }
+    }
+
+    /// How the provider's listing names it (what `seen` holds).
+    fn provider_key(&self) -> String {
+        match self {
+            Indexed::Number(n) => n.e164.as_str().to_owned(),
+            Indexed::Profile(p) => p.carrier_profile_id.as_ref().map(|c| c.as_str().to_owned()).unwrap_or_default(),
+            Indexed::Connection(c) => c.carrier_connection_id.clone().unwrap_or_default(),
+            Indexed::Assistant(a) => a.vapi_assistant_id.clone().unwrap_or_default(),
+        }
+    }
+}
+
 /// What a re-sync marks pending (each a conditional write on the version read).
 #[derive(Debug, Clone, Copy)]
 pub enum Resync<'a> {
@@ -354,6 +375,14 @@ impl Reconciler<'_> {
                 let (page, next) = self.ledger.indexed_page(seg, cursor.after.as_deref()).await?;
                 for record in &page {
                     report.counts.checked += 1;
+                    // Written since the pass began: the provider's listing may predate it (a purchase
+                    // completed, a profile created meanwhile). Seen, so never reported unknown, but
+                    // judged by the next pass.
+                    if record.updated_at() >= now {
+                        seen.insert(record.provider_key());
+                        report.counts.skipped += 1;
+                        continue;
+                    }
                     self.check(seg, &listed, voice_numbers.as_ref(), record, &mut seen, report, now).await?;
                 }
                 cursor.after = next;
