@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
@@ -56,13 +56,12 @@ async fn next(State(rt): State<Arc<Runtime>>) -> impl IntoResponse {
     let Some((id, event)) = got else { return (StatusCode::GONE, HeaderMap::new(), String::new()) };
     let mut h = HeaderMap::new();
     let deadline = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + 30_000;
-    h.insert("lambda-runtime-aws-request-id", id.parse().unwrap_or_else(|_| "x".parse().unwrap()));
-    h.insert("lambda-runtime-deadline-ms", deadline.to_string().parse().unwrap_or_else(|_| "0".parse().unwrap()));
-    h.insert(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:123456789012:function:bench".parse().unwrap_or_else(|_| "x".parse().unwrap()),
-    );
-    h.insert("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000".parse().unwrap_or_else(|_| "x".parse().unwrap()));
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("lambda-runtime-aws-request-id", v);
+    }
+    h.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline));
+    h.insert("lambda-runtime-invoked-function-arn", HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:bench"));
+    h.insert("lambda-runtime-trace-id", HeaderValue::from_static("Root=1-00000000-000000000000000000000000"));
     (StatusCode::OK, h, event.to_string())
 }
 

@@ -26,6 +26,12 @@ pub(super) enum NumberSide {
     Voice,
 }
 
+/// The number's global one-owner guard item, naming `number`'s user.
+pub(super) fn owner_guard(number: &PhoneNumber) -> Result<Item, StoreError> {
+    let key = Key::number_owner(&number.e164);
+    to_item(&NumberOwnerItem { pk: key.pk, sk: key.sk, user_id: number.user_id.to_string(), carrier: number.carrier })
+}
+
 fn status(st: NumberStatus) -> AttributeValue {
     attr(&st)
 }
@@ -49,13 +55,7 @@ impl DynamoStore {
     /// A purchase's writes (or a reservation's): the number's global one-owner guard and the
     /// user's pending record, which may replace only the user's own earlier failed purchase.
     pub(super) fn purchase_tx(&self, number: &PhoneNumber) -> Result<Tx, StoreError> {
-        let guard_key = Key::number_owner(&number.e164);
-        let guard = to_item(&NumberOwnerItem {
-            pk: guard_key.pk.clone(),
-            sk: guard_key.sk.clone(),
-            user_id: number.user_id.to_string(),
-            carrier: number.carrier,
-        })?;
+        let guard = owner_guard(number)?;
         Ok(Tx::new()
             // One owner per number, for everyone.
             .with(Role::OwnerGuard, self.put(guard, "attribute_not_exists(pk)", &[], vec![])?)

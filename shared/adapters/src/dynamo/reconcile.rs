@@ -12,11 +12,11 @@ use time::OffsetDateTime;
 use super::assistants::assistant_from;
 use super::connections::connection_from;
 use super::errors::{Role, TxFailure, WriteFailure};
-use super::items::{rfc3339, NumberOwnerItem};
+use super::items::rfc3339;
 use super::keys::{Key, GSI2, PK, SK};
-use super::numbers::number_from;
+use super::numbers::{number_from, owner_guard};
 use super::profiles::profile_from;
-use super::table::{attr, n, s, to_item, DynamoStore, Item, Tx};
+use super::table::{attr, n, s, DynamoStore, Item, Tx};
 
 /// Records per index page: small enough for a pass to stop soon after its time is up.
 const PAGE: i32 = 100;
@@ -81,12 +81,7 @@ impl ReconcileLedger for DynamoStore {
     }
 
     async fn adopt_number(&self, num: &PhoneNumber, carrier_number_id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
-        let guard = to_item(&NumberOwnerItem {
-            pk: Key::number_owner(&num.e164).pk,
-            sk: Key::number_owner(&num.e164).sk,
-            user_id: num.user_id.to_string(),
-            carrier: num.carrier,
-        })?;
+        let guard = owner_guard(num)?;
         let tx = Tx::new()
             .with(
                 Role::Record,
