@@ -178,3 +178,59 @@ async fn worker_writes_are_guarded_by_the_version() {
     let got = env.store.get_profile(&u, p.id).await.unwrap();
     assert_eq!((got.sync_state, got.carrier_profile_id.map(|c| c.as_str().to_owned())), (SyncState::Synced, Some("c-1".to_owned())));
 }
+
+/// The reconciler's two new conditional writes raced (fault layer on): adopting a failed purchase
+/// against another user buying the same number (exactly one owner, the guard naming the winner), and
+/// two passes taking the lease at once (exactly one runs).
+#[tokio::test]
+async fn reconciler_adoption_races_a_rival_purchase_and_passes_race_for_the_lease() {
+    use patchbay_domain::ports::{NumberReader, NumberSyncLedger, NumberWriter};
+    use patchbay_domain::reconcile::{ReconcileLedger, LEASE_SECONDS};
+    use patchbay_domain::{CarrierName, UserId, E164};
+    use patchbay_domain::{Conflict, NumberStatus, PhoneNumber, StoreError, SyncError};
+
+    let env = TestEnv::new(Parts { api: false, worker: false }).await;
+    let now = time::OffsetDateTime::now_utc();
+    let (mut adopted, mut bought) = (0, 0);
+    for round in 0..8u32 {
+        let e164 = E164::parse(&format!("+1404555{:04}", 120 + round)).unwrap();
+        let a = UserId::parse(&format!("adopter-{}", uuid::Uuid::new_v4().simple())).unwrap();
+        let b = UserId::parse(&format!("buyer-{}", uuid::Uuid::new_v4().simple())).unwrap();
+        let pending = PhoneNumber::new_purchase(a.clone(), e164.clone(), CarrierName::Sandbox, now);
+        env.store.create_purchase(&pending, None).await.unwrap();
+        let why = SyncError { code: "retries_exhausted".into(), message: "order still pending".into() };
+        env.store.record_purchase_failed(&a, &e164, pending.version, &why, now).await.unwrap();
+        let failed = env.store.get_number(&a, &e164).await.unwrap();
+        assert_eq!(failed.status, NumberStatus::Failed);
+        let rival = PhoneNumber::new_purchase(b.clone(), e164.clone(), CarrierName::Sandbox, now);
+        let (adopt, buy) = tokio::join!(env.store.adopt_number(&failed, "sbx-PN1", now), env.store.create_purchase(&rival, None));
+        let owner = env.owner_in_table(e164.as_str()).await;
+        match (adopt, buy) {
+            (Ok(()), Err(StoreError::Conflict(Conflict::NumberUnavailable))) => {
+                adopted += 1;
+                assert_eq!(owner.as_deref(), Some(a.as_str()));
+                assert_eq!(env.store.get_number(&a, &e164).await.unwrap().status, NumberStatus::Active);
+                assert!(matches!(env.store.get_number(&b, &e164).await, Err(StoreError::NotFound)), "the loser stored nothing");
+            }
+            (Err(StoreError::Conflict(Conflict::NumberUnavailable)), Ok(_)) => {
+                bought += 1;
+                assert_eq!(owner.as_deref(), Some(b.as_str()));
+                assert_eq!(env.store.get_number(&a, &e164).await.unwrap().status, NumberStatus::Failed, "not adopted");
+            }
+            other => panic!("round {round}: exactly one must win: {other:?}"),
+        }
+    }
+    assert_eq!(adopted + bought, 8);
+
+    let mut taken = 0;
+    for round in 0..5 {
+        let (p1, p2) = (format!("pass-a-{round}"), format!("pass-b-{round}"));
+        let (x, y) = tokio::join!(env.store.begin_pass(&p1, now, LEASE_SECONDS), env.store.begin_pass(&p2, now, LEASE_SECONDS));
+        let winners: Vec<&str> =
+            [(&p1, x.unwrap()), (&p2, y.unwrap())].into_iter().filter(|(_, c)| c.is_some()).map(|(p, _)| p.as_str()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: one pass holds the lease");
+        env.store.end_pass(winners[0], &Default::default()).await.unwrap();
+        taken += 1;
+    }
+    assert_eq!(taken, 5);
+}
