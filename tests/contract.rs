@@ -94,7 +94,11 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
 
 async fn proxy_to(port: u16) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let state = Proxy { upstream: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new(), seen: seen.clone() };
+    let state = Proxy {
+        upstream: format!("http://127.0.0.1:{port}"),
+        http: patchbay_adapters::tls::reqwest_builder().build().expect("http client"),
+        seen: seen.clone(),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(axum::serve(listener, axum::Router::new().fallback(forward).with_state(state)).into_future());

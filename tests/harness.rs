@@ -151,7 +151,7 @@ pub fn retrying_http() -> reqwest::Client {
             rr.success()
         }
     });
-    reqwest::Client::builder().timeout(Duration::from_secs(60)).retry(retry).build().expect("http client")
+    patchbay_adapters::tls::reqwest_builder().timeout(Duration::from_secs(60)).retry(retry).build().expect("http client")
 }
 
 impl TestEnv {

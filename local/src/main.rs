@@ -189,7 +189,7 @@ async fn bench_calls() -> Result<(), Error> {
         visibility_timeout: Some(1),
         idle: Duration::ZERO,
     };
-    let http = reqwest::Client::new();
+    let http = patchbay_adapters::tls::reqwest_builder().build()?;
     let counter = format!("{}/_patchbay/requests", stack.emulator.endpoint());
     let reset = || async { http.delete(&counter).send().await?.json::<Counts>().await };
     let read = || async { http.get(&counter).send().await?.json::<Counts>().await };
@@ -285,7 +285,8 @@ async fn bench_calls() -> Result<(), Error> {
 async fn ops_call(method: reqwest::Method, path: &str) -> Result<(), Error> {
     let port: u16 = parse_env("PATCHBAY_PORT", 3000)?;
     let url = format!("http://127.0.0.1:{port}{path}");
-    let res = reqwest::Client::new()
+    let res = patchbay_adapters::tls::reqwest_builder()
+        .build()?
         .request(method, &url)
         .timeout(Duration::from_secs(600))
         .send()

@@ -37,7 +37,7 @@ pub fn sandbox_webhooks(receiver_base: &str) -> Option<Arc<SandboxWebhooks>> {
     Some(Arc::new(SandboxWebhooks {
         url: format!("{}/webhooks/telnyx", receiver_base.trim_end_matches('/')),
         key: ed25519_dalek::SigningKey::from_bytes(&seed),
-        http: reqwest::Client::new(),
+        http: patchbay_adapters::tls::reqwest_builder().build().ok()?,
     }))
 }
 

@@ -89,9 +89,11 @@ impl LocalStack {
     }
 }
 
-/// SDK configuration for the emulator: fixed test credentials, us-east-1, the emulator's endpoint.
+/// SDK configuration for the emulator: fixed test credentials, us-east-1, the emulator's endpoint,
+/// the functions' HTTP client.
 pub async fn sdk_config(endpoint: &str) -> aws_types::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(patchbay_adapters::tls::aws_http_client())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "patchbay-local"))

@@ -100,10 +100,10 @@ impl Config {
     }
 }
 
-/// The AWS SDK configuration, loaded once. `AWS_ENDPOINT_URL` (set by the local stack) points every
-/// client at the emulator.
+/// The AWS SDK configuration, loaded once, on the one TLS stack (`tls`). `AWS_ENDPOINT_URL` (set by
+/// the local stack) points every client at the emulator.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(crate::tls::aws_http_client()).load().await
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ pub fn voice_ai(config: &Config, secrets: &CarrierSecrets) -> Result<Arc<dyn Voi
 /// The HTTP client every carrier client uses: the configured timeout for a whole call, a shorter
 /// connect timeout, Patchbay's user agent.
 pub(crate) fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, CarrierError> {
-    reqwest::Client::builder()
+    crate::tls::reqwest_builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(std::time::Duration::from_secs(3)))
         .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
