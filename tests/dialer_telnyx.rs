@@ -71,7 +71,7 @@ async fn a_connection_is_created_rotated_and_issues_tokens_at_telnyx() {
     let server = MockServer::start().await;
     let c = client(&server, 2000);
     let ds = dialers(&c);
-    let ops = Dialer { store: env.wiring.store.as_ref(), secrets: env.wiring.sip_secrets.as_ref(), queue: &env.queue, dialers: &ds };
+    let ops = Dialer { store: env.wiring.store.as_ref(), secrets: env.wiring.sip_secrets().as_ref(), queue: &env.queue, dialers: &ds };
     let u = UserId::parse(&user().0).unwrap();
     let now = OffsetDateTime::now_utc();
     let (created, shown) = ops.create(&u, ConnectionName::parse("Front desk").unwrap(), None, None, now).await.unwrap();
@@ -100,7 +100,7 @@ async fn a_connection_is_created_rotated_and_issues_tokens_at_telnyx() {
 
     // Rotation: the new password goes to Telnyx with a PATCH.
     let (rotated, new_password) = ops.rotate_password(&u, conn.id, OffsetDateTime::now_utc()).await.unwrap();
-    assert_eq!(env.wiring.sip_secrets.get_password(conn.id).await.unwrap().as_ref(), Some(&new_password));
+    assert_eq!(env.wiring.sip_secrets().get_password(conn.id).await.unwrap().as_ref(), Some(&new_password));
     Mock::given(method("PATCH"))
         .and(path("/credential_connections/1234567890"))
         .and(body_partial_json(json!({"password": new_password.expose(), "user_name": conn.sip_username})))
@@ -163,7 +163,7 @@ async fn a_lost_create_is_adopted_5xx_retried_4xx_recorded_timeouts_bounded() {
     let server = MockServer::start().await;
     let c = client(&server, 500);
     let ds = dialers(&c);
-    let ops = Dialer { store: env.wiring.store.as_ref(), secrets: env.wiring.sip_secrets.as_ref(), queue: &env.queue, dialers: &ds };
+    let ops = Dialer { store: env.wiring.store.as_ref(), secrets: env.wiring.sip_secrets().as_ref(), queue: &env.queue, dialers: &ds };
     let w = worker(&env, &c);
     let u = UserId::parse(&user().0).unwrap();
 

@@ -384,8 +384,8 @@ async fn up() -> Result<(), Error> {
     };
     // The functions' configuration, exactly as the template's environment gives it on Lambda, and
     // the carriers from the local carrier secret.
-    let wiring = Wiring::new(&functions_sdk, stack.config()?).load_carriers(&stack.sdk).await?;
-    let mut carriers = wiring.carriers.clone();
+    let wiring = Wiring::new(&functions_sdk, stack.config()?).load_carriers().await?;
+    let mut carriers = wiring.carriers().clone();
     // The sandbox sends its signed receipts to this stack's own receiver.
     let sandbox_hooks = server::sandbox_webhooks(&format!("http://127.0.0.1:{port}"));
     if carriers.sandbox.is_some() {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use patchbay_adapters::{http, Secrets, Wiring};
+use patchbay_adapters::{http, Wiring};
 use patchbay_assign_number::{router, AssignApi};
 
 #[tokio::main]
@@ -10,6 +10,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     // JSON logs and the level from AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (set by the template);
     // every invocation runs in the runtime's span, which carries the request id.
     lambda_http::tracing::init_default_subscriber();
-    let wiring = Wiring::from_env(Secrets::None).await?;
+    let wiring = Wiring::from_env().await?;
     lambda_http::run(http::finish(router(Arc::new(AssignApi::new(&wiring))))).await
 }

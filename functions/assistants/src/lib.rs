@@ -35,7 +35,7 @@ pub struct AssistantsApi {
 
 impl AssistantsApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { store: w.store.clone(), queue: w.queue.clone(), carriers: w.carriers.clone() }
+        Self { store: w.store.clone(), queue: w.queue.clone(), carriers: w.carriers().clone() }
     }
 
     fn ops(&self) -> Assistants<'_> {

@@ -29,7 +29,7 @@ pub struct NumbersApi {
 
 impl NumbersApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { store: w.store.clone(), assistants: w.store.clone(), queue: w.queue.clone(), carriers: w.carriers.clone() }
+        Self { store: w.store.clone(), assistants: w.store.clone(), queue: w.queue.clone(), carriers: w.carriers().clone() }
     }
 
     fn assistant_ops(&self) -> Assistants<'_> {

@@ -28,10 +28,10 @@ impl ReconcilerFunction {
         Self {
             store: w.store.clone(),
             queue: w.queue.clone(),
-            carriers: w.carriers.clone(),
-            profile_carrier: w.profile_carrier.clone(),
-            dialers: w.dialers.clone(),
-            voice_ai: w.voice_ai.clone(),
+            carriers: w.carriers().clone(),
+            profile_carrier: w.profile_carrier().clone(),
+            dialers: w.dialers().clone(),
+            voice_ai: w.voice_ai().clone(),
             stack: std::env::var("PATCHBAY_STACK").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "patchbay".to_owned()),
         }
     }

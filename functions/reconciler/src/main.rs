@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use patchbay_adapters::{Secrets, Wiring};
+use patchbay_adapters::Wiring;
 use patchbay_reconciler::ReconcilerFunction;
 
 /// Time kept back from the invocation's deadline to save the cursor and print the report.
@@ -13,7 +13,7 @@ const MARGIN: Duration = Duration::from_secs(20);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let function = Arc::new(ReconcilerFunction::new(&Wiring::from_env(Secrets::Carrier).await?));
+    let function = Arc::new(ReconcilerFunction::new(&Wiring::from_env().await?.load_carriers().await?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let function = function.clone();
         async move {

@@ -31,7 +31,7 @@ pub struct SipConnectionsApi {
 
 impl SipConnectionsApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { store: w.store.clone(), secrets: w.sip_secrets.clone(), queue: w.queue.clone(), dialers: w.dialers.clone() }
+        Self { store: w.store.clone(), secrets: w.sip_secrets().clone(), queue: w.queue.clone(), dialers: w.dialers().clone() }
     }
 
     fn ops(&self) -> Dialer<'_> {

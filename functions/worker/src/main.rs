@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use patchbay_adapters::{Secrets, Wiring};
+use patchbay_adapters::Wiring;
 use patchbay_worker::Worker;
 
 #[tokio::main]
@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     // JSON logs and the level from AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (set by the template);
     // every invocation runs in the runtime's span, which carries the request id.
     lambda_runtime::tracing::init_default_subscriber();
-    let worker = Arc::new(Worker::new(&Wiring::from_env(Secrets::Carrier).await?));
+    let worker = Arc::new(Worker::new(&Wiring::from_env().await?.load_carriers().await?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();
         async move { Ok::<SqsBatchResponse, Error>(worker.handle_batch(event.payload).await) }

@@ -16,4 +16,4 @@ pub mod wiring;
 pub use config::{CarrierKind, Config, ConfigError, VoiceAiKind};
 pub use dynamo::DynamoStore;
 pub use sqs::SqsQueue;
-pub use wiring::{Secrets, Wiring};
+pub use wiring::Wiring;

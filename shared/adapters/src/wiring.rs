@@ -3,7 +3,7 @@
 //! build their handlers from a `Wiring` (`XApi::new(&wiring)`, `Worker::new(&wiring)`), so adding a
 //! port is one field here and one line in the handlers that use it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aws_config::SdkConfig;
 use patchbay_domain::assistant_ops::VapiServer;
@@ -19,81 +19,83 @@ use crate::{config, Config, DynamoStore, SqsQueue};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// Every port a function may use. The store, the queue and the webhook keys are built with it; the
+/// carriers, the dialers, the voice AI and the SIP secret store when a handler first asks for them
+/// (the sandbox's, unless `load_carriers` built the configured ones). A function links only the
+/// adapters its handlers ask for: a function that never calls `dialers()` does not carry the dialer
+/// clients in its binary (`scripts/bench cold` measures the sizes).
 #[derive(Clone)]
 pub struct Wiring {
     pub config: Config,
     pub store: Arc<DynamoStore>,
     pub queue: Arc<SqsQueue>,
-    /// The number carriers (search, buy, release, send).
-    pub carriers: Carriers,
-    /// The carrier that mirrors messaging profiles.
-    pub profile_carrier: Arc<dyn ProfileCarrier>,
     /// What webhooks are verified with.
     pub webhooks: WebhookKeys,
-    /// The dialer carriers (credential connections, WebRTC tokens).
-    pub dialers: Dialers,
-    /// Where SIP passwords live.
-    pub sip_secrets: Arc<dyn SipSecrets>,
-    /// Vapi, or the sandbox voice AI.
-    pub voice_ai: Arc<dyn VoiceAi>,
     /// Where Vapi sends call reports (`PATCHBAY_PUBLIC_URL`) and the secret it sends with them.
     pub vapi_server: VapiServer,
-}
-
-/// Whether a function calls carriers (and so reads the carrier secret at cold start).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Secrets {
-    /// The store and the queue are all it uses: no Secrets Manager call, no secret permission.
-    None,
-    /// Carrier clients and the Twilio webhook token from the carrier secret.
-    Carrier,
+    sdk: SdkConfig,
+    carriers: OnceLock<Carriers>,
+    profile_carrier: OnceLock<Arc<dyn ProfileCarrier>>,
+    dialers: OnceLock<Dialers>,
+    sip_secrets: OnceLock<Arc<dyn SipSecrets>>,
+    voice_ai: OnceLock<Arc<dyn VoiceAi>>,
 }
 
 impl Wiring {
-    /// Clients on `sdk` for `config`, with the sandbox as the only carrier and no webhook keys.
-    pub fn new(sdk: &SdkConfig, config: Config) -> Self {
+    /// The store and the queue on `sdk` for `config`; every other port is built when first asked for.
+    fn base(sdk: &SdkConfig, config: Config) -> Self {
         Self {
             store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name)),
             queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.work_queue_url)),
-            carriers: Carriers {
-                sandbox: Some(Arc::new(SandboxCarrier::default())),
-                default: Some(patchbay_domain::CarrierName::Sandbox),
-                ..Default::default()
-            },
-            profile_carrier: Arc::new(SandboxCarrier::default()),
             webhooks: WebhookKeys::default(),
-            dialers: Dialers {
-                sandbox: Some(Arc::new(SandboxDialer::default())),
-                default: Some(patchbay_domain::CarrierName::Sandbox),
-                ..Default::default()
-            },
-            sip_secrets: Arc::new(SipSecretStore::new(aws_sdk_secretsmanager::Client::new(sdk), &config.sip_secret_prefix)),
-            voice_ai: Arc::new(SandboxVoiceAi::default()),
             vapi_server: VapiServer { url: config.public_url.clone(), secret: None },
+            sdk: sdk.clone(),
+            carriers: OnceLock::new(),
+            profile_carrier: OnceLock::new(),
+            dialers: OnceLock::new(),
+            sip_secrets: OnceLock::new(),
+            voice_ai: OnceLock::new(),
             config,
         }
     }
 
-    /// What a Lambda function runs with: the configuration and AWS SDK settings from the
-    /// environment, and with `Secrets::Carrier` the carriers and webhook keys.
-    pub async fn from_env(secrets: Secrets) -> Result<Self, BoxError> {
-        let config = Config::from_env()?;
-        let sdk = config::aws_sdk_config().await;
-        let wiring = Self::new(&sdk, config);
-        match secrets {
-            Secrets::None => Ok(wiring),
-            Secrets::Carrier => wiring.load_carriers(&sdk).await,
-        }
+    /// Every port built now, the sandbox as the only carrier and no webhook keys: the local stack and
+    /// the tests, whose handlers share one sandbox.
+    pub fn new(sdk: &SdkConfig, config: Config) -> Self {
+        let wiring = Self::base(sdk, config);
+        let _ = (wiring.carriers(), wiring.profile_carrier(), wiring.dialers(), wiring.sip_secrets(), wiring.voice_ai());
+        wiring
     }
 
-    /// Reads the carrier secret the configuration names and builds the carriers, the profile carrier
-    /// and the webhook keys (`TELNYX_PUBLIC_KEY` from the environment, the Twilio token from the secret).
-    pub async fn load_carriers(self, sdk: &SdkConfig) -> Result<Self, BoxError> {
-        let secrets = CarrierSecrets::load_configured(sdk, &self.config).await?;
-        let carriers = carrier::number_carriers(&self.config, &secrets)?;
-        let profile_carrier = carrier::profile_carrier(&self.config, &secrets)?;
-        let dialers = carrier::dialers(&self.config, &secrets)?;
-        let voice_ai = carrier::voice_ai(&self.config, &secrets)?;
+    /// What a Lambda function starts with: the configuration and AWS SDK settings from the
+    /// environment, the store and the queue. Functions that call carriers add `load_carriers`, the
+    /// webhook receiver `load_webhook_keys`; the others read no secret.
+    pub async fn from_env() -> Result<Self, BoxError> {
+        let config = Config::from_env()?;
+        let sdk = config::aws_sdk_config().await;
+        Ok(Self::base(&sdk, config))
+    }
+
+    /// Reads the carrier secret the configuration names and builds the carriers, the profile carrier,
+    /// the dialers, the voice AI and the webhook keys from it.
+    pub async fn load_carriers(self) -> Result<Self, BoxError> {
+        let secrets = CarrierSecrets::load_configured(&self.sdk, &self.config).await?;
+        let wiring = self.webhook_keys_from(&secrets)?;
+        let carriers = carrier::number_carriers(&wiring.config, &secrets)?;
+        let profile_carrier = carrier::profile_carrier(&wiring.config, &secrets)?;
+        let dialers = carrier::dialers(&wiring.config, &secrets)?;
+        let voice_ai = carrier::voice_ai(&wiring.config, &secrets)?;
+        Ok(wiring.with_carriers(carriers).with_profile_carrier(profile_carrier).with_dialers(dialers).with_voice_ai(voice_ai))
+    }
+
+    /// Reads the carrier secret for what verifies webhooks only (the Twilio auth token, Vapi's
+    /// secret; `TELNYX_PUBLIC_KEY` from the environment): the webhook receiver calls no carrier.
+    pub async fn load_webhook_keys(self) -> Result<Self, BoxError> {
+        let secrets = CarrierSecrets::load_configured(&self.sdk, &self.config).await?;
+        self.webhook_keys_from(&secrets)
+    }
+
+    fn webhook_keys_from(self, secrets: &CarrierSecrets) -> Result<Self, BoxError> {
         let vapi_server = VapiServer {
             url: self.config.public_url.clone(),
             secret: secrets.vapi_webhook_secret.as_ref().map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()),
@@ -101,23 +103,57 @@ impl Wiring {
         let telnyx = std::env::var("TELNYX_PUBLIC_KEY").ok().filter(|k| !k.is_empty());
         let webhooks = WebhookKeys::new(telnyx.as_deref(), secrets.twilio_auth_token.clone(), self.config.public_url.clone())?
             .with_vapi_secret(secrets.vapi_webhook_secret.clone());
-        Ok(Self { carriers, profile_carrier, webhooks, dialers, voice_ai, vapi_server, ..self })
+        Ok(Self { webhooks, vapi_server, ..self })
+    }
+
+    /// The number carriers (search, buy, release, send).
+    pub fn carriers(&self) -> &Carriers {
+        self.carriers.get_or_init(|| Carriers {
+            sandbox: Some(Arc::new(SandboxCarrier::default())),
+            default: Some(patchbay_domain::CarrierName::Sandbox),
+            ..Default::default()
+        })
+    }
+
+    /// The carrier that mirrors messaging profiles.
+    pub fn profile_carrier(&self) -> &Arc<dyn ProfileCarrier> {
+        self.profile_carrier.get_or_init(|| Arc::new(SandboxCarrier::default()))
+    }
+
+    /// The dialer carriers (credential connections, WebRTC tokens).
+    pub fn dialers(&self) -> &Dialers {
+        self.dialers.get_or_init(|| Dialers {
+            sandbox: Some(Arc::new(SandboxDialer::default())),
+            default: Some(patchbay_domain::CarrierName::Sandbox),
+            ..Default::default()
+        })
+    }
+
+    /// Where SIP passwords live.
+    pub fn sip_secrets(&self) -> &Arc<dyn SipSecrets> {
+        self.sip_secrets
+            .get_or_init(|| Arc::new(SipSecretStore::new(aws_sdk_secretsmanager::Client::new(&self.sdk), &self.config.sip_secret_prefix)))
+    }
+
+    /// Vapi, or the sandbox voice AI.
+    pub fn voice_ai(&self) -> &Arc<dyn VoiceAi> {
+        self.voice_ai.get_or_init(|| Arc::new(SandboxVoiceAi::default()))
     }
 
     pub fn with_carriers(self, carriers: Carriers) -> Self {
-        Self { carriers, ..self }
+        Self { carriers: OnceLock::from(carriers), ..self }
     }
 
     pub fn with_profile_carrier(self, profile_carrier: Arc<dyn ProfileCarrier>) -> Self {
-        Self { profile_carrier, ..self }
+        Self { profile_carrier: OnceLock::from(profile_carrier), ..self }
     }
 
     pub fn with_voice_ai(self, voice_ai: Arc<dyn VoiceAi>) -> Self {
-        Self { voice_ai, ..self }
+        Self { voice_ai: OnceLock::from(voice_ai), ..self }
     }
 
     pub fn with_dialers(self, dialers: Dialers) -> Self {
-        Self { dialers, ..self }
+        Self { dialers: OnceLock::from(dialers), ..self }
     }
 
     pub fn with_webhooks(self, webhooks: WebhookKeys) -> Self {
