@@ -9,7 +9,7 @@ use patchbay_conversations::{router, ConversationsApi};
 async fn main() -> Result<(), lambda_http::Error> {
     // JSON logs and the level from AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (set by the template);
     // every invocation runs in the runtime's span, which carries the request id.
-    lambda_http::tracing::init_default_subscriber();
+    patchbay_adapters::telemetry::init();
     let wiring = Wiring::from_env().await?;
     lambda_http::run(http::finish(router(Arc::new(ConversationsApi::new(&wiring))))).await
 }

@@ -12,7 +12,7 @@ const MARGIN: Duration = Duration::from_secs(20);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    patchbay_adapters::telemetry::init();
     let function = Arc::new(ReconcilerFunction::new(&Wiring::from_env().await?.load_carriers().await?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let function = function.clone();

@@ -11,7 +11,7 @@ use patchbay_worker::Worker;
 async fn main() -> Result<(), Error> {
     // JSON logs and the level from AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (set by the template);
     // every invocation runs in the runtime's span, which carries the request id.
-    lambda_runtime::tracing::init_default_subscriber();
+    patchbay_adapters::telemetry::init();
     let worker = Arc::new(Worker::new(&Wiring::from_env().await?.load_carriers().await?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = worker.clone();

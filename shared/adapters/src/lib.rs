@@ -8,6 +8,7 @@ pub mod dynamo;
 pub mod http;
 pub mod secrets;
 pub mod sqs;
+pub mod telemetry;
 pub mod tls;
 pub mod voice_ai;
 pub mod webhooks;
