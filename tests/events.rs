@@ -160,3 +160,36 @@ async fn sample_events_drive_the_functions() {
     assert!(worker.handle_batch(batch).await.batch_item_failures.is_empty());
     assert_eq!(invoke(&router, "messaging-profiles/show.json").await.0, 404);
 }
+
+/// The SDK configuration the functions build from their environment on Lambda (no aws-config):
+/// signed requests reach the emulator's table, queue and Secrets Manager with it.
+#[tokio::test]
+async fn the_functions_sdk_configuration_from_the_environment_reaches_every_service() {
+    let env = TestEnv::new(Parts { api: false, worker: false }).await;
+    let endpoint = env.shared.endpoint.clone();
+    let vars = move |k: &str| match k {
+        "AWS_REGION" => Some("us-east-1".to_owned()),
+        "AWS_ACCESS_KEY_ID" => Some("testing".to_owned()),
+        "AWS_SECRET_ACCESS_KEY" => Some("testing".to_owned()),
+        "AWS_SESSION_TOKEN" => Some("token".to_owned()),
+        "AWS_ENDPOINT_URL" => Some(endpoint.clone()),
+        _ => None,
+    };
+    let sdk = patchbay_adapters::config::aws_sdk_config_from(vars).unwrap();
+    let table = aws_sdk_dynamodb::Client::new(&sdk).describe_table().table_name(&env.shared.info.table).send().await.unwrap();
+    assert_eq!(table.table().and_then(|t| t.table_name()), Some(env.shared.info.table.as_str()));
+    let attrs = aws_sdk_sqs::Client::new(&sdk)
+        .get_queue_attributes()
+        .queue_url(&env.shared.info.work_queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::FifoQueue)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attrs.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::FifoQueue)).map(String::as_str),
+        Some("true")
+    );
+    aws_sdk_secretsmanager::Client::new(&sdk).list_secrets().send().await.unwrap();
+    // Retries are the standard ones (3 attempts unless AWS_MAX_ATTEMPTS says otherwise).
+    assert_eq!(sdk.retry_config().map(|r| r.max_attempts()), Some(3));
+}

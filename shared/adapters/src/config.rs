@@ -100,16 +100,82 @@ impl Config {
     }
 }
 
-/// The AWS SDK configuration, loaded once, on the one TLS stack (`tls`). `AWS_ENDPOINT_URL` (set by
-/// the local stack) points every client at the emulator.
-pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(crate::tls::aws_http_client()).load().await
+/// The AWS SDK configuration of a Lambda function, built once from its environment: the region
+/// (`AWS_REGION`), the execution role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`: Lambda sets them for the sandbox's lifetime), `AWS_ENDPOINT_URL` (the local
+/// emulator) and `AWS_MAX_ATTEMPTS`, on the one TLS stack (`tls`). What aws-config's loader would
+/// produce on Lambda, without its providers for profiles, SSO, STS web identity, IMDS and ECS, which a
+/// Lambda never uses and which were a twelfth of each binary (`scripts/bench cold`).
+pub fn aws_sdk_config() -> Result<aws_types::SdkConfig, ConfigError> {
+    aws_sdk_config_from(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+}
+
+pub fn aws_sdk_config_from(get: impl Fn(&str) -> Option<String>) -> Result<aws_types::SdkConfig, ConfigError> {
+    use aws_credential_types::{provider::SharedCredentialsProvider, Credentials};
+    use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+    use aws_types::region::Region;
+
+    let need = |name: &'static str| get(name).ok_or(ConfigError::Missing(name));
+    let region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).ok_or(ConfigError::Missing("AWS_REGION"))?;
+    let credentials =
+        Credentials::new(need("AWS_ACCESS_KEY_ID")?, need("AWS_SECRET_ACCESS_KEY")?, get("AWS_SESSION_TOKEN"), None, "Environment");
+    let mut retry = aws_smithy_types::retry::RetryConfig::standard();
+    if let Some(raw) = get("AWS_MAX_ATTEMPTS") {
+        let attempts = raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or(ConfigError::Invalid { name: "AWS_MAX_ATTEMPTS", why: format!("{raw:?} is not a positive number") })?;
+        retry = retry.with_max_attempts(attempts);
+    }
+    let mut builder = aws_types::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(crate::tls::aws_http_client())
+        .retry_config(retry)
+        // aws-config's default: 3.1 s to connect, no limit on a whole call (the functions' own
+        // deadlines and the SDK's retries bound it).
+        .timeout_config(aws_smithy_types::timeout::TimeoutConfig::builder().connect_timeout(std::time::Duration::from_millis(3100)).build())
+        .time_source(aws_smithy_async::time::SystemTimeSource::new())
+        .identity_cache(aws_smithy_runtime::client::identity::IdentityCache::lazy().build());
+    if let Some(sleep) = aws_smithy_async::rt::sleep::default_async_sleep() {
+        builder = builder.sleep_impl(sleep);
+    }
+    if let Some(endpoint) = get("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Ok(builder.build())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn the_sdk_configuration_comes_from_the_lambda_environment() {
+        let lambda: HashMap<&str, &str> = [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+            ("AWS_MAX_ATTEMPTS", "5"),
+        ]
+        .into();
+        let sdk = aws_sdk_config_from(|k| lambda.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(sdk.endpoint_url(), None);
+        assert_eq!(sdk.retry_config().map(|r| r.max_attempts()), Some(5));
+        assert!(sdk.credentials_provider().is_some() && sdk.http_client().is_some() && sdk.sleep_impl().is_some());
+        for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let err = aws_sdk_config_from(|k| (k != missing).then(|| lambda.get(k).map(|v| v.to_string())).flatten()).unwrap_err();
+            assert!(err.to_string().contains(missing), "{err}");
+        }
+        let err = aws_sdk_config_from(|k| if k == "AWS_MAX_ATTEMPTS" { Some("0".into()) } else { lambda.get(k).map(|v| v.to_string()) })
+            .unwrap_err();
+        assert!(err.to_string().contains("AWS_MAX_ATTEMPTS"), "{err}");
+    }
 
     #[test]
     fn names_the_missing_or_bad_variable() {

@@ -62,7 +62,7 @@ impl CarrierSecrets {
     }
 
     /// The secret `CARRIER_SECRET_ID` names, or no credentials when it names none.
-    pub async fn load_configured(aws: &aws_config::SdkConfig, config: &crate::Config) -> Result<Self, SecretsError> {
+    pub async fn load_configured(aws: &aws_types::SdkConfig, config: &crate::Config) -> Result<Self, SecretsError> {
         match &config.carrier_secret_id {
             Some(id) => Self::load(&aws_sdk_secretsmanager::Client::new(aws), id).await,
             None => Ok(Self::default()),

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 use patchbay_domain::assistant_ops::VapiServer;
 use patchbay_domain::dialer_ops::Dialers;
 use patchbay_domain::number_ops::Carriers;
@@ -72,7 +72,7 @@ impl Wiring {
     /// webhook receiver `load_webhook_keys`; the others read no secret.
     pub async fn from_env() -> Result<Self, BoxError> {
         let config = Config::from_env()?;
-        let sdk = config::aws_sdk_config().await;
+        let sdk = config::aws_sdk_config()?;
         Ok(Self::base(&sdk, config))
     }
 
