@@ -10,6 +10,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     // JSON logs and the level from AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (set by the template);
     // every invocation runs in the runtime's span, which carries the request id.
     patchbay_adapters::telemetry::init();
-    let wiring = Wiring::from_env().await?.load_carriers().await?;
+    let wiring = Wiring::from_env().await?.load_secret().await?.carriers_from_secret()?;
     lambda_http::run(http::finish(router(Arc::new(NumbersApi::new(&wiring))))).await
 }

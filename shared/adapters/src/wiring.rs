@@ -34,6 +34,8 @@ pub struct Wiring {
     /// Where Vapi sends call reports (`PATCHBAY_PUBLIC_URL`) and the secret it sends with them.
     pub vapi_server: VapiServer,
     sdk: SdkConfig,
+    /// The carrier secret, once `load_secret` read it.
+    secrets: Option<Arc<CarrierSecrets>>,
     carriers: OnceLock<Carriers>,
     profile_carrier: OnceLock<Arc<dyn ProfileCarrier>>,
     dialers: OnceLock<Dialers>,
@@ -50,6 +52,7 @@ impl Wiring {
             webhooks: WebhookKeys::default(),
             vapi_server: VapiServer { url: config.public_url.clone(), secret: None },
             sdk: sdk.clone(),
+            secrets: None,
             carriers: OnceLock::new(),
             profile_carrier: OnceLock::new(),
             dialers: OnceLock::new(),
@@ -68,31 +71,57 @@ impl Wiring {
     }
 
     /// What a Lambda function starts with: the configuration and AWS SDK settings from the
-    /// environment, the store and the queue. Functions that call carriers add `load_carriers`, the
-    /// webhook receiver `load_webhook_keys`; the others read no secret.
+    /// environment, the store and the queue. Functions that call carriers or verify webhooks add
+    /// `load_secret` (and the ports they use from it) or `load_carriers`; the others read no secret.
     pub async fn from_env() -> Result<Self, BoxError> {
         let config = Config::from_env()?;
         let sdk = config::aws_sdk_config()?;
         Ok(Self::base(&sdk, config))
     }
 
-    /// Reads the carrier secret the configuration names and builds the carriers, the profile carrier,
-    /// the dialers, the voice AI and the webhook keys from it.
+    /// Reads the carrier secret the configuration names and builds every carrier port from it (the
+    /// number carriers, the profile carrier, the dialers, the voice AI) and the webhook keys: the
+    /// worker and the reconciler, which use them all.
     pub async fn load_carriers(self) -> Result<Self, BoxError> {
-        let secrets = CarrierSecrets::load_configured(&self.sdk, &self.config).await?;
-        let wiring = self.webhook_keys_from(&secrets)?;
-        let carriers = carrier::number_carriers(&wiring.config, &secrets)?;
-        let profile_carrier = carrier::profile_carrier(&wiring.config, &secrets)?;
-        let dialers = carrier::dialers(&wiring.config, &secrets)?;
-        let voice_ai = carrier::voice_ai(&wiring.config, &secrets)?;
-        Ok(wiring.with_carriers(carriers).with_profile_carrier(profile_carrier).with_dialers(dialers).with_voice_ai(voice_ai))
+        self.load_secret().await?.carriers_from_secret()?.profile_carrier_from_secret()?.dialers_from_secret()?.voice_ai_from_secret()
     }
 
-    /// Reads the carrier secret for what verifies webhooks only (the Twilio auth token, Vapi's
-    /// secret; `TELNYX_PUBLIC_KEY` from the environment): the webhook receiver calls no carrier.
-    pub async fn load_webhook_keys(self) -> Result<Self, BoxError> {
-        let secrets = CarrierSecrets::load_configured(&self.sdk, &self.config).await?;
-        self.webhook_keys_from(&secrets)
+    /// Reads the carrier secret the configuration names and builds the webhook keys from it (the
+    /// Twilio auth token, Vapi's secret; `TELNYX_PUBLIC_KEY` from the environment). The webhook
+    /// receiver needs nothing more; the other functions build the ports they use from it with the
+    /// `*_from_secret` calls, so each links only its own carrier clients.
+    pub async fn load_secret(self) -> Result<Self, BoxError> {
+        let secrets = Arc::new(CarrierSecrets::load_configured(&self.sdk, &self.config).await?);
+        let wiring = self.webhook_keys_from(&secrets)?;
+        Ok(Self { secrets: Some(secrets), ..wiring })
+    }
+
+    fn secret(&self) -> Result<&CarrierSecrets, BoxError> {
+        self.secrets.as_deref().ok_or_else(|| "the carrier secret is not loaded (call load_secret first)".into())
+    }
+
+    /// The number carriers the secret has credentials for (search, buy, release, send).
+    pub fn carriers_from_secret(self) -> Result<Self, BoxError> {
+        let carriers = carrier::number_carriers(&self.config, self.secret()?)?;
+        Ok(self.with_carriers(carriers))
+    }
+
+    /// The configured profile carrier (Telnyx needs its key in the secret).
+    pub fn profile_carrier_from_secret(self) -> Result<Self, BoxError> {
+        let profile_carrier = carrier::profile_carrier(&self.config, self.secret()?)?;
+        Ok(self.with_profile_carrier(profile_carrier))
+    }
+
+    /// The dialer carriers the secret has credentials for.
+    pub fn dialers_from_secret(self) -> Result<Self, BoxError> {
+        let dialers = carrier::dialers(&self.config, self.secret()?)?;
+        Ok(self.with_dialers(dialers))
+    }
+
+    /// The configured voice AI (Vapi needs its key in the secret).
+    pub fn voice_ai_from_secret(self) -> Result<Self, BoxError> {
+        let voice_ai = carrier::voice_ai(&self.config, self.secret()?)?;
+        Ok(self.with_voice_ai(voice_ai))
     }
 
     fn webhook_keys_from(self, secrets: &CarrierSecrets) -> Result<Self, BoxError> {
