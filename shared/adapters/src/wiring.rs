@@ -21,9 +21,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Every port a function may use. The store, the queue and the webhook keys are built with it; the
 /// carriers, the dialers, the voice AI and the SIP secret store when a handler first asks for them
-/// (the sandbox's, unless `load_carriers` built the configured ones). A function links only the
-/// adapters its handlers ask for: a function that never calls `dialers()` does not carry the dialer
-/// clients in its binary (`scripts/bench cold` measures the sizes).
+/// (the sandbox's, unless they were built from the carrier secret: `load_carriers`, or
+/// `load_secret` and the `*_from_secret` calls). A function links only the adapters its handlers ask
+/// for: a function that never calls `dialers()` does not carry the dialer clients in its binary
+/// (`scripts/bench cold` measures the sizes). A function whose handler uses a carrier port must build
+/// it from the secret in its `main`, or it gets the sandbox's.
 #[derive(Clone)]
 pub struct Wiring {
     pub config: Config,
