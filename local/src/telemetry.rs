@@ -1,5 +1,6 @@
 //! Logging of the local stack: the level from `RUST_LOG` (default info), text unless
-//! `AWS_LAMBDA_LOG_FORMAT=json`. On Lambda the functions use the runtime's own subscriber.
+//! `AWS_LAMBDA_LOG_FORMAT=json`, with `RUST_LOG`'s full directives (`info,patchbay=debug`). On Lambda
+//! the functions use `patchbay_adapters::telemetry`, which takes a level only (no regex engine).
 
 pub fn init() {
     let filter =

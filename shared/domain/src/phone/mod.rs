@@ -36,8 +36,7 @@ impl E164 {
         Ok(Self(raw.to_owned()))
     }
     /// A number Patchbay itself stored (its table, its queue): checked when it came in, so only its
-    /// shape is checked here. libphonenumber's first use loads its whole metadata (about 150 ms of CPU
-    /// on a cold start, `scripts/bench cold`); a function that only reads what it stored never pays it.
+    /// shape is checked here, and reading a page of stored items compiles no calling code's patterns.
     pub fn stored(raw: &str) -> Result<Self, ValidationError> {
         let digits = raw.strip_prefix('+').unwrap_or_default();
         if (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0') {
@@ -114,13 +113,14 @@ struct Desc {
 enum Match {
     /// The whole number (libphonenumber's `matches()`): what Patchbay checks.
     Whole,
-    /// From the start only (the `phonenumber` crate's `find` at 0): only the equivalence test uses it.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// From the start only (the `phonenumber` crate's `find` at 0): the equivalence test's.
+    #[cfg(test)]
     Prefix,
 }
 
 struct CompiledDesc {
     whole: Option<Regex>,
+    #[cfg(test)]
     prefix: Option<Regex>,
     lengths: &'static [u8],
 }
@@ -131,6 +131,7 @@ impl CompiledDesc {
         // compile would match nothing (a number refused), never panic.
         Self {
             whole: Regex::new(&format!("^(?:{})$", desc.pattern)).ok(),
+            #[cfg(test)]
             prefix: Regex::new(&format!("^(?:{})", desc.pattern)).ok(),
             lengths: desc.lengths,
         }
@@ -142,6 +143,7 @@ impl CompiledDesc {
         }
         let regex = match how {
             Match::Whole => &self.whole,
+            #[cfg(test)]
             Match::Prefix => &self.prefix,
         };
         regex.as_ref().is_some_and(|r| r.is_match(national))
