@@ -37,7 +37,7 @@ pub fn sandbox_webhooks(receiver_base: &str) -> Option<Arc<SandboxWebhooks>> {
     Some(Arc::new(SandboxWebhooks {
         url: format!("{}/webhooks/telnyx", receiver_base.trim_end_matches('/')),
         key: ed25519_dalek::SigningKey::from_bytes(&seed),
-        http: patchbay_adapters::tls::reqwest_builder().build().ok()?,
+        http: patchbay_adapters::outbound::Client::new(std::time::Duration::from_secs(30)),
     }))
 }
 
@@ -115,7 +115,7 @@ async fn sandbox_call(
     let number = c.store.get_number(&owner, &to).await?;
     let now = time::OffsetDateTime::now_utc();
     let started = now - time::Duration::seconds(i64::from(body.duration_seconds));
-    let unavailable = |e: reqwest::Error| http::ApiError::unavailable("local receiver", &e);
+    let unavailable = |e: patchbay_adapters::outbound::Error| http::ApiError::unavailable("local receiver", &e);
     if let Some(aid) = number.assistant_id {
         let a = c.store.get_assistant(&owner, aid).await?;
         let report = serde_json::json!({"message": {
@@ -141,7 +141,7 @@ async fn sandbox_call(
             .send()
             .await
             .map_err(unavailable)?;
-        return Ok(axum::http::StatusCode::from_u16(res.status().as_u16()).unwrap_or(axum::http::StatusCode::BAD_GATEWAY).into_response());
+        return Ok(axum::http::StatusCode::from_u16(res.status()).unwrap_or(axum::http::StatusCode::BAD_GATEWAY).into_response());
     }
     if let Some(v) = number.voice {
         let conn = c.store.get_connection(&owner, v.connection_id).await?;

@@ -6,6 +6,7 @@ pub mod carrier;
 pub mod config;
 pub mod dynamo;
 pub mod http;
+pub mod outbound;
 pub mod secrets;
 pub mod sqs;
 pub mod telemetry;

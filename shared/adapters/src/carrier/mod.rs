@@ -101,17 +101,6 @@ pub fn voice_ai(config: &Config, secrets: &CarrierSecrets) -> Result<Arc<dyn Voi
     }
 }
 
-/// The HTTP client every carrier client uses: the configured timeout for a whole call, a shorter
-/// connect timeout, Patchbay's user agent.
-pub(crate) fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, CarrierError> {
-    crate::tls::reqwest_builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(std::time::Duration::from_secs(3)))
-        .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| CarrierError::NotConfigured(format!("http client: {e}")))
-}
-
 /// Retry or not, from an HTTP status: 408, 425, 429 and 5xx are worth another try.
 pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 425 | 429) || status >= 500

@@ -40,16 +40,21 @@ pub struct SandboxAccount {
 pub struct SandboxWebhooks {
     pub url: String,
     pub key: ed25519_dalek::SigningKey,
-    pub http: reqwest::Client,
+    pub http: crate::outbound::Client,
 }
 
 impl SandboxWebhooks {
-    pub async fn post_event(&self, event_type: &str, body: serde_json::Value) -> Result<u16, reqwest::Error> {
+    pub async fn post_event(&self, event_type: &str, body: serde_json::Value) -> Result<u16, crate::outbound::Error> {
         self.post_event_at(event_type, body, time::OffsetDateTime::now_utc()).await
     }
 
     /// An event that says it occurred at `at`.
-    pub async fn post_event_at(&self, event_type: &str, body: serde_json::Value, at: time::OffsetDateTime) -> Result<u16, reqwest::Error> {
+    pub async fn post_event_at(
+        &self,
+        event_type: &str,
+        body: serde_json::Value,
+        at: time::OffsetDateTime,
+    ) -> Result<u16, crate::outbound::Error> {
         use base64::Engine;
         use ed25519_dalek::Signer;
         let body = serde_json::json!({"data": {"event_type": event_type, "id": Uuid::new_v4().to_string(), "occurred_at": crate::dynamo::items::rfc3339(at), "record_type": "event", "payload": body}, "meta": {"attempt": 1, "delivered_to": self.url}}).to_string();
@@ -64,7 +69,7 @@ impl SandboxWebhooks {
             .body(body)
             .send()
             .await?;
-        Ok(res.status().as_u16())
+        Ok(res.status())
     }
 
     fn receipts(self: std::sync::Arc<Self>, id: String, from: String, to: String) {

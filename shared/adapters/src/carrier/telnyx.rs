@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::is_retryable_status;
+use crate::outbound::{self as http, RequestBuilder, Response};
 
 pub struct TelnyxClient {
-    http: reqwest::Client,
+    http: http::Client,
     base: String,
     api_key: SecretString,
 }
@@ -55,30 +56,30 @@ struct TelnyxError {
 
 impl TelnyxClient {
     pub fn new(base: &str, api_key: SecretString, timeout: Duration) -> Result<Self, CarrierError> {
-        Ok(Self { http: super::http_client(timeout)?, base: base.trim_end_matches('/').to_owned(), api_key })
+        Ok(Self { http: http::Client::new(timeout), base: base.trim_end_matches('/').to_owned(), api_key })
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, CarrierError> {
+    async fn send(&self, req: RequestBuilder<'_>) -> Result<Response, CarrierError> {
         self.send_accepting(req, "application/json").await
     }
 
     /// `send` for an answer that is not JSON (a token is `text/plain`); errors are still JSON.
-    async fn send_accepting(&self, req: reqwest::RequestBuilder, accept: &str) -> Result<reqwest::Response, CarrierError> {
+    async fn send_accepting(&self, req: RequestBuilder<'_>, accept: &str) -> Result<Response, CarrierError> {
         let res = req
             .bearer_auth(self.api_key.expose_secret())
-            .header(reqwest::header::ACCEPT, accept)
+            .header("accept", accept)
             .send()
             .await
             .map_err(|e| CarrierError::Transient(describe(e)))?;
-        let status = res.status().as_u16();
-        if res.status().is_success() {
+        let status = res.status();
+        if res.is_success() {
             return Ok(res);
         }
-        let body: ErrorsEnvelope = res.json().await.unwrap_or_default();
+        let body: ErrorsEnvelope = res.json().unwrap_or_default();
         let first = body.errors.into_iter().next();
         let code = first
             .as_ref()
@@ -184,18 +185,18 @@ struct MessagingBody<'a> {
     messaging_profile_id: &'a str,
 }
 
-fn unreadable(e: reqwest::Error) -> CarrierError {
-    CarrierError::Transient(format!("telnyx answer unreadable: {}", e.without_url()))
+fn unreadable(e: http::Error) -> CarrierError {
+    CarrierError::Transient(format!("telnyx answer unreadable: {}", e))
 }
 
 /// A transport error in words, without the URL's query (none carries secrets, but keep it short).
-fn describe(e: reqwest::Error) -> String {
+fn describe(e: http::Error) -> String {
     if e.is_timeout() {
         "telnyx did not answer in time".into()
     } else if e.is_connect() {
         "could not connect to telnyx".into()
     } else {
-        format!("telnyx request failed: {}", e.without_url())
+        format!("telnyx request failed: {}", e)
     }
 }
 
@@ -208,8 +209,7 @@ impl ProfileCarrier for TelnyxClient {
     async fn create_messaging_profile(&self, spec: &CarrierProfileSpec) -> Result<CarrierProfileId, CarrierError> {
         let body = ProfileBody { name: spec.name.as_str(), whitelisted_destinations: spec.whitelisted_destinations.as_strings() };
         let res = self.send(self.http.post(self.url("/messaging_profiles")).json(&body)).await?;
-        let env: DataEnvelope =
-            res.json().await.map_err(|e| CarrierError::Transient(format!("telnyx answer unreadable: {}", e.without_url())))?;
+        let env: DataEnvelope = res.json().map_err(|e| CarrierError::Transient(format!("telnyx answer unreadable: {}", e)))?;
         CarrierProfileId::parse(&env.data.id).map_err(|_| CarrierError::Transient("telnyx answered an unusable profile id".into()))
     }
 
@@ -244,7 +244,7 @@ impl TelnyxClient {
         let mut out = Vec::new();
         for page in 1..=LIST_PAGES {
             let query = [("page[number]", page.to_string()), ("page[size]", LIST_PAGE.to_string())];
-            let list: ListEnvelope<T> = self.send(self.http.get(self.url(path)).query(&query)).await?.json().await.map_err(unreadable)?;
+            let list: ListEnvelope<T> = self.send(self.http.get(self.url(path)).query(&query)).await?.json().map_err(unreadable)?;
             let n = list.data.len();
             out.extend(list.data);
             if n < LIST_PAGE {
@@ -256,7 +256,7 @@ impl TelnyxClient {
 
     async fn order(&self, order_id: &str) -> Result<NumberOrder, CarrierError> {
         let res = self.send(self.http.get(self.url(&format!("/number_orders/{order_id}")))).await?;
-        Ok(res.json::<OrderEnvelope>().await.map_err(unreadable)?.data)
+        Ok(res.json::<OrderEnvelope>().map_err(unreadable)?.data)
     }
 
     /// An order's outcome: its number's id once it succeeded.
@@ -294,7 +294,7 @@ impl NumberCarrier for TelnyxClient {
             query.push(("filter[national_destination_code]", a.as_str().to_owned()));
         }
         let res = self.send(self.http.get(self.url("/available_phone_numbers")).query(&query)).await?;
-        let list: ListEnvelope<TelnyxAvailable> = res.json().await.map_err(unreadable)?;
+        let list: ListEnvelope<TelnyxAvailable> = res.json().map_err(unreadable)?;
         Ok(list
             .data
             .into_iter()
@@ -318,7 +318,7 @@ impl NumberCarrier for TelnyxClient {
 
     async fn find_owned(&self, e164: &E164) -> Result<Ownership, CarrierError> {
         let res = self.send(self.http.get(self.url("/phone_numbers")).query(&[("filter[phone_number]", e164.as_str())])).await?;
-        let list: ListEnvelope<OwnedNumber> = res.json().await.map_err(unreadable)?;
+        let list: ListEnvelope<OwnedNumber> = res.json().map_err(unreadable)?;
         // Only a number in service is owned; `purchase-pending` is an order that has not completed
         // (and may still fail); `purchase-failed`, `deleted` and the like are not ours.
         let mut pending = false;
@@ -354,7 +354,7 @@ impl NumberCarrier for TelnyxClient {
     async fn buy(&self, e164: &E164) -> Result<Purchase, CarrierError> {
         let body = OrderBody { phone_numbers: [OrderNumber { phone_number: e164.as_str() }], customer_reference: CUSTOMER_REFERENCE };
         let res = self.send(self.http.post(self.url("/number_orders")).json(&body)).await?;
-        let order = res.json::<OrderEnvelope>().await.map_err(unreadable)?.data;
+        let order = res.json::<OrderEnvelope>().map_err(unreadable)?.data;
         self.settle(order, e164).await
     }
 
@@ -380,7 +380,7 @@ impl NumberCarrier for TelnyxClient {
             body["messaging_profile_id"] = serde_json::Value::String(p.as_str().to_owned());
         }
         let res = self.send(self.http.post(self.url("/messages")).json(&body)).await?;
-        let sent: DataEnvelope = res.json().await.map_err(unreadable)?;
+        let sent: DataEnvelope = res.json().map_err(unreadable)?;
         Ok(sent.data.id)
     }
 }
@@ -454,7 +454,7 @@ impl TelnyxClient {
                 query.push(("filter[connection_name][contains]".to_owned(), n.to_owned()));
             }
             let res = self.send(self.http.get(self.url("/credential_connections")).query(&query)).await?;
-            let list: ListEnvelope<TelnyxConnection> = res.json().await.map_err(unreadable)?;
+            let list: ListEnvelope<TelnyxConnection> = res.json().map_err(unreadable)?;
             let n = list.data.len();
             out.extend(list.data.into_iter().map(|c| CarrierConnection {
                 id: id_string(&c.id),
@@ -478,7 +478,7 @@ impl DialerCarrier for TelnyxClient {
 
     async fn create_credential_connection(&self, spec: &ConnectionSpec) -> Result<String, CarrierError> {
         let res = self.send(self.http.post(self.url("/credential_connections")).json(&ConnectionBody::of(spec))).await?;
-        let created: ConnectionEnvelope = res.json().await.map_err(unreadable)?;
+        let created: ConnectionEnvelope = res.json().map_err(unreadable)?;
         Ok(id_string(&created.data.id))
     }
 
@@ -503,7 +503,7 @@ impl DialerCarrier for TelnyxClient {
     async fn create_telephony_credential(&self, connection_id: &str, name: &str) -> Result<String, CarrierError> {
         let body = serde_json::json!({"connection_id": connection_id, "name": name});
         let res = self.send(self.http.post(self.url("/telephony_credentials")).json(&body)).await?;
-        let created: IdEnvelope = res.json().await.map_err(unreadable)?;
+        let created: IdEnvelope = res.json().map_err(unreadable)?;
         Ok(id_string(&created.data.id))
     }
 
@@ -515,7 +515,7 @@ impl DialerCarrier for TelnyxClient {
     async fn webrtc_token(&self, credential_id: &str, now: OffsetDateTime) -> Result<WebrtcToken, CarrierError> {
         let res =
             self.send_accepting(self.http.post(self.url(&format!("/telephony_credentials/{credential_id}/token"))), "text/plain").await?;
-        let token = res.text().await.map_err(unreadable)?.trim().to_owned();
+        let token = res.text().map_err(unreadable)?.trim().to_owned();
         if token.split('.').count() != 3 {
             return Err(CarrierError::Transient("telnyx answered a token that is not a JWT".into()));
         }

@@ -13,9 +13,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::is_retryable_status;
+use crate::outbound::{self as http, RequestBuilder, Response};
 
 pub struct TwilioClient {
-    http: reqwest::Client,
+    http: http::Client,
     base: String,
     account_sid: String,
     auth_token: SecretString,
@@ -88,7 +89,7 @@ impl TwilioClient {
             return Err(CarrierError::NotConfigured("twilio_account_sid must be AC followed by 32 hex digits".into()));
         }
         Ok(Self {
-            http: super::http_client(timeout)?,
+            http: http::Client::new(timeout),
             base: base.trim_end_matches('/').to_owned(),
             account_sid: account_sid.to_owned(),
             auth_token,
@@ -100,26 +101,24 @@ impl TwilioClient {
         format!("{}/2010-04-01/Accounts/{}{path}", self.base, self.account_sid)
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, CarrierError> {
-        let res = req
-            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| {
-                CarrierError::Transient(if e.is_timeout() {
-                    "twilio did not answer in time".into()
-                } else if e.is_connect() {
-                    "could not connect to twilio".into()
-                } else {
-                    format!("twilio request failed: {}", e.without_url())
-                })
-            })?;
-        let status = res.status().as_u16();
-        if res.status().is_success() {
+    async fn send(&self, req: RequestBuilder<'_>) -> Result<Response, CarrierError> {
+        let res =
+            req.basic_auth(&self.account_sid, self.auth_token.expose_secret()).header("accept", "application/json").send().await.map_err(
+                |e| {
+                    CarrierError::Transient(if e.is_timeout() {
+                        "twilio did not answer in time".into()
+                    } else if e.is_connect() {
+                        "could not connect to twilio".into()
+                    } else {
+                        format!("twilio request failed: {}", e)
+                    })
+                },
+            )?;
+        let status = res.status();
+        if res.is_success() {
             return Ok(res);
         }
-        let body: TwilioError = res.json().await.unwrap_or_default();
+        let body: TwilioError = res.json().unwrap_or_default();
         let code = body.code.map(|c| c.to_string()).unwrap_or_default();
         let message = body.message.unwrap_or_else(|| format!("HTTP {status}"));
         // 20429: too many requests (also sent as HTTP 429).
@@ -133,8 +132,8 @@ impl TwilioClient {
     }
 }
 
-fn unreadable(e: reqwest::Error) -> CarrierError {
-    CarrierError::Transient(format!("twilio answer unreadable: {}", e.without_url()))
+fn unreadable(e: http::Error) -> CarrierError {
+    CarrierError::Transient(format!("twilio answer unreadable: {}", e))
 }
 
 #[async_trait]
@@ -150,7 +149,7 @@ impl NumberCarrier for TwilioClient {
         }
         let res =
             self.send(self.http.get(self.url(&format!("/AvailablePhoneNumbers/{}/Local.json", q.country.as_str()))).query(&query)).await?;
-        let list: AvailableList = res.json().await.map_err(unreadable)?;
+        let list: AvailableList = res.json().map_err(unreadable)?;
         Ok(list
             .available_phone_numbers
             .into_iter()
@@ -166,7 +165,7 @@ impl NumberCarrier for TwilioClient {
     async fn find_owned(&self, e164: &E164) -> Result<Ownership, CarrierError> {
         // Twilio buys synchronously: a listed number is in service.
         let res = self.send(self.http.get(self.url("/IncomingPhoneNumbers.json")).query(&[("PhoneNumber", e164.as_str())])).await?;
-        let list: IncomingList = res.json().await.map_err(unreadable)?;
+        let list: IncomingList = res.json().map_err(unreadable)?;
         Ok(list.incoming_phone_numbers.into_iter().find_map(|n| n.sid).map_or(Ownership::NotOwned, Ownership::Owned))
     }
 
@@ -174,7 +173,7 @@ impl NumberCarrier for TwilioClient {
         let mut out = Vec::new();
         let mut req = self.http.get(self.url("/IncomingPhoneNumbers.json")).query(&[("PageSize", "1000")]);
         for _ in 0..LIST_PAGES {
-            let list: IncomingList = self.send(req).await?.json().await.map_err(unreadable)?;
+            let list: IncomingList = self.send(req).await?.json().map_err(unreadable)?;
             for n in list.incoming_phone_numbers {
                 let (Some(id), Some(e164)) = (n.sid, n.phone_number.as_deref().and_then(|p| E164::parse(p).ok())) else { continue };
                 // Bought through Patchbay: its inbound SMS comes to this deployment's receiver.
@@ -199,7 +198,7 @@ impl NumberCarrier for TwilioClient {
             form.push(("SmsMethod", "POST".into()));
         }
         let res = self.send(self.http.post(self.url("/IncomingPhoneNumbers.json")).form(&form)).await?;
-        let bought: Incoming = res.json().await.map_err(unreadable)?;
+        let bought: Incoming = res.json().map_err(unreadable)?;
         bought.sid.map(Purchase::Done).ok_or_else(|| CarrierError::Transient("twilio answered no sid".into()))
     }
 
@@ -228,7 +227,7 @@ impl NumberCarrier for TwilioClient {
             form.push(("StatusCallback", format!("{base}/webhooks/twilio/status")));
         }
         let res = self.send(self.http.post(self.url("/Messages.json")).form(&form)).await?;
-        let sent: Incoming = res.json().await.map_err(unreadable)?;
+        let sent: Incoming = res.json().map_err(unreadable)?;
         sent.sid.ok_or_else(|| CarrierError::Transient("twilio answered no sid".into()))
     }
 }

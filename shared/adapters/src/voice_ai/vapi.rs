@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::carrier::is_retryable_status;
+use crate::outbound::{self as http, RequestBuilder, Response};
 
 /// How a number is imported: Vapi's Telnyx credential id, or the Twilio account's SID and token.
 #[derive(Clone, Default)]
@@ -22,7 +23,7 @@ pub struct ImportCredentials {
 }
 
 pub struct VapiClient {
-    http: reqwest::Client,
+    http: http::Client,
     base: String,
     api_key: SecretString,
     import: ImportCredentials,
@@ -69,26 +70,26 @@ fn provider(carrier: CarrierName) -> Result<&'static str, CarrierError> {
 
 impl VapiClient {
     pub fn new(base: &str, api_key: SecretString, import: ImportCredentials, timeout: Duration) -> Result<Self, CarrierError> {
-        Ok(Self { http: crate::carrier::http_client(timeout)?, base: base.trim_end_matches('/').to_owned(), api_key, import })
+        Ok(Self { http: http::Client::new(timeout), base: base.trim_end_matches('/').to_owned(), api_key, import })
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, CarrierError> {
+    async fn send(&self, req: RequestBuilder<'_>) -> Result<Response, CarrierError> {
         let res = req.bearer_auth(self.api_key.expose_secret()).send().await.map_err(|e| {
             CarrierError::Transient(if e.is_timeout() {
                 "vapi did not answer in time".into()
             } else {
-                format!("vapi request failed: {}", e.without_url())
+                format!("vapi request failed: {}", e)
             })
         })?;
-        let status = res.status().as_u16();
-        if res.status().is_success() {
+        let status = res.status();
+        if res.is_success() {
             return Ok(res);
         }
-        let body: Value = res.json().await.unwrap_or(Value::Null);
+        let body: Value = res.json().unwrap_or(Value::Null);
         let message = match &body["message"] {
             Value::String(m) => m.clone(),
             Value::Array(items) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "),
@@ -144,7 +145,7 @@ impl VapiClient {
             query.push(("createdAtLt", before));
         }
         let res = self.send(self.http.get(self.url(path)).query(&query)).await?;
-        res.json().await.map_err(|e| CarrierError::Transient(format!("vapi answer unreadable: {}", e.without_url())))
+        res.json().map_err(|e| CarrierError::Transient(format!("vapi answer unreadable: {}", e)))
     }
 
     /// The whole listing: Vapi answers newest first, 1,000 at most; the next page is what was created
@@ -175,8 +176,7 @@ impl VoiceAi for VapiClient {
 
     async fn create_assistant(&self, spec: &AssistantSpec) -> Result<String, CarrierError> {
         let res = self.send(self.http.post(self.url("/assistant")).json(&Self::assistant_body(spec, true))).await?;
-        let created: Created =
-            res.json().await.map_err(|e| CarrierError::Transient(format!("vapi answer unreadable: {}", e.without_url())))?;
+        let created: Created = res.json().map_err(|e| CarrierError::Transient(format!("vapi answer unreadable: {}", e)))?;
         Ok(created.id)
     }
 
@@ -217,8 +217,7 @@ impl VoiceAi for VapiClient {
             body["twilioAuthToken"] = json!(token.expose_secret());
         }
         let res = self.send(self.http.post(self.url("/phone-number")).json(&body)).await?;
-        let created: Created =
-            res.json().await.map_err(|e| CarrierError::Transient(format!("vapi answer unreadable: {}", e.without_url())))?;
+        let created: Created = res.json().map_err(|e| CarrierError::Transient(format!("vapi answer unreadable: {}", e)))?;
         Ok(created.id)
     }
 
