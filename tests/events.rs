@@ -193,3 +193,51 @@ async fn the_functions_sdk_configuration_from_the_environment_reaches_every_serv
     // Retries are the standard ones (3 attempts unless AWS_MAX_ATTEMPTS says otherwise).
     assert_eq!(sdk.retry_config().map(|r| r.max_attempts()), Some(3));
 }
+
+/// The API functions and the webhook receiver read the carrier secret on the first request that
+/// needs it, not at cold start: a list and a Telnyx webhook never wait for it; a search, a token or a
+/// Vapi webhook answer 503 while it cannot be read (nothing of it in the answer), and succeed once it
+/// can; after that it is kept for the container's life.
+#[tokio::test]
+async fn carrier_ports_are_built_from_the_secret_on_the_first_request_that_needs_one() {
+    let env = TestEnv::new(Parts { api: false, worker: false }).await;
+    let sdk = patchbay_local::stack::sdk_config(&env.shared.endpoint).await;
+    let secret_id = format!("patchbay-test/on-demand-{}", uuid::Uuid::new_v4());
+    let vars = [
+        ("TABLE_NAME", env.shared.info.table.clone()),
+        ("WORK_QUEUE_URL", env.shared.info.work_queue_url.clone()),
+        ("CARRIER_SECRET_ID", secret_id.clone()),
+        ("PATCHBAY_PUBLIC_URL", "https://hooks.example.com".to_owned()),
+    ];
+    let config = patchbay_adapters::Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+    // What `Wiring::from_env` builds on Lambda: nothing read from the secret yet.
+    let router = function_routes(&patchbay_adapters::Wiring::deferred(&sdk, config).unwrap());
+
+    assert_eq!(invoke(&router, "phone-numbers/list.json").await.0, 200);
+    assert_eq!(invoke(&router, "sip-connections/list.json").await.0, 200);
+    assert_eq!(invoke(&router, "assistants/list.json").await.0, 200);
+    assert_eq!(invoke(&router, "webhook-receiver/telnyx-message-received.json").await.0, 401, "refused by the Telnyx key alone");
+    for needs_secret in ["phone-numbers/search.json", "sip-connections/token.json", "webhook-receiver/vapi-end-of-call-report.json"] {
+        let (status, problem) = invoke(&router, needs_secret).await;
+        assert_eq!(status, 503, "{needs_secret}: {problem}");
+        assert_eq!(problem["code"], "service_unavailable", "{needs_secret}: {problem}");
+        assert!(!problem.to_string().contains("on-demand"), "the answer names no secret: {problem}");
+    }
+
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    secrets
+        .create_secret()
+        .name(&secret_id)
+        .secret_string(r#"{"vapi_webhook_secret": "vapi-on-demand", "twilio_auth_token": "twilio-on-demand"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, found) = invoke(&router, "phone-numbers/search.json").await;
+    assert_eq!(status, 200, "read on this request, after the failures: {found}");
+    assert!(found["data"].as_array().is_some_and(|d| !d.is_empty()), "{found}");
+    assert_eq!(invoke(&router, "webhook-receiver/vapi-end-of-call-report.json").await.0, 401, "verified with the secret's key now");
+
+    // Kept: the secret is not read again.
+    secrets.delete_secret().secret_id(&secret_id).force_delete_without_recovery(true).send().await.unwrap();
+    assert_eq!(invoke(&router, "phone-numbers/search.json").await.0, 200);
+}

@@ -12,6 +12,7 @@ use patchbay_adapters::dynamo::items::rfc3339;
 use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::{NumberView, SyncErrorView};
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, IdPath, JsonBody, QueryParams};
+use patchbay_adapters::wiring::OnDemand;
 use patchbay_adapters::Wiring;
 use patchbay_domain::assistant_ops::{AssistantPage, Assistants};
 use patchbay_domain::number_ops::Carriers;
@@ -30,16 +31,26 @@ const PROMPT_MAX: usize = 20_000;
 pub struct AssistantsApi {
     pub store: Arc<dyn AssistantWriter>,
     pub queue: Arc<dyn WorkQueue>,
-    pub carriers: Carriers,
+    /// Built from the carrier secret on the first creation (which picks the carrier of the number it
+    /// buys); the other routes never read it.
+    pub carriers: OnDemand<Carriers>,
 }
+
+/// What the operations that never pick a carrier are given.
+static NO_CARRIERS: Carriers = Carriers::none();
 
 impl AssistantsApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { store: w.store.clone(), queue: w.queue.clone(), carriers: w.carriers().clone() }
+        Self { store: w.store.clone(), queue: w.queue.clone(), carriers: w.carriers_on_demand() }
     }
 
     fn ops(&self) -> Assistants<'_> {
-        Assistants { store: self.store.as_ref(), queue: self.queue.as_ref(), carriers: &self.carriers }
+        Assistants { store: self.store.as_ref(), queue: self.queue.as_ref(), carriers: &NO_CARRIERS }
+    }
+
+    /// `ops` for a creation, which picks a carrier: the carriers are built first.
+    async fn carrier_ops(&self) -> Result<Assistants<'_>, ApiError> {
+        Ok(Assistants { store: self.store.as_ref(), queue: self.queue.as_ref(), carriers: self.carriers.get().await? })
     }
 }
 
@@ -194,7 +205,7 @@ async fn create(
         .map_err(|e| ApiError::unprocessable(e.at("selected_phone_number")))?;
     let carrier = body.carrier.as_deref().map(CarrierName::parse).transpose().map_err(|e| ApiError::unprocessable(e.at("carrier")))?;
     let now = OffsetDateTime::now_utc();
-    let created = api.ops().create(&user, name, settings, selected, carrier, key.as_ref(), now).await?;
+    let created = api.carrier_ops().await?.create(&user, name, settings, selected, carrier, key.as_ref(), now).await?;
     let (a, replayed) = match created {
         Created::New(a) => (a, false),
         Created::Replayed(a) => (a, true),

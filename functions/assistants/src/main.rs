@@ -1,5 +1,5 @@
-//! Lambda entry point for the voice-AI assistant routes: store, queue and carriers built once per
-//! cold start (the saga itself runs in the worker).
+//! Lambda entry point for the voice-AI assistant routes: store and queue built once per cold start,
+//! the carriers on the first creation (the saga itself runs in the worker).
 
 use std::sync::Arc;
 
@@ -11,6 +11,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     // JSON logs and the level from AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (set by the template);
     // every invocation runs in the runtime's span, which carries the request id.
     patchbay_adapters::telemetry::init();
-    let wiring = Wiring::from_env().await?.load_secret().await?.carriers_from_secret()?;
+    let wiring = Wiring::from_env().await?;
     lambda_http::run(http::finish(router(Arc::new(AssistantsApi::new(&wiring))))).await
 }

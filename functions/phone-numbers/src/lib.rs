@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::{AvailableNumberView, NumberView, PageView};
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, E164Path, JsonBody, QueryParams};
+use patchbay_adapters::wiring::OnDemand;
 use patchbay_adapters::Wiring;
 use patchbay_domain::assistant_ops::Assistants;
 use patchbay_domain::number_ops::{Carriers, Numbers, Release};
@@ -24,20 +25,29 @@ pub struct NumbersApi {
     /// Numbers connected to voice-AI assistants.
     pub assistants: Arc<dyn AssistantWriter>,
     pub queue: Arc<dyn WorkQueue>,
-    pub carriers: Carriers,
+    /// Built from the carrier secret on the first search or purchase (a list never reads it).
+    pub carriers: OnDemand<Carriers>,
 }
+
+/// What the operations that never pick a carrier (list, show, release, connect) are given.
+static NO_CARRIERS: Carriers = Carriers::none();
 
 impl NumbersApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { store: w.store.clone(), assistants: w.store.clone(), queue: w.queue.clone(), carriers: w.carriers().clone() }
+        Self { store: w.store.clone(), assistants: w.store.clone(), queue: w.queue.clone(), carriers: w.carriers_on_demand() }
     }
 
     fn assistant_ops(&self) -> Assistants<'_> {
-        Assistants { store: self.assistants.as_ref(), queue: self.queue.as_ref(), carriers: &self.carriers }
+        Assistants { store: self.assistants.as_ref(), queue: self.queue.as_ref(), carriers: &NO_CARRIERS }
     }
 
     fn ops(&self) -> Numbers<'_> {
-        Numbers { store: self.store.as_ref(), queue: self.queue.as_ref(), carriers: &self.carriers }
+        Numbers { store: self.store.as_ref(), queue: self.queue.as_ref(), carriers: &NO_CARRIERS }
+    }
+
+    /// `ops` for a search or a purchase, which pick a carrier: the carriers are built first.
+    async fn carrier_ops(&self) -> Result<Numbers<'_>, ApiError> {
+        Ok(Numbers { store: self.store.as_ref(), queue: self.queue.as_ref(), carriers: self.carriers.get().await? })
     }
 }
 
@@ -56,7 +66,7 @@ fn carrier_param(raw: Option<&str>) -> Result<Option<CarrierName>, ApiError> {
 async fn search(State(api): State<Arc<NumbersApi>>, AuthUser(_): AuthUser, q: QueryParams) -> Result<Response, ApiError> {
     let query = NumberSearch::parse(q.get("country"), q.get("area_code"), q.get("limit")).map_err(ApiError::bad_request)?;
     let carrier = carrier_param(q.get("carrier"))?;
-    let found = api.ops().search(carrier, &query).await?;
+    let found = api.carrier_ops().await?.search(carrier, &query).await?;
     Ok(Json(serde_json::json!({ "data": found.iter().map(AvailableNumberView::from).collect::<Vec<_>>() })).into_response())
 }
 
@@ -81,7 +91,7 @@ async fn buy(
     let key = idempotency_key(&headers)?;
     let e164 = E164::parse(&body.phone_number).map_err(ApiError::unprocessable)?;
     let carrier = body.carrier.as_deref().map(CarrierName::parse).transpose().map_err(ApiError::unprocessable)?;
-    match api.ops().buy(&user, e164, carrier, key.as_ref(), OffsetDateTime::now_utc()).await? {
+    match api.carrier_ops().await?.buy(&user, e164, carrier, key.as_ref(), OffsetDateTime::now_utc()).await? {
         Created::New(n) => Ok(accepted(&n, false)),
         Created::Replayed(n) => Ok(accepted(&n, true)),
     }

@@ -14,6 +14,7 @@ use patchbay_adapters::dynamo::items::rfc3339;
 use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::SyncErrorView;
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, IdPath, JsonBody, QueryParams};
+use patchbay_adapters::wiring::OnDemand;
 use patchbay_adapters::Wiring;
 use patchbay_domain::dialer::{AssignmentPatch, ConnectionId, ConnectionName, ConnectionPatch, NumberRole, SipPassword};
 use patchbay_domain::dialer_ops::{CarrierListing, ConnectionPage, Dialer, Dialers, IssuedToken};
@@ -26,16 +27,27 @@ pub struct SipConnectionsApi {
     pub store: Arc<dyn ConnectionWriter>,
     pub secrets: Arc<dyn SipSecrets>,
     pub queue: Arc<dyn WorkQueue>,
-    pub dialers: Dialers,
+    /// Built from the carrier secret on the first creation, carrier listing or WebRTC token; the
+    /// other routes never read it.
+    pub dialers: OnDemand<Dialers>,
 }
+
+/// What the operations that never pick a carrier are given.
+static NO_DIALERS: Dialers = Dialers::none();
 
 impl SipConnectionsApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { store: w.store.clone(), secrets: w.sip_secrets().clone(), queue: w.queue.clone(), dialers: w.dialers().clone() }
+        Self { store: w.store.clone(), secrets: w.sip_secrets().clone(), queue: w.queue.clone(), dialers: w.dialers_on_demand() }
     }
 
     fn ops(&self) -> Dialer<'_> {
-        Dialer { store: self.store.as_ref(), secrets: self.secrets.as_ref(), queue: self.queue.as_ref(), dialers: &self.dialers }
+        Dialer { store: self.store.as_ref(), secrets: self.secrets.as_ref(), queue: self.queue.as_ref(), dialers: &NO_DIALERS }
+    }
+
+    /// `ops` for what picks a carrier (a creation, a carrier listing, a token): the dialers first.
+    async fn carrier_ops(&self) -> Result<Dialer<'_>, ApiError> {
+        let dialers = self.dialers.get().await?;
+        Ok(Dialer { store: self.store.as_ref(), secrets: self.secrets.as_ref(), queue: self.queue.as_ref(), dialers })
     }
 }
 
@@ -161,7 +173,7 @@ async fn create(
     let key = idempotency_key(&headers)?;
     let name = ConnectionName::parse(&body.name).map_err(ApiError::unprocessable)?;
     let carrier = carrier_field(body.carrier.as_deref(), "carrier")?;
-    let (created, password) = api.ops().create(&user, name, carrier, key.as_ref(), OffsetDateTime::now_utc()).await?;
+    let (created, password) = api.carrier_ops().await?.create(&user, name, carrier, key.as_ref(), OffsetDateTime::now_utc()).await?;
     Ok(match created {
         Created::New(c) => accepted(&bare(c), password.as_ref(), false),
         Created::Replayed(c) => accepted(&api.ops().get(&user, c.id).await?, password.as_ref(), true),
@@ -205,7 +217,7 @@ async fn list(State(api): State<Arc<SipConnectionsApi>>, AuthUser(user): AuthUse
     match q.get("source") {
         None | Some("patchbay") => {}
         Some("carrier") => {
-            let listed = api.ops().list_at_carrier(&user, carrier).await?;
+            let listed = api.carrier_ops().await?.list_at_carrier(&user, carrier).await?;
             let data: Vec<CarrierConnectionView> = listed.iter().map(CarrierConnectionView::from).collect();
             return Ok(Json(serde_json::json!({"data": data, "next_cursor": null})).into_response());
         }
@@ -305,7 +317,7 @@ async fn token(
     AuthUser(user): AuthUser,
     IdPath(id): IdPath<ConnectionId>,
 ) -> Result<Response, ApiError> {
-    let t = api.ops().token(&user, id, OffsetDateTime::now_utc()).await?;
+    let t = api.carrier_ops().await?.token(&user, id, OffsetDateTime::now_utc()).await?;
     Ok((StatusCode::CREATED, Json(TokenView::from(&t))).into_response())
 }
 

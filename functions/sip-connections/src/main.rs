@@ -1,5 +1,5 @@
-//! Lambda entry point for the dialer routes: store, queue, secret store and dialer carriers built
-//! once per cold start.
+//! Lambda entry point for the dialer routes: store, queue and secret store built once per cold
+//! start, the dialer carriers on the first creation, carrier listing or token.
 
 use std::sync::Arc;
 
@@ -11,6 +11,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     // JSON logs and the level from AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL (set by the template);
     // every invocation runs in the runtime's span, which carries the request id.
     patchbay_adapters::telemetry::init();
-    let wiring = Wiring::from_env().await?.load_secret().await?.dialers_from_secret()?;
+    let wiring = Wiring::from_env().await?;
     lambda_http::run(http::finish(router(Arc::new(SipConnectionsApi::new(&wiring))))).await
 }

@@ -16,6 +16,7 @@ use axum::routing::post;
 use axum::Router;
 use patchbay_adapters::http::{ApiError, RawBody};
 use patchbay_adapters::webhooks::{verify_telnyx, verify_twilio, verify_vapi, WebhookError, WebhookKeys};
+use patchbay_adapters::wiring::OnDemand;
 use patchbay_adapters::Wiring;
 use patchbay_domain::calls::{micros_of, CallUpdate};
 use patchbay_domain::inbox::{self, SipCallEvent, VapiCallMessage};
@@ -28,13 +29,18 @@ use time::OffsetDateTime;
 pub struct ReceiverApi {
     pub inbox: Arc<dyn Inbox>,
     pub calls: Arc<dyn CallLedger>,
-    /// Without a key or token, every webhook of that carrier is refused.
+    /// The Telnyx key (a public key, from the environment). Without it, every Telnyx webhook is
+    /// refused.
     pub keys: WebhookKeys,
+    /// Every key, the carrier secret's (Twilio's auth token, Vapi's secret) included: read on the
+    /// first Twilio or Vapi webhook, so a Telnyx webhook never waits for the secret. Without a
+    /// token or secret, every webhook of that provider is refused.
+    pub secret_keys: OnDemand<WebhookKeys>,
 }
 
 impl ReceiverApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { inbox: w.store.clone(), calls: w.store.clone(), keys: w.webhooks.clone() }
+        Self { inbox: w.store.clone(), calls: w.store.clone(), keys: w.webhooks.clone(), secret_keys: w.webhooks_on_demand() }
     }
 }
 
@@ -320,8 +326,8 @@ struct VapiArtifact {
 /// `end-of-call-report` records the call once per call id; `status-update` may record it in
 /// progress; other messages are acknowledged.
 async fn vapi(State(api): State<Arc<ReceiverApi>>, headers: HeaderMap, RawBody(body): RawBody) -> Result<Response, ApiError> {
-    let secret =
-        api.keys.vapi_secret.as_ref().ok_or_else(|| refused(WebhookError::MissingHeader("VAPI webhook secret (not configured)")))?;
+    let keys = api.secret_keys.get().await?;
+    let secret = keys.vapi_secret.as_ref().ok_or_else(|| refused(WebhookError::MissingHeader("VAPI webhook secret (not configured)")))?;
     let now = OffsetDateTime::now_utc();
     verify_vapi(
         secret,
@@ -398,8 +404,9 @@ async fn store_inbound(api: &ReceiverApi, sms: &InboundSms, now: OffsetDateTime)
 }
 
 /// Verify a Twilio form webhook against the public URL it was sent to; answers its parameters.
-fn verified_twilio_form(api: &ReceiverApi, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
-    let (Some(token), Some(base)) = (api.keys.twilio_token.as_ref(), api.keys.public_url.as_deref()) else {
+async fn verified_twilio_form(api: &ReceiverApi, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let keys = api.secret_keys.get().await?;
+    let (Some(token), Some(base)) = (keys.twilio_token.as_ref(), keys.public_url.as_deref()) else {
         return Err(refused(WebhookError::MissingHeader("TWILIO auth token / PATCHBAY_PUBLIC_URL (not configured)")));
     };
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| refused(WebhookError::Malformed("form body")))?;
@@ -415,7 +422,7 @@ async fn twilio_status(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let params = verified_twilio_form(&api, &uri, &headers, &body)?;
+    let params = verified_twilio_form(&api, &uri, &headers, &body).await?;
     let get = |k: &str| params.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
     let bad = |f: &str| ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", format!("{f} is missing")).with_field(f.to_owned());
     let sid = get("MessageSid").ok_or_else(|| bad("MessageSid"))?;
@@ -436,7 +443,7 @@ async fn twilio_message(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
-    let params = verified_twilio_form(&api, &uri, &headers, &body)?;
+    let params = verified_twilio_form(&api, &uri, &headers, &body).await?;
     let get = |k: &str| params.iter().find(|(name, _)| name == k).map(|(_, v)| v.as_str());
     let bad = |f: &str| {
         ApiError::new(StatusCode::BAD_REQUEST, "malformed_webhook", format!("{f} is missing or not E.164")).with_field(f.to_owned())

@@ -26,6 +26,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// for: a function that never calls `dialers()` does not carry the dialer clients in its binary
 /// (`scripts/bench cold` measures the sizes). A function whose handler uses a carrier port must build
 /// it from the secret in its `main`, or it gets the sandbox's.
+///
+/// The API functions and the webhook receiver instead take their carrier ports `*_on_demand`: built
+/// from the carrier secret on the first request that needs one (a search, a purchase, a WebRTC
+/// token, a Twilio or Vapi webhook), so a cold start reads no secret and a list never waits for it.
 #[derive(Clone)]
 pub struct Wiring {
     pub config: Config,
@@ -36,8 +40,11 @@ pub struct Wiring {
     /// Where Vapi sends call reports (`PATCHBAY_PUBLIC_URL`) and the secret it sends with them.
     pub vapi_server: VapiServer,
     sdk: SdkConfig,
-    /// The carrier secret, once `load_secret` read it.
-    secrets: Option<Arc<CarrierSecrets>>,
+    /// The carrier secret, read once (by `load_secret`, or by the first on-demand port that needs it).
+    source: Arc<SecretSource>,
+    /// `webhooks` holds what the secret gives (by `load_secret`, `with_webhooks` or `new`), not only
+    /// the environment's Telnyx key.
+    webhooks_complete: bool,
     carriers: OnceLock<Carriers>,
     profile_carrier: OnceLock<Arc<dyn ProfileCarrier>>,
     dialers: OnceLock<Dialers>,
@@ -54,7 +61,8 @@ impl Wiring {
             webhooks: WebhookKeys::default(),
             vapi_server: VapiServer { url: config.public_url.clone(), secret: None },
             sdk: sdk.clone(),
-            secrets: None,
+            source: Arc::new(SecretSource { sdk: sdk.clone(), config: config.clone(), cell: tokio::sync::OnceCell::new() }),
+            webhooks_complete: false,
             carriers: OnceLock::new(),
             profile_carrier: OnceLock::new(),
             dialers: OnceLock::new(),
@@ -67,18 +75,27 @@ impl Wiring {
     /// Every port built now, the sandbox as the only carrier and no webhook keys: the local stack and
     /// the tests, whose handlers share one sandbox.
     pub fn new(sdk: &SdkConfig, config: Config) -> Self {
-        let wiring = Self::base(sdk, config);
+        let wiring = Self { webhooks_complete: true, ..Self::base(sdk, config) };
         let _ = (wiring.carriers(), wiring.profile_carrier(), wiring.dialers(), wiring.sip_secrets(), wiring.voice_ai());
         wiring
     }
 
+    /// What `from_env` builds from a configuration: the store, the queue, the Telnyx webhook key from
+    /// the environment; the carrier secret is read when something first needs it.
+    pub fn deferred(sdk: &SdkConfig, config: Config) -> Result<Self, BoxError> {
+        let base = Self::base(sdk, config);
+        let webhooks = environment_webhook_keys(&base.config)?;
+        Ok(Self { webhooks, ..base })
+    }
+
     /// What a Lambda function starts with: the configuration and AWS SDK settings from the
-    /// environment, the store and the queue. Functions that call carriers or verify webhooks add
-    /// `load_secret` (and the ports they use from it) or `load_carriers`; the others read no secret.
+    /// environment, the store, the queue and the Telnyx webhook key. No secret is read: the API
+    /// functions and the webhook receiver take their carrier ports `*_on_demand`; the worker and the
+    /// reconciler, which need every carrier for nearly every message, add `load_carriers`.
     pub async fn from_env() -> Result<Self, BoxError> {
         let config = Config::from_env()?;
         let sdk = config::aws_sdk_config()?;
-        Ok(Self::base(&sdk, config))
+        Self::deferred(&sdk, config)
     }
 
     /// Reads the carrier secret the configuration names and builds every carrier port from it (the
@@ -88,18 +105,18 @@ impl Wiring {
         self.load_secret().await?.carriers_from_secret()?.profile_carrier_from_secret()?.dialers_from_secret()?.voice_ai_from_secret()
     }
 
-    /// Reads the carrier secret the configuration names and builds the webhook keys from it (the
-    /// Twilio auth token, Vapi's secret; `TELNYX_PUBLIC_KEY` from the environment). The webhook
-    /// receiver needs nothing more; the other functions build the ports they use from it with the
-    /// `*_from_secret` calls, so each links only its own carrier clients.
+    /// Reads the carrier secret the configuration names now and builds the webhook keys from it (the
+    /// Twilio auth token, Vapi's secret; `TELNYX_PUBLIC_KEY` from the environment); the ports it
+    /// holds are then built with the `*_from_secret` calls, so a function links only its own
+    /// carrier clients.
     pub async fn load_secret(self) -> Result<Self, BoxError> {
-        let secrets = Arc::new(CarrierSecrets::load_configured(&self.sdk, &self.config).await?);
-        let wiring = self.webhook_keys_from(&secrets)?;
-        Ok(Self { secrets: Some(secrets), ..wiring })
+        let secrets = self.source.get().await?;
+        let (webhooks, vapi_server) = webhook_keys(&self.config, &secrets)?;
+        Ok(Self { webhooks, vapi_server, webhooks_complete: true, ..self })
     }
 
     fn secret(&self) -> Result<&CarrierSecrets, BoxError> {
-        self.secrets.as_deref().ok_or_else(|| "the carrier secret is not loaded (call load_secret first)".into())
+        self.source.cell.get().map(|s| s.as_ref()).ok_or_else(|| "the carrier secret is not loaded (call load_secret first)".into())
     }
 
     /// The number carriers the secret has credentials for (search, buy, release, send).
@@ -126,15 +143,30 @@ impl Wiring {
         Ok(self.with_voice_ai(voice_ai))
     }
 
-    fn webhook_keys_from(self, secrets: &CarrierSecrets) -> Result<Self, BoxError> {
-        let vapi_server = VapiServer {
-            url: self.config.public_url.clone(),
-            secret: secrets.vapi_webhook_secret.as_ref().map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()),
-        };
-        let telnyx = std::env::var("TELNYX_PUBLIC_KEY").ok().filter(|k| !k.is_empty());
-        let webhooks = WebhookKeys::new(telnyx.as_deref(), secrets.twilio_auth_token.clone(), self.config.public_url.clone())?
-            .with_vapi_secret(secrets.vapi_webhook_secret.clone());
-        Ok(Self { webhooks, vapi_server, ..self })
+    /// The number carriers, built from the carrier secret on the first request that needs them
+    /// (those built already, by `new` or `carriers_from_secret`, as they are).
+    pub fn carriers_on_demand(&self) -> OnDemand<Carriers> {
+        match self.carriers.get() {
+            Some(built) => OnDemand::ready(built.clone()),
+            None => OnDemand::from_secret(&self.source, |config, secrets| Ok(carrier::number_carriers(config, secrets)?)),
+        }
+    }
+
+    /// The dialer carriers, built from the carrier secret on the first request that needs them.
+    pub fn dialers_on_demand(&self) -> OnDemand<Dialers> {
+        match self.dialers.get() {
+            Some(built) => OnDemand::ready(built.clone()),
+            None => OnDemand::from_secret(&self.source, |config, secrets| Ok(carrier::dialers(config, secrets)?)),
+        }
+    }
+
+    /// Every webhook key, the secret's (the Twilio auth token, Vapi's secret) included, read on the
+    /// first webhook that needs one. `webhooks` has the Telnyx key from the environment at once.
+    pub fn webhooks_on_demand(&self) -> OnDemand<WebhookKeys> {
+        if self.webhooks_complete {
+            return OnDemand::ready(self.webhooks.clone());
+        }
+        OnDemand::from_secret(&self.source, |config, secrets| Ok(webhook_keys(config, secrets)?.0))
     }
 
     /// The number carriers (search, buy, release, send).
@@ -188,11 +220,94 @@ impl Wiring {
     }
 
     pub fn with_webhooks(self, webhooks: WebhookKeys) -> Self {
-        Self { webhooks, ..self }
+        Self { webhooks, webhooks_complete: true, ..self }
     }
 
     /// The queue's `maxReceiveCount`: the worker's delivery with this count is the last one.
     pub fn max_receive_count(&self) -> u32 {
         self.config.worker_max_receive_count
+    }
+}
+
+/// The Telnyx webhook key (`TELNYX_PUBLIC_KEY`, a public key, from the environment) and the public
+/// URL: what a webhook receiver has before it reads the carrier secret.
+fn environment_webhook_keys(config: &Config) -> Result<WebhookKeys, BoxError> {
+    let telnyx = std::env::var("TELNYX_PUBLIC_KEY").ok().filter(|k| !k.is_empty());
+    Ok(WebhookKeys::new(telnyx.as_deref(), None, config.public_url.clone())?)
+}
+
+/// Every webhook key, and where Vapi sends its reports with the secret it sends.
+fn webhook_keys(config: &Config, secrets: &CarrierSecrets) -> Result<(WebhookKeys, VapiServer), BoxError> {
+    let vapi_server = VapiServer {
+        url: config.public_url.clone(),
+        secret: secrets.vapi_webhook_secret.as_ref().map(|s| secrecy::ExposeSecret::expose_secret(s).to_owned()),
+    };
+    let webhooks = WebhookKeys { twilio_token: secrets.twilio_auth_token.clone(), ..environment_webhook_keys(config)? }
+        .with_vapi_secret(secrets.vapi_webhook_secret.clone());
+    Ok((webhooks, vapi_server))
+}
+
+/// The carrier secret of a configuration, read once: the first caller reads it, concurrent callers
+/// wait for that read, and a failed read is not kept (the next caller tries again).
+struct SecretSource {
+    sdk: SdkConfig,
+    config: Config,
+    cell: tokio::sync::OnceCell<Arc<CarrierSecrets>>,
+}
+
+impl SecretSource {
+    async fn get(&self) -> Result<Arc<CarrierSecrets>, BoxError> {
+        let secrets =
+            self.cell.get_or_try_init(|| async { CarrierSecrets::load_configured(&self.sdk, &self.config).await.map(Arc::new) }).await?;
+        Ok(secrets.clone())
+    }
+}
+
+type Build<T> = fn(&Config, &CarrierSecrets) -> Result<T, BoxError>;
+
+/// A port built from the carrier secret on the first request that needs it, then kept for the
+/// container's life. A failure (the secret unreadable, a credential malformed) is answered as
+/// `Unavailable` (503) and not kept: the next request tries again.
+pub struct OnDemand<T> {
+    cell: Arc<tokio::sync::OnceCell<T>>,
+    source: Option<(Arc<SecretSource>, Build<T>)>,
+}
+
+impl<T> Clone for OnDemand<T> {
+    fn clone(&self) -> Self {
+        Self { cell: self.cell.clone(), source: self.source.clone() }
+    }
+}
+
+/// An on-demand port could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("carrier credentials unavailable: {0}")]
+pub struct Unavailable(BoxError);
+
+impl<T> OnDemand<T> {
+    /// A port built already.
+    pub fn ready(port: T) -> Self {
+        Self { cell: Arc::new(tokio::sync::OnceCell::new_with(Some(port))), source: None }
+    }
+
+    fn from_secret(source: &Arc<SecretSource>, build: Build<T>) -> Self {
+        Self { cell: Arc::new(tokio::sync::OnceCell::new()), source: Some((source.clone(), build)) }
+    }
+
+    /// The port, built now if this is the first request that needs it.
+    pub async fn get(&self) -> Result<&T, Unavailable> {
+        self.cell
+            .get_or_try_init(|| async {
+                let (source, build) = self.source.as_ref().ok_or("an on-demand port with neither a value nor a source")?;
+                let secrets = source.get().await?;
+                build(&source.config, &secrets)
+            })
+            .await
+            .map_err(Unavailable)
+    }
+
+    /// Built already (a ready port, or one a request built).
+    pub fn is_built(&self) -> bool {
+        self.cell.initialized()
     }
 }

@@ -37,6 +37,12 @@ impl<T: ?Sized> Clone for ByCarrier<T> {
 }
 
 impl<T: ?Sized> ByCarrier<T> {
+    /// No carrier at all: for operations that never pick one (a list, a lookup), so that a handler
+    /// need not build its carriers for them.
+    pub const fn none() -> Self {
+        Self { twilio: None, telnyx: None, sandbox: None, default: None }
+    }
+
     pub fn get(&self, name: CarrierName) -> Option<&Arc<T>> {
         match name {
             CarrierName::Twilio => self.twilio.as_ref(),

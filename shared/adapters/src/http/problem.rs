@@ -126,6 +126,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A carrier port whose credentials could not be read: 503, the cause logged, never answered.
+impl From<crate::wiring::Unavailable> for ApiError {
+    fn from(e: crate::wiring::Unavailable) -> Self {
+        Self::unavailable("carrier credentials", &e)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ProfileError::from(e).into()
