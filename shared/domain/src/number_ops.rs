@@ -26,7 +26,7 @@ pub struct ByCarrier<T: ?Sized> {
 
 impl<T: ?Sized> Default for ByCarrier<T> {
     fn default() -> Self {
-        Self { twilio: None, telnyx: None, sandbox: None, default: None }
+        Self::none()
     }
 }
 
