@@ -37,8 +37,9 @@ pub fn profile_carrier(config: &Config, secrets: &CarrierSecrets) -> Result<Arc<
     }
 }
 
-/// The number carriers this deployment has credentials for, built once per cold start. The sandbox
-/// is there only when it is the configured carrier; Twilio and Telnyx when their credentials are set.
+/// The number carriers this deployment has credentials for, built once per container (at cold
+/// start, or on the first request that needs them). The sandbox is there only when it is the
+/// configured carrier; Twilio and Telnyx when their credentials are set.
 pub fn number_carriers(config: &Config, secrets: &CarrierSecrets) -> Result<Carriers, CarrierError> {
     let mut carriers = Carriers::default();
     if let Some(key) = secrets.telnyx_api_key.as_ref().filter(|k| !k.expose_secret().is_empty()) {
