@@ -215,7 +215,6 @@ async fn exchange(connector: SharedHttpConnector, request: HttpRequest) -> Resul
         Error::new(kind, transport_message(kind, &e))
     })?;
     let status = answer.status().as_u16();
-    let content_type = answer.headers().get("content-type").map(str::to_owned);
     let mut stream = ByteStream::new(answer.into_body());
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -225,7 +224,7 @@ async fn exchange(connector: SharedHttpConnector, request: HttpRequest) -> Resul
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Response { status, content_type, body })
+    Ok(Response { status, body })
 }
 
 fn transport_message(kind: Kind, e: &aws_smithy_runtime_api::client::result::ConnectorError) -> String {
@@ -245,7 +244,6 @@ fn transport_message(kind: Kind, e: &aws_smithy_runtime_api::client::result::Con
 #[derive(Debug, Clone)]
 pub struct Response {
     status: u16,
-    content_type: Option<String>,
     body: Vec<u8>,
 }
 
@@ -258,22 +256,14 @@ impl Response {
         (200..300).contains(&self.status)
     }
 
-    pub fn content_type(&self) -> Option<&str> {
-        self.content_type.as_deref()
-    }
-
     /// The body as JSON of type `T`; an error names where it does not fit, never what it holds.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         serde_json::from_slice(&self.body).map_err(|e| Error::new(Kind::Decode, format!("not the expected JSON: {e}")))
     }
 
     /// The body as UTF-8 text.
-    pub fn text(&self) -> Result<String, Error> {
-        String::from_utf8(self.body.clone()).map_err(|_| Error::new(Kind::Decode, "the body is not UTF-8"))
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.body
+    pub fn text(self) -> Result<String, Error> {
+        String::from_utf8(self.body).map_err(|_| Error::new(Kind::Decode, "the body is not UTF-8"))
     }
 }
 

@@ -305,9 +305,4 @@ impl<T> OnDemand<T> {
             .await
             .map_err(Unavailable)
     }
-
-    /// Built already (a ready port, or one a request built).
-    pub fn is_built(&self) -> bool {
-        self.cell.initialized()
-    }
 }
