@@ -9,12 +9,12 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsMessage;
 use patchbay_adapters::carrier::TwilioClient;
 use patchbay_adapters::voice_ai::vapi::{ImportCredentials, VapiClient};
-use patchbay_domain::assistant_ops::Assistants;
-use patchbay_domain::number_ops::Carriers;
-use patchbay_domain::ports::{AssistantReader, NumberCarrier, NumberReader, VoiceAi};
-use patchbay_domain::profiles::SyncOutcome;
-use patchbay_domain::voice_ai::{Assistant, AssistantName, AssistantSettings, AssistantStatus, ProviderChoice};
-use patchbay_domain::{CarrierName, CommandEnvelope, NumberStatus, SyncState, UserId, E164};
+use patchbay_domain::kernel::sync::SyncOutcome;
+use patchbay_domain::numbers::{Carriers, NumberCarrier, NumberReader, NumberStatus};
+use patchbay_domain::voice_ai::{
+    Assistant, AssistantName, AssistantReader, AssistantSettings, AssistantStatus, Assistants, ProviderChoice, VoiceAi,
+};
+use patchbay_domain::{CarrierName, CommandEnvelope, SyncState, UserId, E164};
 use patchbay_e2e::{user, Parts, TestEnv};
 use patchbay_worker::{Handled, Worker};
 use secrecy::SecretString;
@@ -334,4 +334,91 @@ async fn a_lost_import_answer_is_found_again_not_imported_twice() {
     let n = env.store.get_number(&u, &e164).await.unwrap();
     assert_eq!((n.assistant_sync, n.vapi_phone_number_id.as_deref()), (Some(SyncState::Synced), Some("pn-5")));
     assert_eq!(env.store.get_assistant(&u, a.id).await.unwrap().status, AssistantStatus::Active);
+}
+
+#[tokio::test]
+async fn releasing_a_number_imported_at_vapi_removes_the_import_before_the_carrier_release() {
+    let env = TestEnv::new(PARTS).await;
+    let fakes = Fakes::start().await;
+    let e164 = E164::parse("+14155550306").unwrap();
+    let (u, a, cmd) = start(&env, &fakes, "Released", &e164).await;
+    fakes.twilio_purchase(&e164, "PN0000000000000000000000000000306", false).await;
+    Mock::given(method("GET"))
+        .and(path("/assistant"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&fakes.vapi)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/assistant"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(
+                json!({"id": "asst-6", "orgId": "o", "createdAt": "2026-11-23T00:00:00Z", "updatedAt": "2026-11-23T00:00:00Z"}),
+            ),
+        )
+        .expect(1)
+        .mount(&fakes.vapi)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/phone-number"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&fakes.vapi)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/phone-number"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "pn-6", "provider": "twilio", "number": e164.as_str()})))
+        .expect(1)
+        .mount(&fakes.vapi)
+        .await;
+    let w = fakes.worker(&env);
+    assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Created));
+    let n = env.store.get_number(&u, &e164).await.unwrap();
+    assert_eq!((n.assistant_id, n.vapi_phone_number_id.as_deref()), (Some(a.id), Some("pn-6")));
+
+    // Released: `releasing`, still naming its Vapi import (the worker removes it).
+    let carriers = fakes.carriers();
+    let numbers = patchbay_domain::numbers::Numbers { store: env.wiring.store.as_ref(), queue: &env.queue, carriers: &carriers };
+    let patchbay_domain::numbers::Release::Releasing(releasing) = numbers.release(&u, &e164, OffsetDateTime::now_utc()).await.unwrap()
+    else {
+        panic!("an active number is released at the carrier")
+    };
+    assert_eq!((releasing.status, releasing.vapi_phone_number_id.as_deref()), (NumberStatus::Releasing, Some("pn-6")));
+
+    // Vapi first: while Vapi cannot remove the import, the carrier keeps the number (calls would
+    // otherwise still reach the assistant through a number someone else may buy).
+    Mock::given(method("DELETE"))
+        .and(path("/phone-number/pn-6"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"message": "unavailable", "statusCode": 503})))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&fakes.vapi)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/phone-number/pn-6"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "pn-6"})))
+        .expect(1)
+        .mount(&fakes.vapi)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers/PN0000000000000000000000000000306.json")))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&fakes.twilio)
+        .await;
+    let release = CommandEnvelope::sync_number(u.clone(), e164.clone(), releasing.version);
+    assert!(matches!(w.handle(&record(&release, 1)).await, Handled::Retry(_)), "Vapi's 503 is retried");
+    let twilio_deletes = |requests: Vec<wiremock::Request>| requests.iter().filter(|r| r.method.as_str() == "DELETE").count();
+    assert_eq!(twilio_deletes(fakes.twilio.received_requests().await.unwrap()), 0, "no carrier release before Vapi lets go");
+    assert_eq!(env.store.get_number(&u, &e164).await.unwrap().status, NumberStatus::Releasing);
+
+    assert_eq!(w.handle(&record(&release, 2)).await, Handled::Done(SyncOutcome::Deleted));
+    assert_eq!(twilio_deletes(fakes.twilio.received_requests().await.unwrap()), 1);
+    assert!(env.store.get_number(&u, &e164).await.is_err(), "the record is gone");
+    assert_eq!(env.owner_in_table(e164.as_str()).await, None, "the number is free again");
+    // The assistant stays, active at Vapi, with no number.
+    let ops = Assistants { store: env.wiring.store.as_ref(), queue: &env.queue, carriers: &carriers };
+    let page = ops.get(&u, a.id).await.unwrap();
+    assert_eq!((page.assistant.status, page.assistant.vapi_assistant_id.as_deref()), (AssistantStatus::Active, Some("asst-6")));
+    assert!(page.numbers.is_empty(), "{:?}", page.numbers);
+    let vapi = fakes.vapi.received_requests().await.unwrap();
+    assert!(!vapi.iter().any(|r| r.url.path().starts_with("/assistant/")), "the assistant is not touched at Vapi: {vapi:?}");
 }

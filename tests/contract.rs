@@ -12,8 +12,9 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use patchbay_adapters::carrier::{TelnyxClient, TwilioClient};
-use patchbay_domain::ports::{CarrierProfileSpec, NumberCarrier, ProfileCarrier};
-use patchbay_domain::{CarrierProfileId, NumberSearch, ProfileId, ProfileName, WhitelistedDestinations, E164};
+use patchbay_domain::numbers::{NumberCarrier, NumberSearch};
+use patchbay_domain::profiles::{CarrierProfileSpec, ProfileCarrier, ProfileName, WhitelistedDestinations};
+use patchbay_domain::{CarrierProfileId, ProfileId, E164};
 use patchbay_local::emulator::repo_root;
 use secrecy::SecretString;
 
@@ -177,8 +178,9 @@ async fn telnyx_client_requests_validate_against_the_official_spec() {
 
 #[tokio::test]
 async fn telnyx_dialer_requests_validate_against_the_official_spec() {
-    use patchbay_domain::dialer::{ConnectionId, ConnectionSpec, SipPassword};
-    use patchbay_domain::ports::DialerCarrier;
+    use patchbay_domain::dialer::DialerCarrier;
+    use patchbay_domain::dialer::{ConnectionSpec, SipPassword};
+    use patchbay_domain::ConnectionId;
 
     let (_prism, port) = prism("telnyx_spec3.yml").await;
     let (base, seen) = proxy_to(port).await;
@@ -226,8 +228,9 @@ fn validate_requests(spec: &str, requests: &serde_json::Value) -> (i32, String) 
 #[tokio::test]
 async fn vapi_client_requests_validate_against_the_official_spec() {
     use patchbay_adapters::voice_ai::vapi::{ImportCredentials, VapiClient};
-    use patchbay_domain::ports::VoiceAi;
-    use patchbay_domain::voice_ai::{AssistantId, AssistantSettings, AssistantSpec, NumberImport, ProviderChoice};
+    use patchbay_domain::voice_ai::VoiceAi;
+    use patchbay_domain::voice_ai::{AssistantSettings, AssistantSpec, NumberImport, ProviderChoice};
+    use patchbay_domain::AssistantId;
     use patchbay_domain::CarrierName;
     use wiremock::matchers::any;
     use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -319,7 +319,7 @@ async fn bad_input_and_foreign_connections_are_4xx_naming_the_field() {
 
 #[tokio::test]
 async fn webrtc_tokens_are_limited_per_user_per_minute() {
-    use patchbay_domain::ports::ConnectionWriter;
+    use patchbay_domain::dialer::ConnectionWriter;
     let env = TestEnv::new(PARTS).await;
     let t = Transcript::default();
     let (uid, token) = user();

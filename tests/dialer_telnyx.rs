@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use patchbay_adapters::carrier::TelnyxClient;
-use patchbay_domain::dialer::ConnectionName;
-use patchbay_domain::dialer_ops::{Dialer, Dialers};
-use patchbay_domain::ports::{ConnectionReader, DialerCarrier, NumberCarrier, NumberReader, NumberSyncLedger, NumberWriter};
-use patchbay_domain::profiles::SyncOutcome;
-use patchbay_domain::{CarrierName, CommandEnvelope, PhoneNumber, SyncState, UserId, E164};
+use patchbay_domain::dialer::{ConnectionName, ConnectionReader, Dialer, DialerCarrier, Dialers};
+use patchbay_domain::kernel::sync::SyncOutcome;
+use patchbay_domain::numbers::{NumberCarrier, NumberReader, NumberSyncLedger, NumberWriter, PhoneNumber};
+use patchbay_domain::{CarrierName, CommandEnvelope, SyncState, UserId, E164};
 use patchbay_e2e::{user, Parts, TestEnv};
 use patchbay_worker::{Handled, Worker};
 use secrecy::SecretString;
@@ -33,7 +32,7 @@ fn dialers(c: &Arc<TelnyxClient>) -> Dialers {
 }
 
 fn worker(env: &TestEnv, c: &Arc<TelnyxClient>) -> Worker {
-    let mut carriers = patchbay_domain::number_ops::Carriers { default: Some(CarrierName::Telnyx), ..Default::default() };
+    let mut carriers = patchbay_domain::numbers::Carriers { default: Some(CarrierName::Telnyx), ..Default::default() };
     carriers.telnyx = Some(c.clone() as Arc<dyn NumberCarrier>);
     Worker {
         dialers: dialers(c),
@@ -150,7 +149,7 @@ async fn a_connection_is_created_rotated_and_issues_tokens_at_telnyx() {
         .expect(1)
         .mount(&server)
         .await;
-    ops.assign(&u, conn.id, &e164, patchbay_domain::dialer::NumberRole::Primary, OffsetDateTime::now_utc()).await.unwrap();
+    ops.assign(&u, conn.id, &e164, patchbay_domain::numbers::NumberRole::Primary, OffsetDateTime::now_utc()).await.unwrap();
     let n = env.store.get_number(&u, &e164).await.unwrap();
     let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), n.version);
     assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Updated));
@@ -225,4 +224,78 @@ async fn a_lost_create_is_adopted_5xx_retried_4xx_recorded_timeouts_bounded() {
     assert_eq!(stored.sync_state, SyncState::Failed);
     let message = &stored.sync_error.as_ref().unwrap().message;
     assert!(!message.contains(password.expose()) && message.contains("[redacted]"), "{message}");
+}
+
+#[tokio::test]
+async fn releasing_a_number_on_a_sip_connection_frees_its_slot_and_releases_it_at_telnyx() {
+    let env = TestEnv::new(PARTS).await;
+    let server = MockServer::start().await;
+    let c = client(&server, 2000);
+    let ds = dialers(&c);
+    let ops = Dialer { store: env.wiring.store.as_ref(), secrets: env.wiring.sip_secrets().as_ref(), queue: &env.queue, dialers: &ds };
+    let w = worker(&env, &c);
+    let u = UserId::parse(&user().0).unwrap();
+
+    // A synced connection with a Telnyx number on it as its primary, its voice routed there.
+    let (created, _) = ops.create(&u, ConnectionName::parse("Desk").unwrap(), None, None, OffsetDateTime::now_utc()).await.unwrap();
+    let conn = created.into_inner();
+    list_mock(&server, json!({"data": []})).await;
+    Mock::given(method("POST"))
+        .and(path("/credential_connections"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(connection("777", "Desk", &conn.sip_username)))
+        .mount(&server)
+        .await;
+    let cmd = CommandEnvelope::sync_connection(u.clone(), conn.id, conn.version);
+    assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Created));
+    let e164 = E164::parse("+13125550178").unwrap();
+    let n = PhoneNumber::new_purchase(u.clone(), e164.clone(), CarrierName::Telnyx, OffsetDateTime::now_utc());
+    env.store.create_purchase(&n, None).await.unwrap();
+    env.store.record_active(&u, &e164, 1, "1293384261075731500", OffsetDateTime::now_utc()).await.unwrap();
+    Mock::given(method("PATCH"))
+        .and(path("/phone_numbers/1293384261075731500"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "1293384261075731500", "connection_id": "777"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    ops.assign(&u, conn.id, &e164, patchbay_domain::numbers::NumberRole::Primary, OffsetDateTime::now_utc()).await.unwrap();
+    let n = env.store.get_number(&u, &e164).await.unwrap();
+    let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), n.version);
+    assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Updated));
+    let before = env.store.get_connection(&u, conn.id).await.unwrap();
+    assert_eq!(before.number_count, 1);
+
+    // Released: off the connection in the same write that marks it releasing.
+    let numbers = patchbay_domain::numbers::Numbers { store: env.wiring.store.as_ref(), queue: &env.queue, carriers: &w.carriers };
+    let patchbay_domain::numbers::Release::Releasing(releasing) = numbers.release(&u, &e164, OffsetDateTime::now_utc()).await.unwrap()
+    else {
+        panic!("an active number is released at the carrier")
+    };
+    assert_eq!((releasing.status, releasing.voice.as_ref()), (patchbay_domain::numbers::NumberStatus::Releasing, None));
+    let conn_item = |items: Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>| {
+        items.into_iter().find(|i| patchbay_e2e::s(i, "sk") == format!("SIPCONN#{}", conn.id)).expect("the connection's item")
+    };
+    let item = conn_item(env.user_items(u.as_str()).await);
+    assert_eq!(patchbay_e2e::s(&item, "number_count"), "0", "the count goes down with the release");
+    assert!(!item.contains_key("primary_number"), "the primary slot is free: {item:?}");
+    assert!(ops.get(&u, conn.id).await.unwrap().numbers.is_empty(), "the connection lists no number");
+
+    // The worker releases it at Telnyx (one DELETE; no routing call: the carrier drops the route
+    // with the number), then the record and its owner guard go.
+    Mock::given(method("DELETE"))
+        .and(path("/phone_numbers/1293384261075731500"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "1293384261075731500"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), releasing.version);
+    assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Deleted));
+    assert!(env.store.get_number(&u, &e164).await.is_err(), "the record is gone");
+    assert_eq!(env.owner_in_table(e164.as_str()).await, None, "the number is free again");
+    // The connection itself is untouched at the carrier and in the table, and can now be deleted.
+    let after = env.store.get_connection(&u, conn.id).await.unwrap();
+    assert_eq!((after.sync_state, after.carrier_connection_id.as_deref(), after.number_count), (SyncState::Synced, Some("777"), 0));
+    ops.delete(&u, conn.id, OffsetDateTime::now_utc()).await.expect("no number left on it");
+    let requests = server.received_requests().await.unwrap();
+    let to_number = requests.iter().filter(|r| r.url.path() == "/phone_numbers/1293384261075731500").count();
+    assert_eq!(to_number, 2, "one routing PATCH before, one release DELETE: {requests:?}");
 }

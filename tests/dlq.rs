@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn a_poisoned_command_lands_in_the_dead_letter_queue_and_a_redrive_after_the_fix_completes_it_once() {
-    use patchbay_domain::ports::ProfileCarrier;
+    use patchbay_domain::profiles::ProfileCarrier;
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -3,10 +3,10 @@
 //! by the functions' routers against the emulator; the SQS batch runs through the worker.
 
 use patchbay_adapters::webhooks::WebhookKeys;
-use patchbay_domain::dialer::{ConnectionId, ConnectionName, SipConnection, SipPassword};
-use patchbay_domain::ports::{AssistantWriter, ConnectionWriter, ProfileWriter};
-use patchbay_domain::voice_ai::{Assistant, AssistantId, AssistantName};
-use patchbay_domain::{CarrierName, MessagingProfile, NewProfile, ProfileId, ProfileName, UserId, WhitelistedDestinations};
+use patchbay_domain::dialer::{ConnectionName, ConnectionWriter, SipConnection, SipPassword};
+use patchbay_domain::profiles::{MessagingProfile, NewProfile, ProfileName, ProfileWriter, WhitelistedDestinations};
+use patchbay_domain::voice_ai::{Assistant, AssistantName, AssistantWriter};
+use patchbay_domain::{AssistantId, CarrierName, ConnectionId, ProfileId, UserId};
 use patchbay_e2e::{Parts, TestEnv};
 use patchbay_local::server::function_routes;
 use patchbay_worker::Worker;

@@ -21,7 +21,7 @@ use patchbay_adapters::carrier::SandboxCarrier;
 use patchbay_adapters::webhooks::telnyx_public_key;
 use patchbay_adapters::webhooks::WebhookKeys;
 use patchbay_adapters::{Config, DynamoStore, SqsQueue, Wiring};
-use patchbay_domain::number_ops::Carriers;
+use patchbay_domain::numbers::Carriers;
 use patchbay_domain::CarrierName;
 use patchbay_local::devauth::DevAuth;
 use patchbay_local::faults::{FaultControl, Faults};

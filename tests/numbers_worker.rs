@@ -7,13 +7,11 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use patchbay_adapters::carrier::{TelnyxClient, TwilioClient};
-use patchbay_domain::number_ops::{self, Carriers, Numbers};
-use patchbay_domain::ports::{NumberCarrier, NumberReader, NumberSyncLedger, NumberWriter, ProfileSyncLedger, ProfileWriter};
-use patchbay_domain::profiles::SyncOutcome;
-use patchbay_domain::{
-    CarrierName, CarrierProfileId, CommandEnvelope, IdempotencyKey, MessagingProfile, NewProfile, NumberStatus, PhoneNumber, ProfileName,
-    UserId, WhitelistedDestinations, E164,
-};
+use patchbay_domain::kernel::sync::SyncOutcome;
+use patchbay_domain::numbers; // FIXME
+use patchbay_domain::numbers::{Carriers, NumberCarrier, NumberReader, NumberStatus, NumberSyncLedger, NumberWriter, Numbers, PhoneNumber};
+use patchbay_domain::profiles::{MessagingProfile, NewProfile, ProfileName, ProfileSyncLedger, ProfileWriter, WhitelistedDestinations};
+use patchbay_domain::{CarrierName, CarrierProfileId, CommandEnvelope, IdempotencyKey, UserId, E164};
 use patchbay_e2e::{user, Parts, TestEnv};
 use patchbay_local::poller::Poller;
 use patchbay_worker::{Handled, Worker};
@@ -341,7 +339,7 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
     );
     env.store.create_profile(&profile, None).await.unwrap();
     env.store.record_synced(&u, profile.id, 1, &CarrierProfileId::parse(cid).unwrap(), OffsetDateTime::now_utc()).await.unwrap();
-    let assigned = number_ops::assign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+    let assigned = numbers::assign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
     let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), assigned.version);
     assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Updated));
     assert_eq!(env.store.get_number(&u, &e164).await.unwrap().profile_sync, patchbay_domain::SyncState::Synced);
@@ -357,7 +355,7 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
         .expect(1)
         .mount(&server)
         .await;
-    let off = number_ops::unassign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+    let off = numbers::unassign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
     let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), off.version);
     assert!(matches!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Failed(e)) if e.code == "10015"));
     let refused = env.store.get_number(&u, &e164).await.unwrap();
@@ -366,7 +364,7 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
         (patchbay_domain::SyncState::Failed, Some("10015".to_owned()))
     );
     // Back on the profile for the release below.
-    number_ops::assign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+    numbers::assign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
 
     // Release: off the profile (its count back to zero), then gone at the carrier and here.
     let releasing = env.store.mark_releasing(&u, &e164, OffsetDateTime::now_utc()).await.unwrap();
@@ -446,8 +444,9 @@ async fn search_carrier_failures_are_502_or_503_with_the_carriers_words() {
 /// after that sends nothing more.
 #[tokio::test]
 async fn a_send_is_retried_after_a_5xx_and_never_sent_twice() {
+    use patchbay_domain::kernel::provider::Created;
     use patchbay_domain::messaging::OutboundSms;
-    use patchbay_domain::ports::{Created, Outbox, SendLedger};
+    use patchbay_domain::messaging::{Outbox, SendLedger};
     let _one = SERIAL.lock().await;
     let env = TestEnv::new(PARTS).await;
     let server = MockServer::start().await;
@@ -483,7 +482,7 @@ async fn a_send_is_retried_after_a_5xx_and_never_sent_twice() {
     env.store.create_profile(&profile, None).await.unwrap();
     env.store.record_synced(&u, profile.id, 1, &CarrierProfileId::parse(cid).unwrap(), OffsetDateTime::now_utc()).await.unwrap();
     env.store.activate_profile(&u, profile.id, OffsetDateTime::now_utc()).await.unwrap();
-    number_ops::assign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+    numbers::assign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
 
     let sms = OutboundSms::new(e164.clone(), E164::parse("+16465550100").unwrap(), "hello".into()).unwrap();
     // Queued through the store, not the queue: this binary's tests share the queue, and one of them polls it.

@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use patchbay_adapters::carrier::{SandboxCarrier, SandboxDialer};
 use patchbay_adapters::voice_ai::SandboxVoiceAi;
-use patchbay_domain::dialer::{ConnectionId, ConnectionSpec, SipPassword};
-use patchbay_domain::dialer_ops::Dialers;
-use patchbay_domain::number_ops::Carriers;
-use patchbay_domain::ports::{DialerCarrier, NumberCarrier, ProfileReader};
-use patchbay_domain::{CarrierName, ProfileId, UserId, E164};
+use patchbay_domain::dialer::{ConnectionSpec, DialerCarrier, Dialers, SipPassword};
+use patchbay_domain::numbers::{Carriers, NumberCarrier};
+use patchbay_domain::profiles::ProfileReader;
+use patchbay_domain::{CarrierName, ConnectionId, ProfileId, UserId, E164};
 use patchbay_e2e::{eventually, Parts, TestEnv, DEV_SECRET};
 use patchbay_local::devauth::DevAuth;
 use patchbay_worker::Worker;

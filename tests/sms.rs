@@ -142,7 +142,7 @@ mod storm {
     use super::*;
     use futures::stream::{self, StreamExt};
     use patchbay_domain::messaging::OutboundSms;
-    use patchbay_domain::ports::{Outbox, SendLedger};
+    use patchbay_domain::messaging::{Outbox, SendLedger};
     use patchbay_domain::{UserId, E164};
     use patchbay_e2e::telnyx::{signed, signer};
     use time::OffsetDateTime;
@@ -160,7 +160,7 @@ mod storm {
         let user = UserId::parse(&a.uid).unwrap();
         let contacts: Vec<String> = (0..10).map(|i| format!("+1646555{:04}", 3000 + i)).collect();
         let mut outbound = Vec::new();
-        let sender = patchbay_domain::ports::NumberReader::get_number(&env.store, &user, &E164::parse(&a.number).unwrap()).await.unwrap();
+        let sender = patchbay_domain::numbers::NumberReader::get_number(&env.store, &user, &E164::parse(&a.number).unwrap()).await.unwrap();
         for i in 0..450 {
             let sms =
                 OutboundSms::new(E164::parse(&a.number).unwrap(), E164::parse(&contacts[i % 10]).unwrap(), format!("out {i}")).unwrap();

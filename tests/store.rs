@@ -1,11 +1,11 @@
 //! The DynamoDB store against the real emulator: every rule is a condition or a transaction, and
 //! each test checks what the table holds afterwards.
 
-use patchbay_domain::ports::{Created, ProfileReader, ProfileSyncLedger, ProfileWriter};
-use patchbay_domain::{
-    Conflict, IdempotencyKey, Limit, MessagingProfile, NewProfile, ProfileId, ProfileName, ProfilePatch, StoreError, SyncError, SyncState,
-    UserId, WhitelistedDestinations,
+use patchbay_domain::kernel::provider::Created;
+use patchbay_domain::profiles::{
+    MessagingProfile, NewProfile, ProfileName, ProfilePatch, ProfileReader, ProfileSyncLedger, ProfileWriter, WhitelistedDestinations,
 };
+use patchbay_domain::{Conflict, IdempotencyKey, Limit, ProfileId, StoreError, SyncError, SyncState, UserId};
 use patchbay_e2e::{user, Parts, TestEnv};
 use time::OffsetDateTime;
 
@@ -184,10 +184,11 @@ async fn worker_writes_are_guarded_by_the_version() {
 /// two passes taking the lease at once (exactly one runs).
 #[tokio::test]
 async fn reconciler_adoption_races_a_rival_purchase_and_passes_race_for_the_lease() {
-    use patchbay_domain::ports::{NumberReader, NumberSyncLedger, NumberWriter};
+    use patchbay_domain::numbers::{NumberReader, NumberSyncLedger, NumberWriter};
+    use patchbay_domain::numbers::{NumberStatus, PhoneNumber};
     use patchbay_domain::reconcile::{ReconcileLedger, LEASE_SECONDS};
     use patchbay_domain::{CarrierName, UserId, E164};
-    use patchbay_domain::{Conflict, NumberStatus, PhoneNumber, StoreError, SyncError};
+    use patchbay_domain::{Conflict, StoreError, SyncError};
 
     let env = TestEnv::new(Parts { api: false, worker: false }).await;
     let now = time::OffsetDateTime::now_utc();

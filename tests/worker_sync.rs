@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use patchbay_adapters::carrier::TelnyxClient;
-use patchbay_domain::ports::{ProfileCarrier, ProfileReader, ProfileWriter, WorkQueue};
-use patchbay_domain::profiles::SyncOutcome;
-use patchbay_domain::{
-    CommandEnvelope, MessagingProfile, NewProfile, ProfileName, ProfilePatch, SyncState, UserId, WhitelistedDestinations,
+use patchbay_domain::kernel::sync::SyncOutcome;
+use patchbay_domain::kernel::work::WorkQueue;
+use patchbay_domain::profiles::{
+    MessagingProfile, NewProfile, ProfileCarrier, ProfileName, ProfilePatch, ProfileReader, ProfileWriter, WhitelistedDestinations,
 };
+use patchbay_domain::{CommandEnvelope, SyncState, UserId};
 use patchbay_e2e::{user, Parts, TestEnv};
 use patchbay_local::poller::Poller;
 use patchbay_worker::{Handled, Worker};

@@ -305,7 +305,7 @@ async fn ops_call(method: reqwest::Method, path: &str) -> Result<(), Error> {
 /// receiver on a fresh local stack, `concurrency` at a time, and prints throughput and latency.
 async fn bench_webhooks(n: usize, concurrency: usize) -> Result<(), Error> {
     use futures::stream::{self, StreamExt};
-    use patchbay_domain::ports::NumberWriter;
+    use patchbay_domain::numbers::NumberWriter;
 
     let stack = LocalStack::start(StackOptions { stack_name: "patchbay-bench".into(), ..Default::default() }).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -313,7 +313,7 @@ async fn bench_webhooks(n: usize, concurrency: usize) -> Result<(), Error> {
     let wiring = Wiring::new(&stack.sdk, stack.config()?).with_webhooks(server::dev_webhook_keys(&base)?);
     let owner = patchbay_domain::UserId::parse("bench-user")?;
     let number = patchbay_domain::E164::parse("+12125550100")?;
-    let purchase = patchbay_domain::PhoneNumber::new_purchase(
+    let purchase = patchbay_domain::numbers::PhoneNumber::new_purchase(
         owner,
         number.clone(),
         patchbay_domain::CarrierName::Sandbox,

@@ -103,13 +103,15 @@ async fn sandbox_call(
     http::JsonBody(body): http::JsonBody<CallBody>,
 ) -> Result<axum::response::Response, http::ApiError> {
     use axum::response::IntoResponse;
-    use patchbay_domain::ports::{AssistantReader, ConnectionReader, NumberReader};
+    use patchbay_domain::dialer::ConnectionReader;
+    use patchbay_domain::numbers::NumberReader;
+    use patchbay_domain::voice_ai::AssistantReader;
     use secrecy::ExposeSecret;
     let bad =
         |field: &str, why: &str| http::ApiError::unprocessable(patchbay_domain::ValidationError::new(field, "invalid", why.to_owned()));
     let to = patchbay_domain::E164::parse(&body.to).map_err(|e| http::ApiError::unprocessable(e.at("to")))?;
     let from = patchbay_domain::E164::parse(&body.from).map_err(|e| http::ApiError::unprocessable(e.at("from")))?;
-    let Some((owner, _)) = patchbay_domain::ports::CallLedger::number_route(c.store.as_ref(), &to).await? else {
+    let Some((owner, _)) = patchbay_domain::calls::CallLedger::number_route(c.store.as_ref(), &to).await? else {
         return Err(bad("to", "nobody owns this number"));
     };
     let number = c.store.get_number(&owner, &to).await?;

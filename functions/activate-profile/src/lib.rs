@@ -10,9 +10,8 @@ use axum::{Json, Router};
 use patchbay_adapters::http::views::ProfileView;
 use patchbay_adapters::http::{ApiError, AuthUser, IdPath};
 use patchbay_adapters::Wiring;
-use patchbay_domain::ports::ProfileWriter;
-use patchbay_domain::profiles;
-use patchbay_domain::ProfileId;
+use patchbay_domain::profiles::ProfileWriter;
+use patchbay_domain::{profiles, ProfileId};
 use serde::Serialize;
 use time::OffsetDateTime;
 

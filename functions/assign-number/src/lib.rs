@@ -12,8 +12,9 @@ use axum::{Json, Router};
 use patchbay_adapters::http::views::NumberView;
 use patchbay_adapters::http::{ApiError, AuthUser, ProfileNumberPath};
 use patchbay_adapters::Wiring;
-use patchbay_domain::number_ops;
-use patchbay_domain::ports::{NumberWriter, WorkQueue};
+use patchbay_domain::kernel::work::WorkQueue;
+use patchbay_domain::numbers;
+use patchbay_domain::numbers::NumberWriter;
 use time::OffsetDateTime;
 
 pub struct AssignApi {
@@ -36,7 +37,7 @@ async fn assign(
     AuthUser(user): AuthUser,
     ProfileNumberPath(profile, e164): ProfileNumberPath,
 ) -> Result<Response, ApiError> {
-    let n = number_ops::assign(api.store.as_ref(), api.queue.as_ref(), &user, &e164, profile, OffsetDateTime::now_utc()).await?;
+    let n = numbers::assign(api.store.as_ref(), api.queue.as_ref(), &user, &e164, profile, OffsetDateTime::now_utc()).await?;
     Ok((StatusCode::ACCEPTED, Json(NumberView::from(&n))).into_response())
 }
 
@@ -45,6 +46,6 @@ async fn unassign(
     AuthUser(user): AuthUser,
     ProfileNumberPath(profile, e164): ProfileNumberPath,
 ) -> Result<Response, ApiError> {
-    let n = number_ops::unassign(api.store.as_ref(), api.queue.as_ref(), &user, &e164, profile, OffsetDateTime::now_utc()).await?;
+    let n = numbers::unassign(api.store.as_ref(), api.queue.as_ref(), &user, &e164, profile, OffsetDateTime::now_utc()).await?;
     Ok((StatusCode::ACCEPTED, Json(NumberView::from(&n))).into_response())
 }

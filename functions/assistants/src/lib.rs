@@ -14,13 +14,14 @@ use patchbay_adapters::http::views::{NumberView, SyncErrorView};
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, IdPath, JsonBody, QueryParams};
 use patchbay_adapters::wiring::OnDemand;
 use patchbay_adapters::Wiring;
-use patchbay_domain::assistant_ops::{AssistantPage, Assistants};
-use patchbay_domain::number_ops::Carriers;
-use patchbay_domain::ports::{AssistantWriter, Created, WorkQueue};
+use patchbay_domain::kernel::provider::Created;
+use patchbay_domain::kernel::text::parse_text;
+use patchbay_domain::kernel::work::WorkQueue;
+use patchbay_domain::numbers::Carriers;
 use patchbay_domain::voice_ai::{
-    parse_text, AssistantId, AssistantName, AssistantPatch, AssistantSettings, AssistantStatus, ProviderChoice,
+    AssistantName, AssistantPage, AssistantPatch, AssistantSettings, AssistantStatus, AssistantWriter, Assistants, ProviderChoice,
 };
-use patchbay_domain::{CarrierName, Cursor, Limit, SyncState, ValidationError, E164};
+use patchbay_domain::{AssistantId, CarrierName, Cursor, Limit, SyncState, ValidationError, E164};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

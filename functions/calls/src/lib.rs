@@ -10,10 +10,8 @@ use axum::{Json, Router};
 use patchbay_adapters::dynamo::items::rfc3339;
 use patchbay_adapters::http::{ApiError, AuthUser, QueryParams};
 use patchbay_adapters::Wiring;
-use patchbay_domain::calls::{day_range, dollars, Call, CallFilter, CallSource, CallsApi, Counters, Dashboard};
-use patchbay_domain::ports::CallReader;
-use patchbay_domain::voice_ai::AssistantId;
-use patchbay_domain::{Cursor, Limit, ValidationError, E164};
+use patchbay_domain::calls::{day_range, dollars, Call, CallFilter, CallReader, CallSource, CallsApi, Counters, Dashboard};
+use patchbay_domain::{AssistantId, Cursor, Limit, ValidationError, E164};
 use serde::Serialize;
 use time::OffsetDateTime;
 

@@ -13,10 +13,8 @@ use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::PageView;
 use patchbay_adapters::http::{ApiError, AuthUser, JsonBody, QueryParams};
 use patchbay_adapters::Wiring;
-use patchbay_domain::conversations::Conversations;
-use patchbay_domain::messaging::{Contact, Conversation, ConversationId, Message};
-use patchbay_domain::ports::ConversationStore;
-use patchbay_domain::{Cursor, Limit, ValidationError, E164};
+use patchbay_domain::messaging::{Contact, Conversation, ConversationStore, Conversations, Message};
+use patchbay_domain::{ConversationId, Cursor, Limit, ValidationError, E164};
 use serde::Deserialize;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -88,7 +86,7 @@ struct MessageView {
     to: String,
     text: String,
     segments: u32,
-    encoding: patchbay_domain::sms::Encoding,
+    encoding: patchbay_domain::messaging::Encoding,
     status: patchbay_domain::messaging::MessageStatus,
     created_at: String,
 }

@@ -12,9 +12,11 @@ use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::{PageView, ProfilePageView, ProfileView};
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, IdPath, JsonBody, QueryParams};
 use patchbay_adapters::Wiring;
-use patchbay_domain::ports::{Created, NumberReader, ProfileWriter, WorkQueue};
-use patchbay_domain::profiles::Profiles;
-use patchbay_domain::{Cursor, Limit, NewProfile, ProfileId, ProfileName, ProfilePatch, ValidationError, WhitelistedDestinations};
+use patchbay_domain::kernel::provider::Created;
+use patchbay_domain::kernel::work::WorkQueue;
+use patchbay_domain::numbers::NumberReader;
+use patchbay_domain::profiles::{NewProfile, ProfileName, ProfilePatch, ProfileWriter, Profiles, WhitelistedDestinations};
+use patchbay_domain::{Cursor, Limit, ProfileId, ValidationError};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -60,7 +62,7 @@ struct PatchBody {
     whitelisted_destinations: Option<Vec<String>>,
 }
 
-fn accepted(profile: &patchbay_domain::MessagingProfile, replayed: bool) -> Response {
+fn accepted(profile: &patchbay_domain::profiles::MessagingProfile, replayed: bool) -> Response {
     http::accepted(ProfileView::from(profile), &format!("/v1/messaging-profiles/{}", profile.id), replayed)
 }
 

@@ -12,11 +12,11 @@ use patchbay_adapters::http::views::{AvailableNumberView, NumberView, PageView};
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, E164Path, JsonBody, QueryParams};
 use patchbay_adapters::wiring::OnDemand;
 use patchbay_adapters::Wiring;
-use patchbay_domain::assistant_ops::Assistants;
-use patchbay_domain::number_ops::{Carriers, Numbers, Release};
-use patchbay_domain::ports::{AssistantWriter, Created, NumberWriter, WorkQueue};
-use patchbay_domain::voice_ai::AssistantId;
-use patchbay_domain::{CarrierName, Cursor, Limit, NumberSearch, PhoneNumber, ValidationError, E164};
+use patchbay_domain::kernel::provider::Created;
+use patchbay_domain::kernel::work::WorkQueue;
+use patchbay_domain::numbers::{Carriers, NumberSearch, NumberWriter, Numbers, PhoneNumber, Release};
+use patchbay_domain::voice_ai::{AssistantWriter, Assistants};
+use patchbay_domain::{AssistantId, CarrierName, Cursor, Limit, ValidationError, E164};
 use serde::Deserialize;
 use time::OffsetDateTime;
 

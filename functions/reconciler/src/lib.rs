@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use patchbay_adapters::{DynamoStore, SqsQueue, Wiring};
-use patchbay_domain::dialer_ops::Dialers;
-use patchbay_domain::number_ops::Carriers;
-use patchbay_domain::ports::{ProfileCarrier, VoiceAi};
+use patchbay_domain::dialer::Dialers;
+use patchbay_domain::numbers::Carriers;
+use patchbay_domain::profiles::ProfileCarrier;
 use patchbay_domain::reconcile::{emf_line, ReconcileError, Reconciler, Report};
+use patchbay_domain::voice_ai::VoiceAi;
 use time::OffsetDateTime;
 
 /// What a pass is made of, built once per cold start.

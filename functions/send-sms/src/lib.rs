@@ -12,9 +12,10 @@ use axum::Router;
 use patchbay_adapters::dynamo::items::rfc3339;
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, JsonBody};
 use patchbay_adapters::Wiring;
-use patchbay_domain::message_ops::{queue_send, SendError};
-use patchbay_domain::messaging::{Message, OutboundSms};
-use patchbay_domain::ports::{Created, NumberReader, Outbox, WorkQueue};
+use patchbay_domain::kernel::provider::Created;
+use patchbay_domain::kernel::work::WorkQueue;
+use patchbay_domain::messaging::{queue_send, Message, OutboundSms, Outbox, SendError};
+use patchbay_domain::numbers::NumberReader;
 use patchbay_domain::E164;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -52,7 +53,7 @@ pub struct SentView {
     text: String,
     status: patchbay_domain::messaging::MessageStatus,
     segments: u32,
-    encoding: patchbay_domain::sms::Encoding,
+    encoding: patchbay_domain::messaging::Encoding,
     created_at: String,
 }
 

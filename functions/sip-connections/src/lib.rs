@@ -16,10 +16,14 @@ use patchbay_adapters::http::views::SyncErrorView;
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, IdPath, JsonBody, QueryParams};
 use patchbay_adapters::wiring::OnDemand;
 use patchbay_adapters::Wiring;
-use patchbay_domain::dialer::{AssignmentPatch, ConnectionId, ConnectionName, ConnectionPatch, NumberRole, SipPassword};
-use patchbay_domain::dialer_ops::{CarrierListing, ConnectionPage, Dialer, Dialers, IssuedToken};
-use patchbay_domain::ports::{ConnectionWriter, Created, SipSecrets, WorkQueue};
-use patchbay_domain::{CarrierName, Cursor, Limit, SyncState, ValidationError, E164};
+use patchbay_domain::dialer::{
+    AssignmentPatch, CarrierListing, ConnectionName, ConnectionPage, ConnectionPatch, ConnectionWriter, Dialer, Dialers, IssuedToken,
+    SipPassword, SipSecrets,
+};
+use patchbay_domain::kernel::provider::Created;
+use patchbay_domain::kernel::work::WorkQueue;
+use patchbay_domain::numbers::NumberRole;
+use patchbay_domain::{CarrierName, ConnectionId, Cursor, Limit, SyncState, ValidationError, E164};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

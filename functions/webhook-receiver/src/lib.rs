@@ -18,11 +18,9 @@ use patchbay_adapters::http::{ApiError, RawBody};
 use patchbay_adapters::webhooks::{verify_telnyx, verify_twilio, verify_vapi, WebhookError, WebhookKeys};
 use patchbay_adapters::wiring::OnDemand;
 use patchbay_adapters::Wiring;
-use patchbay_domain::calls::{micros_of, CallUpdate};
-use patchbay_domain::inbox::{self, SipCallEvent, VapiCallMessage};
-use patchbay_domain::messaging::{Inbound, InboundSms, MessageStatus, Receipt};
-use patchbay_domain::ports::{CallLedger, Inbox};
-use patchbay_domain::{CarrierName, SyncError, E164};
+use patchbay_domain::calls::{micros_of, CallLedger, CallUpdate, SipCallEvent, VapiCallMessage};
+use patchbay_domain::messaging::{Inbound, InboundSms, Inbox, InboxError, MessageStatus, Receipt};
+use patchbay_domain::{calls, messaging, CarrierName, SyncError, E164};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -147,7 +145,7 @@ fn twilio_status_of(s: &str) -> Option<MessageStatus> {
 }
 
 async fn apply(api: &ReceiverApi, receipt: &Receipt) -> Result<Response, ApiError> {
-    let outcome = inbox::apply_receipt(api.inbox.as_ref(), receipt, OffsetDateTime::now_utc()).await;
+    let outcome = messaging::apply_receipt(api.inbox.as_ref(), receipt, OffsetDateTime::now_utc()).await;
     tracing::info!(event = %receipt.event_id, carrier_message = %receipt.carrier_message_id, status = ?receipt.status, ?outcome, "receipt");
     outcome?;
     Ok(StatusCode::OK.into_response())
@@ -240,7 +238,7 @@ async fn sip_call(api: &ReceiverApi, event: TelnyxEvent, now: OffsetDateTime) ->
         }
     }
     let e = SipCallEvent { event_id: event.id.clone(), call_id, carrier_connection_id: connection, update };
-    let outcome = inbox::receive_sip_call(api.calls.as_ref(), &e, now).await?;
+    let outcome = calls::receive_sip_call(api.calls.as_ref(), &e, now).await.map_err(InboxError::Store)?;
     tracing::info!(event = %event.id, event_type = %event.event_type, ?outcome, "call event");
     Ok(StatusCode::OK.into_response())
 }
@@ -388,14 +386,14 @@ async fn vapi(State(api): State<Arc<ReceiverApi>>, headers: HeaderMap, RawBody(b
         call_id: call.id,
         update,
     };
-    let outcome = inbox::receive_vapi_call(api.calls.as_ref(), &message, now).await?;
+    let outcome = calls::receive_vapi_call(api.calls.as_ref(), &message, now).await.map_err(InboxError::Store)?;
     tracing::info!(call = %message.call_id, ?outcome, "vapi call message");
     Ok(StatusCode::OK.into_response())
 }
 
 async fn store_inbound(api: &ReceiverApi, sms: &InboundSms, now: OffsetDateTime) -> Result<(), ApiError> {
     // Logged without the text: message bodies stay out of logs.
-    match inbox::receive_sms(api.inbox.as_ref(), sms, now).await? {
+    match messaging::receive_sms(api.inbox.as_ref(), sms, now).await? {
         Inbound::Stored(m) => tracing::info!(event = %sms.event_id, message = %m.id, "inbound message stored"),
         Inbound::Duplicate => tracing::info!(event = %sms.event_id, "duplicate webhook acknowledged"),
         Inbound::NoOwner => tracing::info!(event = %sms.event_id, to = %sms.to, "inbound message to a number nobody owns dropped"),

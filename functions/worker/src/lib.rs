@@ -10,15 +10,13 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use patchbay_adapters::Wiring;
-use patchbay_domain::assistant_ops::{sync_assistant, AssistantPorts, SagaPorts, VapiServer};
-use patchbay_domain::dialer_ops::{sync_connection, Dialers, VoicePorts};
-use patchbay_domain::message_ops::{send_sms, SendPorts};
-use patchbay_domain::number_ops::{sync_number, Carriers, NumberPorts};
-use patchbay_domain::ports::{
-    AssistantSyncLedger, ConnectionSyncLedger, NumberSyncLedger, ProfileCarrier, ProfileSyncLedger, SendLedger, SipSecrets, VoiceAi,
-    WorkQueue,
-};
-use patchbay_domain::profiles::{sync_profile, SyncOutcome};
+use patchbay_domain::dialer::{sync_connection, ConnectionSyncLedger, Dialers, SipRoute, SipSecrets};
+use patchbay_domain::kernel::sync::SyncOutcome;
+use patchbay_domain::kernel::work::WorkQueue;
+use patchbay_domain::messaging::{send_sms, SendLedger, SendPorts};
+use patchbay_domain::numbers::{sync_number, Carriers, NumberPorts, NumberSyncLedger, PurchasePorts};
+use patchbay_domain::profiles::{sync_profile, ProfileCarrier, ProfileSyncLedger};
+use patchbay_domain::voice_ai::{sync_assistant, AssistantRoute, AssistantSyncLedger, SagaPorts, VapiServer, VoiceAi};
 use patchbay_domain::{Command, CommandEnvelope};
 use time::OffsetDateTime;
 
@@ -51,18 +49,14 @@ pub enum Handled {
 }
 
 impl Worker {
-    fn assistant_ports(&self) -> AssistantPorts<'_> {
-        AssistantPorts { store: self.assistants.as_ref(), voice_ai: self.voice_ai.as_ref() }
+    /// The number's assistant side (Vapi).
+    fn assistant_route(&self) -> AssistantRoute<'_> {
+        AssistantRoute { store: self.assistants.as_ref(), voice_ai: self.voice_ai.as_ref() }
     }
 
-    fn number_ports(&self) -> NumberPorts<'_> {
-        NumberPorts {
-            store: self.numbers.as_ref(),
-            profiles: self.profiles.as_ref(),
-            carriers: &self.carriers,
-            voice: VoicePorts { store: self.connections.as_ref(), dialers: &self.dialers },
-            assistants: self.assistant_ports(),
-        }
+    /// The number's SIP side (the dialer carriers).
+    fn sip_route(&self) -> SipRoute<'_> {
+        SipRoute { store: self.connections.as_ref(), dialers: &self.dialers }
     }
 
     pub fn new(w: &Wiring) -> Self {
@@ -125,12 +119,21 @@ impl Worker {
                 send_sms(ports, user_id, conversation_id, message_id, final_attempt, OffsetDateTime::now_utc()).await
             }
             Command::SyncPhoneNumber { user_id, phone_number } => {
-                sync_number(self.number_ports(), user_id, phone_number, final_attempt, OffsetDateTime::now_utc()).await
+                // The composition root of a number's sync: its call routes are the dialer's and voice AI's.
+                let (sip, assistant) = (self.sip_route(), self.assistant_route());
+                let ports = NumberPorts {
+                    store: self.numbers.as_ref(),
+                    profiles: self.profiles.as_ref(),
+                    carriers: &self.carriers,
+                    sip: &sip,
+                    assistant: &assistant,
+                };
+                sync_number(ports, user_id, phone_number, final_attempt, OffsetDateTime::now_utc()).await
             }
             Command::SyncAssistant { user_id, assistant_id } => {
                 let ports = SagaPorts {
-                    assistants: self.assistant_ports(),
-                    numbers: self.number_ports(),
+                    assistants: self.assistant_route(),
+                    purchase: PurchasePorts { store: self.numbers.as_ref(), carriers: &self.carriers },
                     queue: self.queue.as_ref(),
                     server: &self.vapi_server,
                 };

@@ -5,8 +5,8 @@ use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
 use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
-use patchbay_domain::dialer::{ConnectionId, SipPassword};
-use patchbay_domain::ports::{SecretError, SipSecrets};
+use patchbay_domain::dialer::{SecretError, SipPassword, SipSecrets};
+use patchbay_domain::ConnectionId;
 use secrecy::SecretString;
 use serde::Deserialize;
 

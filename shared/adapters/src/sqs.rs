@@ -1,7 +1,7 @@
 //! The SQS FIFO work queue: one message group per resource, deduplicated by the command's id.
 
 use async_trait::async_trait;
-use patchbay_domain::ports::{QueueError, WorkQueue};
+use patchbay_domain::kernel::work::{QueueError, WorkQueue};
 use patchbay_domain::CommandEnvelope;
 
 #[derive(Clone)]

@@ -6,10 +6,10 @@
 use std::sync::{Arc, OnceLock};
 
 use aws_types::SdkConfig;
-use patchbay_domain::assistant_ops::VapiServer;
-use patchbay_domain::dialer_ops::Dialers;
-use patchbay_domain::number_ops::Carriers;
-use patchbay_domain::ports::{ProfileCarrier, SipSecrets, VoiceAi};
+use patchbay_domain::dialer::{Dialers, SipSecrets};
+use patchbay_domain::numbers::Carriers;
+use patchbay_domain::profiles::ProfileCarrier;
+use patchbay_domain::voice_ai::{VapiServer, VoiceAi};
 
 use crate::carrier::{self, SandboxCarrier, SandboxDialer};
 use crate::secrets::{CarrierSecrets, SipSecretStore};

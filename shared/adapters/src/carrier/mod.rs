@@ -7,9 +7,11 @@ pub mod twilio;
 
 use std::sync::Arc;
 
-use patchbay_domain::dialer_ops::Dialers;
-use patchbay_domain::number_ops::Carriers;
-use patchbay_domain::ports::{CarrierError, DialerCarrier, NumberCarrier, ProfileCarrier, VoiceAi};
+use patchbay_domain::dialer::{DialerCarrier, Dialers};
+use patchbay_domain::kernel::provider::CarrierError;
+use patchbay_domain::numbers::{Carriers, NumberCarrier};
+use patchbay_domain::profiles::ProfileCarrier;
+use patchbay_domain::voice_ai::VoiceAi;
 use patchbay_domain::CarrierName;
 use secrecy::ExposeSecret;
 

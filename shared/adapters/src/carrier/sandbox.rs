@@ -8,10 +8,11 @@
 //! someone else took (21422), for the failure path. Without an area code: 212 (US) or 416 (CA).
 
 use async_trait::async_trait;
-use patchbay_domain::dialer::{CarrierConnection, ConnectionSpec, WebrtcToken, TOKEN_LIFETIME};
-use patchbay_domain::ports::{CarrierError, CarrierProfileSpec, DialerCarrier, NumberCarrier, Ownership, ProfileCarrier, Purchase};
-use patchbay_domain::reconcile::{ListedNumber, ListedProfile};
-use patchbay_domain::{AvailableNumber, CarrierName, CarrierProfileId, NumberSearch, E164};
+use patchbay_domain::dialer::{CarrierConnection, ConnectionSpec, DialerCarrier, WebrtcToken, TOKEN_LIFETIME};
+use patchbay_domain::kernel::provider::CarrierError;
+use patchbay_domain::numbers::{AvailableNumber, ListedNumber, NumberCarrier, NumberSearch, Ownership, Purchase};
+use patchbay_domain::profiles::{CarrierProfileSpec, ListedProfile, ProfileCarrier};
+use patchbay_domain::{CarrierName, CarrierProfileId, E164};
 use uuid::Uuid;
 
 #[derive(Default, Clone)]

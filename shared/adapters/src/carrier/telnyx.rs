@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use patchbay_domain::dialer::{jwt_expiry, CarrierConnection, ConnectionSpec, WebrtcToken, TOKEN_LIFETIME};
-use patchbay_domain::ports::{CarrierError, CarrierProfileSpec, DialerCarrier, NumberCarrier, Ownership, ProfileCarrier, Purchase};
-use patchbay_domain::reconcile::{ListedNumber, ListedProfile};
-use patchbay_domain::{AvailableNumber, CarrierName, CarrierProfileId, NumberSearch, E164};
+use patchbay_domain::dialer::{jwt_expiry, CarrierConnection, ConnectionSpec, DialerCarrier, WebrtcToken, TOKEN_LIFETIME};
+use patchbay_domain::kernel::provider::CarrierError;
+use patchbay_domain::numbers::{AvailableNumber, ListedNumber, NumberCarrier, NumberSearch, Ownership, Purchase};
+use patchbay_domain::profiles::{CarrierProfileSpec, ListedProfile, ProfileCarrier};
+use patchbay_domain::{CarrierName, CarrierProfileId, E164};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

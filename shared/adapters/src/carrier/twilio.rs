@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use patchbay_domain::ports::{CarrierError, NumberCarrier, Ownership, Purchase};
-use patchbay_domain::reconcile::ListedNumber;
-use patchbay_domain::{AvailableNumber, CarrierName, CarrierProfileId, NumberSearch, E164};
+use patchbay_domain::kernel::provider::CarrierError;
+use patchbay_domain::numbers::{AvailableNumber, ListedNumber, NumberCarrier, NumberSearch, Ownership, Purchase};
+use patchbay_domain::{CarrierName, CarrierProfileId, E164};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 

@@ -3,11 +3,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use patchbay_domain::ports::{AssistantReader, AssistantSyncLedger, AssistantWriter, Created, NumberWriter};
-use patchbay_domain::voice_ai::{Assistant, AssistantId, AssistantPatch, AssistantStatus};
-use patchbay_domain::{
-    Conflict, Cursor, IdempotencyKey, Limit, NumberStatus, Page, PhoneNumber, StoreError, SyncError, SyncState, UserId, E164,
-};
+use patchbay_domain::kernel::provider::Created;
+use patchbay_domain::numbers::{NumberStatus, NumberWriter, PhoneNumber};
+use patchbay_domain::voice_ai::{Assistant, AssistantPatch, AssistantReader, AssistantStatus, AssistantSyncLedger, AssistantWriter};
+use patchbay_domain::{AssistantId, Conflict, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncError, SyncState, UserId, E164};
 use time::OffsetDateTime;
 
 use super::errors::{Role, TxFailure, WriteFailure};

@@ -5,11 +5,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use patchbay_domain::calls::{contribution_moves, Call, CallSource, CallUpdate, Counters};
-use patchbay_domain::dialer::ConnectionId;
-use patchbay_domain::ports::{CallLedger, CallOutcome, CallReader, StatsRow};
-use patchbay_domain::voice_ai::AssistantId;
-use patchbay_domain::{Cursor, Limit, Page, StoreError, UserId, E164};
+use patchbay_domain::calls::{contribution_moves, Call, CallLedger, CallOutcome, CallReader, CallSource, CallUpdate, Counters, StatsRow};
+use patchbay_domain::{AssistantId, ConnectionId, Cursor, Limit, Page, StoreError, UserId, E164};
 use time::{Date, OffsetDateTime};
 
 use super::errors::{Role, TxFailure};

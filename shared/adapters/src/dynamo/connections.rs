@@ -4,11 +4,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use patchbay_domain::dialer::{AssignmentPatch, ConnectionId, ConnectionPatch, NumberRole, SipConnection};
-use patchbay_domain::ports::{ConnectionReader, ConnectionSyncLedger, ConnectionWriter, Created};
-use patchbay_domain::{
-    Conflict, Cursor, IdempotencyKey, Limit, NumberStatus, Page, PhoneNumber, StoreError, SyncError, SyncState, UserId, E164,
-};
+use patchbay_domain::dialer::{AssignmentPatch, ConnectionPatch, ConnectionReader, ConnectionSyncLedger, ConnectionWriter, SipConnection};
+use patchbay_domain::kernel::provider::Created;
+use patchbay_domain::numbers::{NumberRole, NumberStatus, PhoneNumber};
+use patchbay_domain::{Conflict, ConnectionId, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncError, SyncState, UserId, E164};
 use time::OffsetDateTime;
 
 use super::errors::{Role, TxFailure, WriteFailure};

@@ -1,19 +1,18 @@
 //! Item shapes and their mapping to domain types (serde_dynamo; no hand-built attribute maps).
 
 use patchbay_domain::calls::{Call, CallSource, CallUpdate};
-use patchbay_domain::dialer::{ConnectionId, ConnectionName, NumberRole, SipConnection, VoiceAssignment};
-use patchbay_domain::messaging::{Contact, Conversation, ConversationId, Direction, Message, MessageStatus};
-use patchbay_domain::sms::Encoding;
-use patchbay_domain::voice_ai::{Assistant, AssistantId, AssistantName, AssistantSettings, AssistantStatus, ProviderChoice};
+use patchbay_domain::dialer::{ConnectionName, SipConnection};
+use patchbay_domain::messaging::{Contact, Conversation, Direction, Encoding, Message, MessageStatus};
+use patchbay_domain::numbers::{NumberRole, NumberStatus, PhoneNumber, VoiceAssignment};
+use patchbay_domain::profiles::{MessagingProfile, ProfileName, WhitelistedDestinations};
+use patchbay_domain::reconcile::Kind;
+use patchbay_domain::voice_ai::{Assistant, AssistantName, AssistantSettings, AssistantStatus, ProviderChoice};
 use patchbay_domain::{
-    CarrierName, CarrierProfileId, MessagingProfile, NumberStatus, PhoneNumber, ProfileId, ProfileName, StoreError, SyncError, SyncState,
-    UserId, WhitelistedDestinations, E164,
+    AssistantId, CarrierName, CarrierProfileId, ConnectionId, ConversationId, ProfileId, StoreError, SyncError, SyncState, UserId, E164,
 };
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-use patchbay_domain::reconcile::Kind;
 
 use super::keys::Key;
 

@@ -28,10 +28,7 @@
 //! sort key `{user}#{id}`. Set when the record is written, gone with it.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use patchbay_domain::dialer::ConnectionId;
-use patchbay_domain::messaging::ConversationId;
-use patchbay_domain::voice_ai::AssistantId;
-use patchbay_domain::{CarrierName, IdempotencyKey, ProfileId, UserId, E164};
+use patchbay_domain::{AssistantId, CarrierName, ConnectionId, ConversationId, IdempotencyKey, ProfileId, UserId, E164};
 use std::collections::HashMap;
 
 pub const PK: &str = "pk";

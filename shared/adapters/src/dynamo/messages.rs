@@ -6,12 +6,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use patchbay_domain::calls::Counters;
+use patchbay_domain::kernel::provider::Created;
 use patchbay_domain::messaging::{
-    Contact, Conversation, ConversationId, Inbound, InboundSms, Message, MessageStatus, OutboundSms, Receipt, ReceiptOutcome,
+    keyword, Contact, Conversation, ConversationStore, Inbound, InboundSms, Inbox, Keyword, Message, MessageStatus, OutboundSms, Outbox,
+    Receipt, ReceiptOutcome, SendLedger,
 };
-use patchbay_domain::ports::{ConversationStore, Created, Inbox, Outbox, SendLedger};
-use patchbay_domain::sms::{keyword, Keyword};
-use patchbay_domain::{CarrierName, Conflict, Cursor, IdempotencyKey, Limit, NumberStatus, Page, StoreError, SyncError, UserId, E164};
+use patchbay_domain::numbers::NumberStatus;
+use patchbay_domain::{CarrierName, Conflict, ConversationId, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncError, UserId, E164};
 use time::OffsetDateTime;
 
 use super::calls::day_of;
@@ -279,7 +280,7 @@ impl Outbox for DynamoStore {
     async fn queue_outbound(
         &self,
         sms: &OutboundSms,
-        sender: &patchbay_domain::PhoneNumber,
+        sender: &patchbay_domain::numbers::PhoneNumber,
         message: &Message,
         idempotency: Option<(&IdempotencyKey, &str)>,
     ) -> Result<Created<Message>, StoreError> {

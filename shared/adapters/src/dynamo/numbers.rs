@@ -3,10 +3,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use patchbay_domain::ports::{Created, NumberReader, NumberSyncLedger, NumberWriter};
-use patchbay_domain::{
-    Conflict, Cursor, IdempotencyKey, Limit, NumberStatus, Page, PhoneNumber, ProfileId, StoreError, SyncError, SyncState, UserId, E164,
-};
+use patchbay_domain::kernel::provider::Created;
+use patchbay_domain::numbers::{NumberReader, NumberStatus, NumberSyncLedger, NumberWriter, PhoneNumber};
+use patchbay_domain::{Conflict, Cursor, IdempotencyKey, Limit, Page, ProfileId, StoreError, SyncError, SyncState, UserId, E164};
 use time::OffsetDateTime;
 
 use super::errors::{Cancellation, Role, TxFailure, WriteFailure};
@@ -213,7 +212,7 @@ impl NumberWriter for DynamoStore {
             }
             // Off its SIP connection too (the carrier drops its routing with the number).
             if let Some(v) = &current.voice {
-                let primary = v.role == patchbay_domain::dialer::NumberRole::Primary;
+                let primary = v.role == patchbay_domain::numbers::NumberRole::Primary;
                 tx.push(Role::Connection, self.connection_side(user, v.connection_id, e164, -1, false, primary)?);
             }
             match self.transact(tx).await {

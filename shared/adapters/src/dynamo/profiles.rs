@@ -3,10 +3,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Get, TransactGetItem};
-use patchbay_domain::ports::{Created, ProfileReader, ProfileSyncLedger, ProfileWriter};
+use patchbay_domain::kernel::provider::Created;
+use patchbay_domain::profiles::{Activation, MessagingProfile, ProfilePatch, ProfileReader, ProfileSyncLedger, ProfileWriter};
 use patchbay_domain::{
-    Activation, CarrierProfileId, Conflict, Cursor, IdempotencyKey, Limit, MessagingProfile, Page, ProfileId, ProfilePatch, StoreError,
-    SyncError, SyncState, UserId,
+    CarrierProfileId, Conflict, Cursor, IdempotencyKey, Limit, Page, ProfileId, StoreError, SyncError, SyncState, UserId,
 };
 use time::OffsetDateTime;
 

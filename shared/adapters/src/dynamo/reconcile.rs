@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use patchbay_domain::numbers::{NumberStatus, PhoneNumber};
 use patchbay_domain::reconcile::{Indexed, Kind, PassCursor, ReconcileLedger, Resync, Segment};
-use patchbay_domain::{Conflict, NumberStatus, PhoneNumber, StoreError, SyncState};
+use patchbay_domain::{Conflict, StoreError, SyncState};
 use time::OffsetDateTime;
 
 use super::assistants::assistant_from;

@@ -3,8 +3,7 @@
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use patchbay_domain::ids::PathId;
-use patchbay_domain::{IdempotencyKey, ProfileId, ValidationError, E164};
+use patchbay_domain::{IdempotencyKey, PathId, ProfileId, ValidationError, E164};
 
 use super::ApiError;
 

@@ -3,15 +3,13 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use patchbay_domain::assistant_ops::AssistantError;
-use patchbay_domain::conversations::ConversationError;
-use patchbay_domain::dialer_ops::DialerError;
-use patchbay_domain::inbox::InboxError;
-use patchbay_domain::number_ops::NumberError;
-use patchbay_domain::ports::CarrierError;
+use patchbay_domain::dialer::DialerError;
+use patchbay_domain::kernel::provider::CarrierError;
+use patchbay_domain::messaging::{ConversationError, InboxError};
+use patchbay_domain::numbers::NumberError;
 use patchbay_domain::profiles::ProfileError;
-use patchbay_domain::CarrierName;
-use patchbay_domain::{StoreError, ValidationError};
+use patchbay_domain::voice_ai::AssistantError;
+use patchbay_domain::{CarrierName, StoreError, ValidationError};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]

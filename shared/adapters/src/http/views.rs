@@ -1,6 +1,8 @@
 //! What the API shows: the JSON shapes of resources, built from domain types.
 
-use patchbay_domain::{AvailableNumber, CarrierName, MessagingProfile, NumberStatus, Page, PhoneNumber, SyncError, SyncState};
+use patchbay_domain::numbers::{AvailableNumber, NumberStatus, PhoneNumber};
+use patchbay_domain::profiles::MessagingProfile;
+use patchbay_domain::{CarrierName, Page, SyncError, SyncState};
 use serde::Serialize;
 
 use crate::dynamo::items::rfc3339;

@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use patchbay_domain::ports::{CarrierError, VoiceAi};
-use patchbay_domain::reconcile::{ListedAssistant, ListedVoiceNumber};
-use patchbay_domain::voice_ai::{AssistantId, AssistantSpec, NumberImport};
-use patchbay_domain::{CarrierName, E164};
+use patchbay_domain::kernel::provider::CarrierError;
+use patchbay_domain::voice_ai::{AssistantSpec, ListedAssistant, ListedVoiceNumber, NumberImport, VoiceAi};
+use patchbay_domain::{AssistantId, CarrierName, E164};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

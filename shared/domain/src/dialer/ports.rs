@@ -1,0 +1,141 @@
+//! What the dialer needs from outside: the store, the secret store (SIP passwords) and the carrier.
+
+use crate::dialer::model::{AssignmentPatch, CarrierConnection, ConnectionPatch, ConnectionSpec, SipConnection, SipPassword, WebrtcToken};
+use crate::kernel::error::StoreError;
+use crate::kernel::ids::{ConnectionId, IdempotencyKey, UserId};
+use crate::kernel::page::{Cursor, Limit, Page};
+use crate::kernel::phone::E164;
+use crate::kernel::provider::{CarrierError, CarrierName, Created};
+use crate::kernel::sync::SyncError;
+use crate::numbers::model::{NumberRole, PhoneNumber};
+use crate::numbers::ports::NumberReader;
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// SIP connection reads.
+#[async_trait]
+pub trait ConnectionReader: Send + Sync {
+    /// The user's connection (one being deleted included); `NotFound` for absent or foreign ids.
+    async fn get_connection(&self, user: &UserId, id: ConnectionId) -> Result<SipConnection, StoreError>;
+    /// The user's connections in creation order.
+    async fn list_connections(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<SipConnection>, StoreError>;
+}
+
+/// The dialer API's writes. Every rule is a condition in the same write.
+#[async_trait]
+pub trait ConnectionWriter: ConnectionReader + NumberReader {
+    /// Put a new connection (`attribute_not_exists`), with the key's guard in the same transaction.
+    async fn create_connection(
+        &self,
+        connection: &SipConnection,
+        idempotency: Option<(&IdempotencyKey, &str)>,
+    ) -> Result<Created<SipConnection>, StoreError>;
+    /// Rename or (de)activate; bumps the version, `pending`. `Conflict(ConnectionDeleting)` once deleting.
+    async fn update_connection(
+        &self,
+        user: &UserId,
+        id: ConnectionId,
+        patch: &ConnectionPatch,
+        now: OffsetDateTime,
+    ) -> Result<SipConnection, StoreError>;
+    /// A new password is in the secret store: bump the version and mark `pending` so the worker pushes it.
+    async fn password_rotated(&self, user: &UserId, id: ConnectionId, now: OffsetDateTime) -> Result<SipConnection, StoreError>;
+    /// Start a delete (`deleting`), only while no number is on the connection
+    /// (`Conflict(ConnectionHasNumbers)`).
+    async fn mark_connection_deleting(&self, user: &UserId, id: ConnectionId, now: OffsetDateTime) -> Result<SipConnection, StoreError>;
+    /// Put one of the user's active numbers on a connection with a role, in one transaction: the
+    /// number is on no other connection and no voice-AI assistant, the connection is not deleting, and
+    /// a `primary` takes the connection's one primary slot (`Conflict(PrimaryTaken)`). Putting a number
+    /// already there changes its role.
+    async fn assign_voice(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        id: ConnectionId,
+        role: NumberRole,
+        now: OffsetDateTime,
+    ) -> Result<PhoneNumber, StoreError>;
+    /// Change a number's role or whether it is offered as a caller id.
+    async fn update_voice(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        id: ConnectionId,
+        patch: &AssignmentPatch,
+        now: OffsetDateTime,
+    ) -> Result<PhoneNumber, StoreError>;
+    /// Take a number off a connection (its primary slot and count with it).
+    async fn unassign_voice(&self, user: &UserId, e164: &E164, id: ConnectionId, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
+    /// Remember the connection's telephony credential; the first one stored wins and is answered.
+    async fn remember_telephony_credential(&self, user: &UserId, id: ConnectionId, credential_id: &str) -> Result<String, StoreError>;
+    /// Take one of the user's `per_minute` WebRTC tokens for this minute: false when they are all taken.
+    async fn take_token(&self, user: &UserId, now: OffsetDateTime, per_minute: u32) -> Result<bool, StoreError>;
+}
+
+/// The worker's connection writes: what the carrier now holds.
+#[async_trait]
+pub trait ConnectionSyncLedger: ConnectionReader + NumberReader {
+    async fn record_connection_synced(
+        &self,
+        user: &UserId,
+        id: ConnectionId,
+        version: u64,
+        carrier_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Keep the carrier id of a connection created while the record moved on.
+    async fn record_connection_carrier_id(&self, user: &UserId, id: ConnectionId, carrier_id: &str) -> Result<(), StoreError>;
+    /// The carrier refused `version` for good: `failed` with why (a deleting connection stays deleting).
+    async fn record_connection_failed(
+        &self,
+        user: &UserId,
+        id: ConnectionId,
+        version: u64,
+        error: &SyncError,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Remove a `deleting` connection once the carrier's copy and the secret are gone.
+    async fn purge_connection(&self, user: &UserId, id: ConnectionId, version: u64) -> Result<(), StoreError>;
+    /// The carrier has the number on the connection its record names (or on none).
+    async fn record_voice_synced(&self, user: &UserId, e164: &E164, version: u64, now: OffsetDateTime) -> Result<(), StoreError>;
+    async fn record_voice_failed(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        version: u64,
+        error: &SyncError,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+}
+
+/// Why the secret store did not answer.
+#[derive(Debug, thiserror::Error)]
+#[error("secret store unavailable: {0}")]
+pub struct SecretError(#[source] pub Box<dyn std::error::Error + Send + Sync + 'static>);
+
+/// Where SIP passwords live (Secrets Manager, one secret per connection), and nowhere else.
+#[async_trait]
+pub trait SipSecrets: Send + Sync {
+    /// Store (create or replace) the connection's password.
+    async fn put_password(&self, id: ConnectionId, password: &SipPassword) -> Result<(), SecretError>;
+    async fn get_password(&self, id: ConnectionId) -> Result<Option<SipPassword>, SecretError>;
+    /// Delete it for good (no recovery window); absent is done.
+    async fn delete_password(&self, id: ConnectionId) -> Result<(), SecretError>;
+}
+
+/// The carrier side of the dialer (Telnyx credential connections and telephony credentials, or the sandbox).
+#[async_trait]
+pub trait DialerCarrier: Send + Sync {
+    fn name(&self) -> CarrierName;
+    async fn create_credential_connection(&self, spec: &ConnectionSpec) -> Result<String, CarrierError>;
+    /// The account's connection with this SIP user name (one created before a lost answer).
+    async fn find_credential_connection(&self, user_name: &str) -> Result<Option<String>, CarrierError>;
+    async fn update_credential_connection(&self, id: &str, spec: &ConnectionSpec) -> Result<(), CarrierError>;
+    async fn delete_credential_connection(&self, id: &str) -> Result<(), CarrierError>;
+    async fn list_credential_connections(&self) -> Result<Vec<CarrierConnection>, CarrierError>;
+    async fn create_telephony_credential(&self, connection_id: &str, name: &str) -> Result<String, CarrierError>;
+    async fn delete_telephony_credential(&self, id: &str) -> Result<(), CarrierError>;
+    async fn webrtc_token(&self, credential_id: &str, now: OffsetDateTime) -> Result<WebrtcToken, CarrierError>;
+    /// Route a number's inbound voice to a connection (`None`: to none).
+    async fn set_number_connection(&self, carrier_number_id: &str, connection_id: Option<&str>) -> Result<(), CarrierError>;
+}

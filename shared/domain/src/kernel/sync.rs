@@ -1,0 +1,64 @@
+//! The worker's sync protocol, the same for every capability: a record says how far the provider's
+//! copy is from it (`SyncState`, with the provider's reason when it refused), a sync step answers
+//! what it did (`SyncOutcome`) or why it must be retried (`SyncRetry`), and a write after a
+//! provider call that lost to a newer version is `Superseded` (`settle`).
+
+use crate::kernel::error::StoreError;
+use crate::kernel::provider::CarrierError;
+use serde::{Deserialize, Serialize};
+
+/// How far the carrier's copy of the profile is from ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    /// A create or change waits for the worker to mirror it.
+    Pending,
+    /// The carrier has what we have.
+    Synced,
+    /// The carrier refused the last change for good; `sync_error` says why.
+    Failed,
+    /// Deleted by the user; the worker removes the carrier's copy, then the record.
+    Deleting,
+}
+
+/// The carrier's reason for a permanent failure, kept on the record for the user to read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncError {
+    pub code: String,
+    pub message: String,
+}
+
+/// What one sync step did; logged by the worker and asserted on by tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncOutcome {
+    /// The record is gone (purged earlier): nothing to do.
+    Gone,
+    /// Already in step with the carrier.
+    UpToDate,
+    Created,
+    Updated,
+    Deleted,
+    /// The record moved on while the carrier call ran; the newer write's own command finishes the job.
+    Superseded,
+    /// The carrier refused for good; recorded on the profile.
+    Failed(SyncError),
+}
+
+/// A sync's write after its carrier call: done, or `Superseded` when the record moved on meanwhile
+/// (a failed version condition, or the record gone): the newer write's own command finishes the job.
+pub fn settle(r: Result<(), StoreError>, done: SyncOutcome) -> Result<SyncOutcome, SyncRetry> {
+    match r {
+        Ok(()) => Ok(done),
+        Err(StoreError::Conflict(_)) | Err(StoreError::NotFound) => Ok(SyncOutcome::Superseded),
+        Err(e) => Err(SyncRetry::Store(e)),
+    }
+}
+
+/// Why a sync step must be retried (the message goes back to the queue).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncRetry {
+    #[error("carrier: {0}")]
+    Carrier(CarrierError),
+    #[error("store: {0}")]
+    Store(StoreError),
+}

@@ -1,0 +1,88 @@
+//! What messaging needs from outside: the store's inbox, conversations, outbox and send ledger.
+
+use crate::kernel::error::StoreError;
+use crate::kernel::ids::{ConversationId, IdempotencyKey, UserId};
+use crate::kernel::page::{Cursor, Limit, Page};
+use crate::kernel::phone::E164;
+use crate::kernel::provider::Created;
+use crate::kernel::sync::SyncError;
+use crate::messaging::model::{Contact, Conversation, Inbound, InboundSms, Message, OutboundSms, Receipt, ReceiptOutcome};
+use crate::numbers::model::PhoneNumber;
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// What the webhook receiver writes. Every webhook effect is one transaction that also writes the
+/// event's guard, so a retried webhook changes nothing.
+#[async_trait]
+pub trait Inbox: Send + Sync {
+    /// Who owns `e164` (one GetItem on the number's owner guard).
+    async fn number_owner(&self, e164: &E164) -> Result<Option<UserId>, StoreError>;
+
+    /// Store an inbound SMS in its owner's conversation: the event guard, the message, the
+    /// conversation (created if new, unread + 1) and the contact (created if new), in one transaction.
+    async fn record_inbound(&self, owner: &UserId, sms: &InboundSms, now: OffsetDateTime) -> Result<Inbound, StoreError>;
+
+    /// A delivery receipt: the event guard and the status (only forward, by rank) in one transaction.
+    async fn apply_receipt(&self, receipt: &Receipt, now: OffsetDateTime) -> Result<ReceiptOutcome, StoreError>;
+}
+
+/// Conversations and contacts, as their owner reads and keeps them.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// The user's conversations, newest activity first.
+    async fn list_conversations(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Conversation>, StoreError>;
+
+    /// A conversation's messages, newest first (both directions).
+    async fn list_messages(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        after: Option<&Cursor>,
+        limit: Limit,
+    ) -> Result<Page<Message>, StoreError>;
+
+    /// Unread back to zero.
+    async fn mark_read(&self, user: &UserId, conversation: &ConversationId) -> Result<Conversation, StoreError>;
+
+    /// Create a contact (`attribute_not_exists`); `Conflict(AlreadyExists)` if the user has it.
+    async fn create_contact(&self, user: &UserId, contact: &Contact) -> Result<Contact, StoreError>;
+
+    /// The user's contacts in E.164 order.
+    async fn list_contacts(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Contact>, StoreError>;
+}
+
+/// The send API's one write.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Queue an outbound message in one transaction: the number is the caller's, active and on the
+    /// caller's active profile (condition checks), the contact has not opted out (condition on its
+    /// upsert), the message and its conversation are written, and the idempotency guard with them.
+    async fn queue_outbound(
+        &self,
+        sms: &OutboundSms,
+        sender: &PhoneNumber,
+        message: &Message,
+        idempotency: Option<(&IdempotencyKey, &str)>,
+    ) -> Result<Created<Message>, StoreError>;
+}
+
+/// The worker's send: claim a queued message once and record what the carrier said.
+#[async_trait]
+pub trait SendLedger: Send + Sync {
+    async fn get_message(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Message, StoreError>;
+
+    /// Worker: `queued` → `sending`, so a redelivered command never sends twice; answers the message
+    /// as claimed, `None` if it is not queued (or gone).
+    async fn claim_send(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Option<Message>, StoreError>;
+
+    /// Worker: a transient carrier failure: `sending` → `queued`, to be retried.
+    async fn release_send(&self, message: &Message) -> Result<(), StoreError>;
+
+    /// Worker: the carrier took it: `sent`, its id, and the index receipts are routed by, in one transaction.
+    /// A redelivered write after a lost answer is harmless; a message already past `sent` keeps its
+    /// status and still gets its route.
+    async fn record_sent(&self, message: &Message, carrier_message_id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Worker: the send failed for good (`failed`, with why), unless the message is already final.
+    async fn record_send_failed(&self, message: &Message, error: &SyncError, now: OffsetDateTime) -> Result<(), StoreError>;
+}

@@ -1,0 +1,103 @@
+//! Messaging profile operations: what the messaging-profiles and activate-profile functions call.
+//! Each is a store operation (a conditional write or a transaction) plus, where carrier work
+//! follows, one command.
+
+use crate::kernel::error::{Conflict, StoreError};
+use crate::kernel::ids::{IdempotencyKey, ProfileId, UserId};
+use crate::kernel::page::{Cursor, Limit, Page};
+use crate::kernel::provider::Created;
+use crate::kernel::sync::SyncState;
+use crate::kernel::work::{CommandEnvelope, QueueError, WorkQueue};
+use crate::profiles::model::{Activation, MessagingProfile, NewProfile, ProfilePatch};
+use crate::profiles::ports::ProfileWriter;
+use time::OffsetDateTime;
+
+/// Why a profile operation failed; the edge maps each variant to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("messaging profile not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(Conflict),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl From<StoreError> for ProfileError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ProfileError::NotFound,
+            StoreError::Conflict(c) => ProfileError::Conflict(c),
+            other => ProfileError::Store(other),
+        }
+    }
+}
+
+/// The API side: handlers hold one of these, built once per cold start.
+pub struct Profiles<'a> {
+    pub store: &'a dyn ProfileWriter,
+    pub queue: &'a dyn WorkQueue,
+}
+
+impl Profiles<'_> {
+    /// Create a profile (pending sync) and enqueue its mirror at the carrier. A replay with the same
+    /// `Idempotency-Key` answers the stored profile and enqueues its sync again if it is still pending
+    /// (the FIFO queue drops the copy if the first one went through).
+    pub async fn create(
+        &self,
+        user: &UserId,
+        input: NewProfile,
+        key: Option<&IdempotencyKey>,
+        now: OffsetDateTime,
+    ) -> Result<Created<MessagingProfile>, ProfileError> {
+        let fingerprint = input.fingerprint();
+        let profile = MessagingProfile::new(user.clone(), input, now);
+        let created = self.store.create_profile(&profile, key.map(|k| (k, fingerprint.as_str()))).await?;
+        let stored = match &created {
+            Created::New(p) | Created::Replayed(p) => p,
+        };
+        if stored.sync_state == SyncState::Pending || stored.sync_state == SyncState::Deleting {
+            self.enqueue_sync(stored).await?;
+        }
+        Ok(created)
+    }
+
+    pub async fn get(&self, user: &UserId, id: ProfileId) -> Result<MessagingProfile, ProfileError> {
+        Ok(self.store.get_profile(user, id).await?)
+    }
+
+    pub async fn list(&self, user: &UserId, cursor: Option<&Cursor>, limit: Limit) -> Result<Page<MessagingProfile>, ProfileError> {
+        Ok(self.store.list_profiles(user, cursor, limit).await?)
+    }
+
+    pub async fn update(
+        &self,
+        user: &UserId,
+        id: ProfileId,
+        patch: &ProfilePatch,
+        now: OffsetDateTime,
+    ) -> Result<MessagingProfile, ProfileError> {
+        let updated = self.store.update_profile(user, id, patch, now).await?;
+        self.enqueue_sync(&updated).await?;
+        Ok(updated)
+    }
+
+    /// Start a delete. Deleting a profile that is already being deleted answers it again (and
+    /// re-enqueues its sync), so a retried DELETE is harmless.
+    pub async fn delete(&self, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<MessagingProfile, ProfileError> {
+        let deleting = self.store.mark_deleting(user, id, now).await?;
+        self.enqueue_sync(&deleting).await?;
+        Ok(deleting)
+    }
+
+    async fn enqueue_sync(&self, p: &MessagingProfile) -> Result<(), QueueError> {
+        self.queue.enqueue(&CommandEnvelope::sync_profile(p.user_id.clone(), p.id, p.version)).await
+    }
+}
+
+/// Make `id` the user's one active profile (no carrier work: activation is Patchbay's own rule).
+pub async fn activate(store: &dyn ProfileWriter, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<Activation, ProfileError> {
+    Ok(store.activate_profile(user, id, now).await?)
+}

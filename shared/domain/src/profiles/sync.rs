@@ -1,0 +1,115 @@
+//! The worker side of messaging profiles: bring the carrier's copy in line with the record.
+
+use crate::kernel::error::{Conflict, StoreError};
+use crate::kernel::ids::{ProfileId, UserId};
+use crate::kernel::provider::{CarrierError, RETRIES_EXHAUSTED};
+use crate::kernel::sync::{SyncOutcome, SyncRetry, SyncState};
+use crate::profiles::model::MessagingProfile;
+use crate::profiles::ports::{CarrierProfileSpec, ProfileCarrier, ProfileSyncLedger};
+use time::OffsetDateTime;
+
+/// The worker side: bring the carrier's copy of one profile in line with the record.
+///
+/// `final_attempt` is true when the queue will not deliver this message again; a transient carrier
+/// failure is then recorded as `failed` (the user sees why instead of `pending` for ever) and still
+/// answered as a retry, so the message moves on to the dead-letter queue.
+pub async fn sync_profile(
+    store: &dyn ProfileSyncLedger,
+    carrier: &dyn ProfileCarrier,
+    user: &UserId,
+    id: ProfileId,
+    final_attempt: bool,
+    now: OffsetDateTime,
+) -> Result<SyncOutcome, SyncRetry> {
+    let mut profile = match store.get_profile(user, id).await {
+        Ok(p) => p,
+        Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
+        Err(e) => return Err(SyncRetry::Store(e)),
+    };
+    // Its last delivery ran out of retries and moved it to the dead-letter queue; a delivery after
+    // that is an operator's redrive (the queue delivers nothing else of a dead message), so the
+    // failure was not final: back to pending, and on with the sync.
+    if profile.sync_state == SyncState::Failed && profile.sync_error.as_ref().is_some_and(|e| e.code == RETRIES_EXHAUSTED) {
+        match store.retry_exhausted(user, id, now).await {
+            Ok(true) => match store.get_profile(user, id).await {
+                Ok(p) => profile = p,
+                Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
+                Err(e) => return Err(SyncRetry::Store(e)),
+            },
+            Ok(false) => {}
+            Err(e) => return Err(SyncRetry::Store(e)),
+        }
+    }
+    let spec = CarrierProfileSpec {
+        local_id: profile.id,
+        name: profile.name.clone(),
+        whitelisted_destinations: profile.whitelisted_destinations.clone(),
+    };
+
+    let result = match (profile.sync_state, &profile.carrier_profile_id) {
+        (SyncState::Synced, _) | (SyncState::Failed, _) => return Ok(SyncOutcome::UpToDate),
+        (SyncState::Deleting, carrier_id) => {
+            if let Some(cid) = carrier_id {
+                match carrier.delete_messaging_profile(cid).await {
+                    Ok(()) | Err(CarrierError::NotFound) => {}
+                    Err(e) => return fail_or_retry(store, &profile, e, final_attempt, now).await,
+                }
+            }
+            return match store.purge_profile(user, id, profile.version).await {
+                Ok(()) | Err(StoreError::NotFound) => Ok(SyncOutcome::Deleted),
+                Err(StoreError::Conflict(Conflict::Stale)) => Ok(SyncOutcome::Superseded),
+                Err(e) => Err(SyncRetry::Store(e)),
+            };
+        }
+        (SyncState::Pending, None) => match carrier.create_messaging_profile(&spec).await {
+            Ok(cid) => {
+                match store.record_synced(user, id, profile.version, &cid, now).await {
+                    Ok(()) => Ok(SyncOutcome::Created),
+                    Err(StoreError::Conflict(Conflict::Stale)) => {
+                        // Renamed or deleted meanwhile: keep the id so the next sync does not create twice.
+                        match store.record_carrier_id(user, id, &cid).await {
+                            Ok(()) | Err(StoreError::NotFound) | Err(StoreError::Conflict(_)) => Ok(SyncOutcome::Superseded),
+                            Err(e) => Err(SyncRetry::Store(e)),
+                        }
+                    }
+                    Err(e) => Err(SyncRetry::Store(e)),
+                }
+            }
+            Err(e) => return fail_or_retry(store, &profile, e, final_attempt, now).await,
+        },
+        (SyncState::Pending, Some(cid)) => match carrier.update_messaging_profile(cid, &spec).await {
+            Ok(()) => match store.record_synced(user, id, profile.version, cid, now).await {
+                Ok(()) => Ok(SyncOutcome::Updated),
+                Err(StoreError::Conflict(Conflict::Stale)) => Ok(SyncOutcome::Superseded),
+                Err(e) => Err(SyncRetry::Store(e)),
+            },
+            Err(e) => return fail_or_retry(store, &profile, e, final_attempt, now).await,
+        },
+    };
+    result
+}
+
+async fn fail_or_retry(
+    store: &dyn ProfileSyncLedger,
+    profile: &MessagingProfile,
+    error: CarrierError,
+    final_attempt: bool,
+    now: OffsetDateTime,
+) -> Result<SyncOutcome, SyncRetry> {
+    if matches!(error, CarrierError::Transient(_)) && !final_attempt {
+        return Err(SyncRetry::Carrier(error));
+    }
+    let sync_error = error.failure_reason();
+    let state = if profile.is_deleting() { SyncState::Deleting } else { SyncState::Failed };
+    let recorded = store.record_sync_failed(&profile.user_id, profile.id, profile.version, state, &sync_error, now).await;
+    if let CarrierError::Transient(_) = error {
+        // Out of attempts: the profile says why, and the message still goes on to the dead-letter
+        // queue (by failing this last delivery) so an operator is alarmed.
+        return Err(SyncRetry::Carrier(error));
+    }
+    match recorded {
+        Ok(()) => Ok(SyncOutcome::Failed(sync_error)),
+        Err(StoreError::Conflict(Conflict::Stale)) | Err(StoreError::NotFound) => Ok(SyncOutcome::Superseded),
+        Err(e) => Err(SyncRetry::Store(e)),
+    }
+}

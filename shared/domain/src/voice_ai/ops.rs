@@ -1,0 +1,161 @@
+//! Assistants: what the assistants function and the number connection route call.
+
+use crate::kernel::error::{Conflict, StoreError};
+use crate::kernel::ids::{AssistantId, IdempotencyKey, UserId};
+use crate::kernel::page::{Cursor, Limit, Page};
+use crate::kernel::phone::E164;
+use crate::kernel::provider::{CarrierName, Created};
+use crate::kernel::sync::SyncState;
+use crate::kernel::work::{CommandEnvelope, QueueError, WorkQueue};
+use crate::numbers::model::PhoneNumber;
+use crate::numbers::ops::Carriers;
+use crate::voice_ai::model::{Assistant, AssistantName, AssistantPatch, AssistantSettings, AssistantStatus};
+use crate::voice_ai::ports::{AssistantWriter, VoiceAi};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// Why an assistants request did not do what was asked. Each variant decides one status.
+#[derive(Debug, thiserror::Error)]
+pub enum AssistantError {
+    #[error("assistant not found")]
+    NotFound,
+    #[error("phone number not found")]
+    NumberNotFound,
+    #[error("conflict: {0}")]
+    Conflict(Conflict),
+    #[error("no credentials for {0}")]
+    CarrierNotConfigured(CarrierName),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl From<StoreError> for AssistantError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => AssistantError::NotFound,
+            StoreError::Conflict(c) => AssistantError::Conflict(c),
+            other => AssistantError::Store(other),
+        }
+    }
+}
+
+/// Where Vapi sends call reports, and the secret it sends back.
+#[derive(Debug, Clone, Default)]
+pub struct VapiServer {
+    pub url: Option<String>,
+    pub secret: Option<String>,
+}
+
+/// An assistant with the numbers connected to it.
+#[derive(Debug, Clone)]
+pub struct AssistantPage {
+    pub assistant: Assistant,
+    pub numbers: Vec<PhoneNumber>,
+}
+
+fn saga_command(a: &Assistant) -> CommandEnvelope {
+    CommandEnvelope::sync_assistant(a.user_id.clone(), a.id, a.version)
+}
+
+pub struct Assistants<'a> {
+    pub store: &'a dyn AssistantWriter,
+    pub queue: &'a dyn WorkQueue,
+    pub carriers: &'a Carriers,
+}
+
+impl Assistants<'_> {
+    /// Create an assistant (and reserve its selected number), then hand the saga to the worker.
+    #[allow(clippy::too_many_arguments)] // the request's parts
+    pub async fn create(
+        &self,
+        user: &UserId,
+        name: AssistantName,
+        settings: AssistantSettings,
+        selected: Option<E164>,
+        carrier: Option<CarrierName>,
+        key: Option<&IdempotencyKey>,
+        now: OffsetDateTime,
+    ) -> Result<Created<Assistant>, AssistantError> {
+        let (carrier, _) = self.carriers.pick(carrier).map_err(AssistantError::CarrierNotConfigured)?;
+        let assistant = Assistant::new(user.clone(), name, settings, selected.clone(), carrier, now);
+        let reserve = selected.map(|e164| {
+            let mut n = PhoneNumber::new_purchase(user.clone(), e164, carrier, now);
+            n.assistant_id = Some(assistant.id);
+            n.assistant_sync = Some(SyncState::Pending);
+            n
+        });
+        let fingerprint = assistant.fingerprint();
+        let created = self.store.create_assistant(&assistant, reserve.as_ref(), key.map(|k| (k, fingerprint.as_str()))).await?;
+        let a = match &created {
+            Created::New(a) | Created::Replayed(a) => a,
+        };
+        if a.status == AssistantStatus::Pending {
+            self.queue.enqueue(&saga_command(a)).await?;
+        }
+        Ok(created)
+    }
+
+    pub async fn get(&self, user: &UserId, id: AssistantId) -> Result<AssistantPage, AssistantError> {
+        let assistant = self.store.get_assistant(user, id).await?;
+        let numbers = self.store.all_numbers(user).await?.into_iter().filter(|n| n.assistant_id == Some(id)).collect();
+        Ok(AssistantPage { assistant, numbers })
+    }
+
+    pub async fn list(&self, user: &UserId, cursor: Option<&Cursor>, limit: Limit) -> Result<Page<AssistantPage>, AssistantError> {
+        let p = self.store.list_assistants(user, cursor, limit).await?;
+        let numbers = if p.data.is_empty() { Vec::new() } else { self.store.all_numbers(user).await? };
+        Ok(Page {
+            data: p
+                .data
+                .into_iter()
+                .map(|a| {
+                    let on = numbers.iter().filter(|n| n.assistant_id == Some(a.id)).cloned().collect();
+                    AssistantPage { assistant: a, numbers: on }
+                })
+                .collect(),
+            next_cursor: p.next_cursor,
+        })
+    }
+
+    pub async fn update(
+        &self,
+        user: &UserId,
+        id: AssistantId,
+        patch: &AssistantPatch,
+        now: OffsetDateTime,
+    ) -> Result<Assistant, AssistantError> {
+        let a = self.store.update_assistant(user, id, patch, now).await?;
+        self.queue.enqueue(&saga_command(&a)).await?;
+        Ok(a)
+    }
+
+    pub async fn delete(&self, user: &UserId, id: AssistantId, now: OffsetDateTime) -> Result<Assistant, AssistantError> {
+        let a = self.store.mark_assistant_deleting(user, id, now).await?;
+        self.queue.enqueue(&saga_command(&a)).await?;
+        Ok(a)
+    }
+
+    /// Connect a number to one of the caller's assistants, or disconnect it (`None`); Vapi follows.
+    pub async fn connect(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        assistant: Option<AssistantId>,
+        now: OffsetDateTime,
+    ) -> Result<PhoneNumber, AssistantError> {
+        if let Some(id) = assistant {
+            self.store.get_assistant(user, id).await?;
+        }
+        let n = self.store.connect_number(user, e164, assistant, now).await.map_err(|e| match e {
+            StoreError::NotFound => AssistantError::NumberNotFound,
+            other => other.into(),
+        })?;
+        self.queue.enqueue(&CommandEnvelope::sync_number(user.clone(), e164.clone(), n.version)).await?;
+        Ok(n)
+    }
+}
+
+/// The voice AI this deployment uses.
+pub type VoiceAiClient = Arc<dyn VoiceAi>;
