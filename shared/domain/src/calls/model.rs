@@ -3,12 +3,13 @@
 //! any order; what a call adds to the dashboard is a pure function of the merged record, so the store
 //! moves the day's counters by the difference in the same transaction as the record.
 
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
 use crate::calls::ports::StatsRow;
 use crate::kernel::error::ValidationError;
 use crate::kernel::ids::{AssistantId, ConnectionId, UserId};
 use crate::kernel::phone::E164;
-use serde::{Deserialize, Serialize};
-use time::{Date, OffsetDateTime};
 
 /// Where a call came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,13 +1,14 @@
 //! Calls' API side: the calls function's list and dashboard, and what the webhook receiver does with
 //! a verified call event (Vapi's reports, Telnyx's call events on a credential connection).
 
+use time::{Date, OffsetDateTime};
+
 use crate::calls::model::{Call, CallFilter, CallSource, CallUpdate, Dashboard};
 use crate::calls::ports::{CallLedger, CallOutcome, CallReader};
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::UserId;
 use crate::kernel::page::{Cursor, Limit, Page};
 use crate::kernel::phone::E164;
-use time::{Date, OffsetDateTime};
 
 /// What the calls function calls.
 pub struct CallsApi<'a> {

@@ -1,12 +1,13 @@
 //! What calls need from outside: the ledger the webhooks write, and the reads of the calls API.
 
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
 use crate::calls::model::{Call, CallSource, CallUpdate, Counters};
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{AssistantId, ConnectionId, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
 use crate::kernel::phone::E164;
-use async_trait::async_trait;
-use time::OffsetDateTime;
 
 /// How a call event went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,14 +2,16 @@
 //! short-lived WebRTC tokens. A connection's SIP password lives only in the secret store: the record,
 //! the queue and every answer but the two that create it carry none.
 
+use std::fmt;
+
+use time::OffsetDateTime;
+
 use crate::kernel::error::ValidationError;
 use crate::kernel::ids::{ConnectionId, UserId};
 use crate::kernel::phone::E164;
 use crate::kernel::provider::CarrierName;
 use crate::kernel::sync::{SyncError, SyncState};
 use crate::numbers::model::{NumberRole, PhoneNumber, VoiceAssignment};
-use std::fmt;
-use time::OffsetDateTime;
 
 impl ConnectionId {
     /// The SIP user name Patchbay gives this connection: `pb` and the id's 30 last hex digits

@@ -1,5 +1,9 @@
 //! The dialer's operations: what the sip-connections function calls.
 
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
 use crate::dialer::model::{
     connection_numbers, default_caller_id, is_patchbay_user_name, AssignmentPatch, CarrierConnection, ConnectionName, ConnectionPatch,
     SipConnection, SipPassword, WebrtcToken, TOKENS_PER_MINUTE, TOKEN_LIFETIME,
@@ -13,8 +17,6 @@ use crate::kernel::provider::{ByCarrier, CarrierError, CarrierName, Created};
 use crate::kernel::sync::{SyncError, SyncState};
 use crate::kernel::work::{CommandEnvelope, QueueError, WorkQueue};
 use crate::numbers::model::{NumberRole, PhoneNumber, VoiceAssignment};
-use std::sync::Arc;
-use time::OffsetDateTime;
 
 /// The dialer carriers (Telnyx, the sandbox; Twilio has none).
 pub type Dialers = ByCarrier<dyn DialerCarrier>;

@@ -1,5 +1,8 @@
 //! What the dialer needs from outside: the store, the secret store (SIP passwords) and the carrier.
 
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
 use crate::dialer::model::{AssignmentPatch, CarrierConnection, ConnectionPatch, ConnectionSpec, SipConnection, SipPassword, WebrtcToken};
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{ConnectionId, IdempotencyKey, UserId};
@@ -9,8 +12,6 @@ use crate::kernel::provider::{CarrierError, CarrierName, Created};
 use crate::kernel::sync::SyncError;
 use crate::numbers::model::{NumberRole, PhoneNumber};
 use crate::numbers::ports::NumberReader;
-use async_trait::async_trait;
-use time::OffsetDateTime;
 
 /// SIP connection reads.
 #[async_trait]

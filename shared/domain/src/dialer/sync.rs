@@ -1,6 +1,9 @@
 //! The worker side of the dialer: a connection's sync (create, push a change or a new password,
 //! delete it with its secret), and the number's SIP side (`SipRoute`, one of the number's call routes).
 
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
 use crate::dialer::model::{ConnectionSpec, SipConnection, SipPassword};
 use crate::dialer::ops::Dialers;
 use crate::dialer::ports::{ConnectionSyncLedger, SecretError, SipSecrets};
@@ -10,8 +13,6 @@ use crate::kernel::provider::CarrierError;
 use crate::kernel::sync::{settle, SyncOutcome, SyncRetry, SyncState};
 use crate::numbers::model::PhoneNumber;
 use crate::numbers::ports::CallRoute;
-use async_trait::async_trait;
-use time::OffsetDateTime;
 
 /// The worker side: bring the carrier's credential connection in line with the record (create it,
 /// push a rename, (de)activation or new password, or delete it with its secret).

@@ -2,10 +2,12 @@
 //! Every capability's ids live here, so a record can name another capability's resource without
 //! depending on that capability.
 
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
 use crate::kernel::error::ValidationError;
 use crate::kernel::phone::E164;
-use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// The user, as named by the authorizer's `sub` claim.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

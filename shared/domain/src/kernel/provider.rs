@@ -1,10 +1,12 @@
 //! The provider vocabulary: which carrier, one client per carrier, and how a provider call fails.
 
-use crate::kernel::error::ValidationError;
-use crate::kernel::sync::SyncError;
-use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::kernel::error::ValidationError;
+use crate::kernel::sync::SyncError;
 
 /// The carriers Patchbay buys numbers from. `Sandbox` is the simulated one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -3,9 +3,10 @@
 //! what it did (`SyncOutcome`) or why it must be retried (`SyncRetry`), and a write after a
 //! provider call that lost to a newer version is `Superseded` (`settle`).
 
+use serde::{Deserialize, Serialize};
+
 use crate::kernel::error::StoreError;
 use crate::kernel::provider::CarrierError;
-use serde::{Deserialize, Serialize};
 
 /// How far the carrier's copy of the profile is from ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

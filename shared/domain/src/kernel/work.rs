@@ -1,10 +1,11 @@
 //! Commands the API hands to the SQS worker, and the queue they go through. Each carries what makes
 //! it idempotent end to end.
 
-use crate::kernel::ids::{AssistantId, ConnectionId, ConversationId, ProfileId, UserId};
-use crate::kernel::phone::E164;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+
+use crate::kernel::ids::{AssistantId, ConnectionId, ConversationId, ProfileId, UserId};
+use crate::kernel::phone::E164;
 
 /// A unit of slow carrier work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

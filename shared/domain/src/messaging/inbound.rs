@@ -2,10 +2,11 @@
 //! owner, or move a sent message's status. Every answer but `Ok` makes the carrier deliver the
 //! webhook again, so nothing here may fail in a way a retry cannot fix without saying so.
 
+use time::OffsetDateTime;
+
 use crate::kernel::error::StoreError;
 use crate::messaging::model::{Inbound, InboundSms, Receipt, ReceiptOutcome};
 use crate::messaging::ports::Inbox;
-use time::OffsetDateTime;
 
 /// Why a webhook's effect was not stored. Every variant means "deliver it again": the receiver
 /// answers 5xx, never 2xx (the effect would be lost) and never 4xx (the carrier would give up).

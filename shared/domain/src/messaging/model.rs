@@ -1,14 +1,15 @@
 //! Messages and conversations: a conversation is one of the user's numbers talking with one contact.
 
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
 use crate::kernel::error::ValidationError;
 use crate::kernel::ids::{ConversationId, UserId};
 use crate::kernel::phone::E164;
 use crate::kernel::provider::CarrierName;
 use crate::kernel::sync::SyncError;
 use crate::messaging::sms::{segments, Encoding};
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -2,6 +2,8 @@
 //! their owner reads and keeps them (the conversations function). Only the caller's conversations
 //! exist for them.
 
+use time::OffsetDateTime;
+
 use crate::kernel::error::{Conflict, StoreError, ValidationError};
 use crate::kernel::ids::{ConversationId, IdempotencyKey, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
@@ -11,7 +13,6 @@ use crate::kernel::work::{CommandEnvelope, QueueError, WorkQueue};
 use crate::messaging::model::{Contact, Conversation, Message, MessageStatus, OutboundSms};
 use crate::messaging::ports::{ConversationStore, Outbox};
 use crate::numbers::ports::NumberReader;
-use time::OffsetDateTime;
 
 /// Queue a send: checks and writes in one transaction, then the command. A replay with the same key
 /// answers the first message and enqueues its send again while it is queued (the FIFO queue drops the copy).

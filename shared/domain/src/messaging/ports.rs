@@ -1,5 +1,8 @@
 //! What messaging needs from outside: the store's inbox, conversations, outbox and send ledger.
 
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{ConversationId, IdempotencyKey, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
@@ -8,8 +11,6 @@ use crate::kernel::provider::Created;
 use crate::kernel::sync::SyncError;
 use crate::messaging::model::{Contact, Conversation, Inbound, InboundSms, Message, OutboundSms, Receipt, ReceiptOutcome};
 use crate::numbers::model::PhoneNumber;
-use async_trait::async_trait;
-use time::OffsetDateTime;
 
 /// What the webhook receiver writes. Every webhook effect is one transaction that also writes the
 /// event's guard, so a retried webhook changes nothing.

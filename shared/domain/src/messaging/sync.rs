@@ -1,5 +1,7 @@
 //! The worker side of messaging: send one queued message through its number's carrier, once.
 
+use time::OffsetDateTime;
+
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{ConversationId, UserId};
 use crate::kernel::provider::CarrierError;
@@ -9,7 +11,6 @@ use crate::messaging::ports::SendLedger;
 use crate::numbers::ops::Carriers;
 use crate::numbers::ports::NumberReader;
 use crate::profiles::ports::ProfileReader;
-use time::OffsetDateTime;
 
 /// What the worker's send needs.
 pub struct SendPorts<'a> {

@@ -2,13 +2,14 @@
 //! three sides meet: its messaging profile, its SIP connection (`VoiceAssignment`) and its
 //! voice-AI assistant.
 
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
 use crate::kernel::error::ValidationError;
 use crate::kernel::ids::{AssistantId, ConnectionId, ProfileId, UserId};
 use crate::kernel::phone::{CountryCode, E164};
 use crate::kernel::provider::CarrierName;
 use crate::kernel::sync::{SyncError, SyncState};
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 /// An area code (national destination code). In the North American plan (US, CA, …): three digits,
 /// the first 2–9. Elsewhere: 1 to 5 digits.

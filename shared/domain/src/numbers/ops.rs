@@ -1,5 +1,9 @@
 //! Phone number operations: what the phone-numbers and assign-number functions call.
 
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
 use crate::kernel::error::{Conflict, StoreError};
 use crate::kernel::ids::{IdempotencyKey, ProfileId, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
@@ -8,8 +12,6 @@ use crate::kernel::provider::{ByCarrier, CarrierError, CarrierName, Created};
 use crate::kernel::work::{CommandEnvelope, QueueError, WorkQueue};
 use crate::numbers::model::{AvailableNumber, NumberSearch, NumberStatus, PhoneNumber};
 use crate::numbers::ports::{NumberCarrier, NumberWriter};
-use std::sync::Arc;
-use time::OffsetDateTime;
 
 /// The number carriers.
 pub type Carriers = ByCarrier<dyn NumberCarrier>;

@@ -1,6 +1,9 @@
 //! What numbers need from outside: the store (reads, the API's writes, the worker's sync ledger), the
 //! carrier, and the places a number's calls can go (`CallRoute`).
 
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{CarrierProfileId, IdempotencyKey, ProfileId, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
@@ -8,8 +11,6 @@ use crate::kernel::phone::E164;
 use crate::kernel::provider::{CarrierError, CarrierName, Created};
 use crate::kernel::sync::{SyncError, SyncOutcome, SyncRetry};
 use crate::numbers::model::{AvailableNumber, NumberSearch, PhoneNumber};
-use async_trait::async_trait;
-use time::OffsetDateTime;
 
 /// Phone number persistence. Ownership is a global guard item per number, written with
 /// `attribute_not_exists` in the same transaction as the user's record. Reads here; the API's writes

@@ -1,6 +1,8 @@
 //! The worker side of numbers: bring the carrier in line with one number's record (buy it, put it on
 //! its messaging profile, push its call routes, release it).
 
+use time::OffsetDateTime;
+
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::UserId;
 use crate::kernel::phone::E164;
@@ -10,7 +12,6 @@ use crate::numbers::model::{NumberStatus, PhoneNumber};
 use crate::numbers::ops::Carriers;
 use crate::numbers::ports::{CallRoute, NumberCarrier, NumberSyncLedger, Ownership, Purchase};
 use crate::profiles::ports::ProfileReader;
-use time::OffsetDateTime;
 
 /// What the number sync touches: the number's record, its profile, the carriers, and the two places
 /// its calls can go. The worker composes them (`functions/worker`): numbers never names the

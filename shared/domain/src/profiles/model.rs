@@ -1,12 +1,13 @@
 //! Messaging profiles: what a user creates, renames, activates and deletes, and how its mirror at
 //! the carrier is tracked.
 
+use time::OffsetDateTime;
+
 use crate::kernel::error::ValidationError;
 use crate::kernel::ids::{CarrierProfileId, ProfileId, UserId};
 use crate::kernel::phone::Destination;
 use crate::kernel::sync::{SyncError, SyncState};
 use crate::kernel::text::display_name;
-use time::OffsetDateTime;
 
 /// A profile's display name: 1 to 100 characters after trimming, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,8 @@
 //! Each is a store operation (a conditional write or a transaction) plus, where carrier work
 //! follows, one command.
 
+use time::OffsetDateTime;
+
 use crate::kernel::error::{Conflict, StoreError};
 use crate::kernel::ids::{IdempotencyKey, ProfileId, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
@@ -10,7 +12,6 @@ use crate::kernel::sync::SyncState;
 use crate::kernel::work::{CommandEnvelope, QueueError, WorkQueue};
 use crate::profiles::model::{Activation, MessagingProfile, NewProfile, ProfilePatch};
 use crate::profiles::ports::ProfileWriter;
-use time::OffsetDateTime;
 
 /// Why a profile operation failed; the edge maps each variant to a status.
 #[derive(Debug, thiserror::Error)]

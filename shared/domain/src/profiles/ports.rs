@@ -1,14 +1,15 @@
 //! What messaging profiles need from outside: the store (reads, the API's writes, the worker's sync
 //! ledger) and the carrier's copy. Every write is one conditional write or one transaction.
 
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{CarrierProfileId, IdempotencyKey, ProfileId, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
 use crate::kernel::provider::{CarrierError, Created};
 use crate::kernel::sync::{SyncError, SyncState};
 use crate::profiles::model::{Activation, MessagingProfile, ProfileName, ProfilePatch, WhitelistedDestinations};
-use async_trait::async_trait;
-use time::OffsetDateTime;
 
 /// Messaging profile persistence, split by who needs it: reads (every profile user), the API's writes
 /// and the worker's sync ledger. Every write is one conditional write or one transaction.

@@ -1,12 +1,13 @@
 //! The worker side of messaging profiles: bring the carrier's copy in line with the record.
 
+use time::OffsetDateTime;
+
 use crate::kernel::error::{Conflict, StoreError};
 use crate::kernel::ids::{ProfileId, UserId};
 use crate::kernel::provider::{CarrierError, RETRIES_EXHAUSTED};
 use crate::kernel::sync::{SyncOutcome, SyncRetry, SyncState};
 use crate::profiles::model::MessagingProfile;
 use crate::profiles::ports::{CarrierProfileSpec, ProfileCarrier, ProfileSyncLedger};
-use time::OffsetDateTime;
 
 /// The worker side: bring the carrier's copy of one profile in line with the record.
 ///

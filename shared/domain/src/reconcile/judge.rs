@@ -1,6 +1,10 @@
 //! What counts as drift, record by record, and what a pass does about it: each action a conditional
 //! write on the version read, so a pass racing a user's change loses cleanly.
 
+use std::collections::{HashMap, HashSet};
+
+use time::OffsetDateTime;
+
 use crate::dialer::model::is_patchbay_user_name;
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{AssistantId, ProfileId, UserId};
@@ -13,8 +17,6 @@ use crate::reconcile::model::{Action, Indexed, Kind, ReconcileError, Report, Res
 use crate::reconcile::ops::{Listed, Reconciler};
 use crate::voice_ai::model::AssistantStatus;
 use crate::voice_ai::ports::ListedVoiceNumber;
-use std::collections::{HashMap, HashSet};
-use time::OffsetDateTime;
 
 impl Reconciler<'_> {
     // The `if`s inside the arms are writes that may lose a race, not guards.

@@ -1,5 +1,8 @@
 //! What a reconciliation pass compares, what it found, and its report.
 
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
 use crate::dialer::model::SipConnection;
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::UserId;
@@ -8,8 +11,6 @@ use crate::kernel::work::QueueError;
 use crate::numbers::model::PhoneNumber;
 use crate::profiles::model::MessagingProfile;
 use crate::voice_ai::model::Assistant;
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 /// The kinds of resource a pass compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

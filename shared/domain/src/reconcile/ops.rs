@@ -1,5 +1,9 @@
 //! A reconciliation pass: the segments, the lease and cursor, the walk through each segment.
 
+use std::collections::{HashMap, HashSet};
+
+use time::OffsetDateTime;
+
 use crate::dialer::model::CarrierConnection;
 use crate::dialer::ops::Dialers;
 use crate::kernel::provider::{CarrierError, CarrierName};
@@ -10,8 +14,6 @@ use crate::profiles::ports::{ListedProfile, ProfileCarrier, ProfileReader};
 use crate::reconcile::model::{Kind, PassCursor, ReconcileError, Report, Segment};
 use crate::reconcile::ports::ReconcileLedger;
 use crate::voice_ai::ports::{AssistantReader, ListedAssistant, ListedVoiceNumber, VoiceAi};
-use std::collections::{HashMap, HashSet};
-use time::OffsetDateTime;
 
 /// What a pass reads and writes.
 pub struct Reconciler<'a> {

@@ -1,10 +1,11 @@
 //! The store side of reconciliation (each provider's listing is a method of its capability's port).
 
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
 use crate::kernel::error::StoreError;
 use crate::numbers::model::PhoneNumber;
 use crate::reconcile::model::{Indexed, Kind, PassCursor, Resync, Segment};
-use async_trait::async_trait;
-use time::OffsetDateTime;
 
 /// The store side of reconciliation.
 #[async_trait]

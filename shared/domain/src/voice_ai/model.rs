@@ -2,13 +2,14 @@
 //! (reserved at request time, bought only then), creates the assistant and imports the number into
 //! Vapi attached to it; and the user's numbers connected to assistants.
 
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
 use crate::kernel::error::ValidationError;
 use crate::kernel::ids::{AssistantId, UserId};
 use crate::kernel::phone::E164;
 use crate::kernel::provider::CarrierName;
 use crate::kernel::sync::{SyncError, SyncState};
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 /// An assistant's name: 1 to 40 characters (Vapi's limit), trimmed, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

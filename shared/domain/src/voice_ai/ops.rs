@@ -1,5 +1,9 @@
 //! Assistants: what the assistants function and the number connection route call.
 
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
 use crate::kernel::error::{Conflict, StoreError};
 use crate::kernel::ids::{AssistantId, IdempotencyKey, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
@@ -11,8 +15,6 @@ use crate::numbers::model::PhoneNumber;
 use crate::numbers::ops::Carriers;
 use crate::voice_ai::model::{Assistant, AssistantName, AssistantPatch, AssistantSettings, AssistantStatus};
 use crate::voice_ai::ports::{AssistantWriter, VoiceAi};
-use std::sync::Arc;
-use time::OffsetDateTime;
 
 /// Why an assistants request did not do what was asked. Each variant decides one status.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,8 @@
 //! What assistants need from outside: the store and the voice AI (Vapi, or the sandbox).
 
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{AssistantId, IdempotencyKey, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
@@ -9,8 +12,6 @@ use crate::kernel::sync::SyncError;
 use crate::numbers::model::PhoneNumber;
 use crate::numbers::ports::NumberReader;
 use crate::voice_ai::model::{Assistant, AssistantPatch, AssistantSpec, NumberImport};
-use async_trait::async_trait;
-use time::OffsetDateTime;
 
 /// Assistant reads.
 #[async_trait]

@@ -6,6 +6,9 @@
 //! active and the number's `assistant_sync: failed`, repaired by connecting it again. The number's
 //! assistant side (`AssistantRoute`) is one of the number's call routes.
 
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{AssistantId, UserId};
 use crate::kernel::provider::CarrierError;
@@ -17,8 +20,6 @@ use crate::numbers::sync::{purchase, PurchasePorts};
 use crate::voice_ai::model::{Assistant, AssistantSpec, AssistantStatus, NumberImport};
 use crate::voice_ai::ops::VapiServer;
 use crate::voice_ai::ports::{AssistantSyncLedger, VoiceAi};
-use async_trait::async_trait;
-use time::OffsetDateTime;
 
 /// The number's assistant side, one of its call routes: Vapi has the number attached to the assistant
 /// its record names (imported on first connection), or not imported at all; and before a release,
