@@ -69,7 +69,7 @@ fn report(call_id: &str, number: &str, seconds: u32, cost: f64) -> String {
         "type": "end-of-call-report", "endedReason": "customer-ended-call",
         "call": {"id": call_id, "type": "inboundPhoneCall", "customer": {"number": "+14155550123"}},
         "phoneNumber": {"number": number},
-        "startedAt": patchbay_adapters::dynamo::items::rfc3339(start), "endedAt": patchbay_adapters::dynamo::items::rfc3339(end),
+        "startedAt": patchbay_adapters::wire::rfc3339(start), "endedAt": patchbay_adapters::wire::rfc3339(end),
         "durationSeconds": seconds, "cost": cost, "artifact": {}, "analysis": {}
     }})
     .to_string()
@@ -221,7 +221,7 @@ fn call_event(event_id: &str, kind: &str, session: &str, connection: &str, at: t
     if let (Some(p), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
         p.extend(e.clone());
     }
-    json!({"data": {"event_type": kind, "id": event_id, "occurred_at": patchbay_adapters::dynamo::items::rfc3339(at), "record_type": "event", "payload": payload},
+    json!({"data": {"event_type": kind, "id": event_id, "occurred_at": patchbay_adapters::wire::rfc3339(at), "record_type": "event", "payload": payload},
         "meta": {"attempt": 1, "delivered_to": "https://example.com/webhooks/telnyx"}})
     .to_string()
 }
@@ -258,7 +258,7 @@ async fn a_storm_of_duplicated_reordered_call_events_counts_each_call_once() {
             &session,
             &carrier_conn,
             end,
-            json!({"hangup_cause": "normal_clearing", "end_time": patchbay_adapters::dynamo::items::rfc3339(end)}),
+            json!({"hangup_cause": "normal_clearing", "end_time": patchbay_adapters::wire::rfc3339(end)}),
         )));
         want_calls += 1;
         want_seconds += if never_answered { 0 } else { talk };

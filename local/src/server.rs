@@ -172,7 +172,7 @@ async fn sandbox_call(
 }
 
 fn crate_rfc3339(t: time::OffsetDateTime) -> String {
-    patchbay_adapters::dynamo::items::rfc3339(t)
+    patchbay_adapters::wire::rfc3339(t)
 }
 
 /// The local default Vapi webhook secret (`X-Vapi-Secret`, and the key of Vapi's timed HMAC).

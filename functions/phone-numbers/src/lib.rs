@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::{AvailableNumberView, NumberView, PageView};
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, E164Path, JsonBody, QueryParams};
-use patchbay_adapters::wiring::OnDemand;
+use patchbay_adapters::ondemand::OnDemand;
 use patchbay_adapters::Wiring;
 use patchbay_domain::kernel::provider::Created;
 use patchbay_domain::kernel::work::WorkQueue;

@@ -10,11 +10,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use patchbay_adapters::dynamo::items::rfc3339;
 use patchbay_adapters::http::json::not_null;
 use patchbay_adapters::http::views::SyncErrorView;
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, IdPath, JsonBody, QueryParams};
-use patchbay_adapters::wiring::OnDemand;
+use patchbay_adapters::ondemand::OnDemand;
+use patchbay_adapters::wire::rfc3339;
 use patchbay_adapters::Wiring;
 use patchbay_domain::dialer::{
     AssignmentPatch, CarrierListing, ConnectionName, ConnectionPage, ConnectionPatch, ConnectionWriter, Dialer, Dialers, IssuedToken,

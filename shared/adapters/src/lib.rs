@@ -6,13 +6,16 @@ pub mod carrier;
 pub mod config;
 pub mod dynamo;
 pub mod http;
+pub mod ondemand;
 pub mod outbound;
+pub mod providers;
 pub mod secrets;
 pub mod sqs;
 pub mod telemetry;
 pub mod tls;
 pub mod voice_ai;
 pub mod webhooks;
+pub mod wire;
 pub mod wiring;
 
 pub use config::{CarrierKind, Config, ConfigError, VoiceAiKind};

@@ -17,6 +17,11 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// Retry or not, from an HTTP status: 408, 425, 429 and 5xx are worth another try.
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 425 | 429) || status >= 500
+}
+
 /// The most a response body may be; carriers answer with a few KiB.
 const MAX_BODY: usize = 8 * 1024 * 1024;
 const USER_AGENT: &str = concat!("patchbay/", env!("CARGO_PKG_VERSION"));

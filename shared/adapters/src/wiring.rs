@@ -11,13 +11,13 @@ use patchbay_domain::numbers::Carriers;
 use patchbay_domain::profiles::ProfileCarrier;
 use patchbay_domain::voice_ai::{VapiServer, VoiceAi};
 
-use crate::carrier::{self, SandboxCarrier, SandboxDialer};
+use crate::carrier::{SandboxCarrier, SandboxDialer};
+use crate::ondemand::{BoxError, OnDemand, SecretSource};
+use crate::providers;
 use crate::secrets::{CarrierSecrets, SipSecretStore};
 use crate::voice_ai::SandboxVoiceAi;
 use crate::webhooks::WebhookKeys;
 use crate::{config, Config, DynamoStore, SqsQueue};
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Every port a function may use. The store, the queue and the webhook keys are built with it; the
 /// carriers, the dialers, the voice AI and the SIP secret store when a handler first asks for them
@@ -61,7 +61,7 @@ impl Wiring {
             webhooks: WebhookKeys::default(),
             vapi_server: VapiServer { url: config.public_url.clone(), secret: None },
             sdk: sdk.clone(),
-            source: Arc::new(SecretSource { sdk: sdk.clone(), config: config.clone(), cell: tokio::sync::OnceCell::new() }),
+            source: Arc::new(SecretSource::new(sdk, &config)),
             webhooks_complete: false,
             carriers: OnceLock::new(),
             profile_carrier: OnceLock::new(),
@@ -116,30 +116,30 @@ impl Wiring {
     }
 
     fn secret(&self) -> Result<&CarrierSecrets, BoxError> {
-        self.source.cell.get().map(|s| s.as_ref()).ok_or_else(|| "the carrier secret is not loaded (call load_secret first)".into())
+        self.source.loaded().ok_or_else(|| "the carrier secret is not loaded (call load_secret first)".into())
     }
 
     /// The number carriers the secret has credentials for (search, buy, release, send).
     pub fn carriers_from_secret(self) -> Result<Self, BoxError> {
-        let carriers = carrier::number_carriers(&self.config, self.secret()?)?;
+        let carriers = providers::number_carriers(&self.config, self.secret()?)?;
         Ok(self.with_carriers(carriers))
     }
 
     /// The configured profile carrier (Telnyx needs its key in the secret).
     pub fn profile_carrier_from_secret(self) -> Result<Self, BoxError> {
-        let profile_carrier = carrier::profile_carrier(&self.config, self.secret()?)?;
+        let profile_carrier = providers::profile_carrier(&self.config, self.secret()?)?;
         Ok(self.with_profile_carrier(profile_carrier))
     }
 
     /// The dialer carriers the secret has credentials for.
     pub fn dialers_from_secret(self) -> Result<Self, BoxError> {
-        let dialers = carrier::dialers(&self.config, self.secret()?)?;
+        let dialers = providers::dialers(&self.config, self.secret()?)?;
         Ok(self.with_dialers(dialers))
     }
 
     /// The configured voice AI (Vapi needs its key in the secret).
     pub fn voice_ai_from_secret(self) -> Result<Self, BoxError> {
-        let voice_ai = carrier::voice_ai(&self.config, self.secret()?)?;
+        let voice_ai = providers::voice_ai(&self.config, self.secret()?)?;
         Ok(self.with_voice_ai(voice_ai))
     }
 
@@ -148,7 +148,7 @@ impl Wiring {
     pub fn carriers_on_demand(&self) -> OnDemand<Carriers> {
         match self.carriers.get() {
             Some(built) => OnDemand::ready(built.clone()),
-            None => OnDemand::from_secret(&self.source, |config, secrets| Ok(carrier::number_carriers(config, secrets)?)),
+            None => OnDemand::from_secret(&self.source, |config, secrets| Ok(providers::number_carriers(config, secrets)?)),
         }
     }
 
@@ -156,7 +156,7 @@ impl Wiring {
     pub fn dialers_on_demand(&self) -> OnDemand<Dialers> {
         match self.dialers.get() {
             Some(built) => OnDemand::ready(built.clone()),
-            None => OnDemand::from_secret(&self.source, |config, secrets| Ok(carrier::dialers(config, secrets)?)),
+            None => OnDemand::from_secret(&self.source, |config, secrets| Ok(providers::dialers(config, secrets)?)),
         }
     }
 
@@ -245,64 +245,4 @@ fn webhook_keys(config: &Config, secrets: &CarrierSecrets) -> Result<(WebhookKey
     let webhooks = WebhookKeys { twilio_token: secrets.twilio_auth_token.clone(), ..environment_webhook_keys(config)? }
         .with_vapi_secret(secrets.vapi_webhook_secret.clone());
     Ok((webhooks, vapi_server))
-}
-
-/// The carrier secret of a configuration, read once: the first caller reads it, concurrent callers
-/// wait for that read, and a failed read is not kept (the next caller tries again).
-struct SecretSource {
-    sdk: SdkConfig,
-    config: Config,
-    cell: tokio::sync::OnceCell<Arc<CarrierSecrets>>,
-}
-
-impl SecretSource {
-    async fn get(&self) -> Result<Arc<CarrierSecrets>, BoxError> {
-        let secrets =
-            self.cell.get_or_try_init(|| async { CarrierSecrets::load_configured(&self.sdk, &self.config).await.map(Arc::new) }).await?;
-        Ok(secrets.clone())
-    }
-}
-
-type Build<T> = fn(&Config, &CarrierSecrets) -> Result<T, BoxError>;
-
-/// A port built from the carrier secret on the first request that needs it, then kept for the
-/// container's life. A failure (the secret unreadable, a credential malformed) is answered as
-/// `Unavailable` (503) and not kept: the next request tries again.
-pub struct OnDemand<T> {
-    cell: Arc<tokio::sync::OnceCell<T>>,
-    source: Option<(Arc<SecretSource>, Build<T>)>,
-}
-
-impl<T> Clone for OnDemand<T> {
-    fn clone(&self) -> Self {
-        Self { cell: self.cell.clone(), source: self.source.clone() }
-    }
-}
-
-/// An on-demand port could not be built.
-#[derive(Debug, thiserror::Error)]
-#[error("carrier credentials unavailable: {0}")]
-pub struct Unavailable(BoxError);
-
-impl<T> OnDemand<T> {
-    /// A port built already.
-    pub fn ready(port: T) -> Self {
-        Self { cell: Arc::new(tokio::sync::OnceCell::new_with(Some(port))), source: None }
-    }
-
-    fn from_secret(source: &Arc<SecretSource>, build: Build<T>) -> Self {
-        Self { cell: Arc::new(tokio::sync::OnceCell::new()), source: Some((source.clone(), build)) }
-    }
-
-    /// The port, built now if this is the first request that needs it.
-    pub async fn get(&self) -> Result<&T, Unavailable> {
-        self.cell
-            .get_or_try_init(|| async {
-                let (source, build) = self.source.as_ref().ok_or("an on-demand port with neither a value nor a source")?;
-                let secrets = source.get().await?;
-                build(&source.config, &secrets)
-            })
-            .await
-            .map_err(Unavailable)
-    }
 }

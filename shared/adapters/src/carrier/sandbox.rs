@@ -58,7 +58,7 @@ impl SandboxWebhooks {
     ) -> Result<u16, crate::outbound::Error> {
         use base64::Engine;
         use ed25519_dalek::Signer;
-        let body = serde_json::json!({"data": {"event_type": event_type, "id": Uuid::new_v4().to_string(), "occurred_at": crate::dynamo::items::rfc3339(at), "record_type": "event", "payload": body}, "meta": {"attempt": 1, "delivered_to": self.url}}).to_string();
+        let body = serde_json::json!({"data": {"event_type": event_type, "id": Uuid::new_v4().to_string(), "occurred_at": crate::wire::rfc3339(at), "record_type": "event", "payload": body}, "meta": {"attempt": 1, "delivered_to": self.url}}).to_string();
         let ts = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
         let sig = base64::engine::general_purpose::STANDARD.encode(self.key.sign(format!("{ts}|{body}").as_bytes()).to_bytes());
         let res = self

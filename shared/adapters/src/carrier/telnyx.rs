@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::is_retryable_status;
+use crate::outbound::is_retryable_status;
 use crate::outbound::{self as http, RequestBuilder, Response};
 
 pub struct TelnyxClient {

@@ -12,7 +12,7 @@ use patchbay_domain::{CarrierName, CarrierProfileId, E164};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::is_retryable_status;
+use crate::outbound::is_retryable_status;
 use crate::outbound::{self as http, RequestBuilder, Response};
 
 pub struct TwilioClient {

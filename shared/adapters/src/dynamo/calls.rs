@@ -4,7 +4,7 @@
 //! per user and UTC day (and per assistant and day), so a range is one Query.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use patchbay_domain::calls::{contribution_moves, Call, CallLedger, CallOutcome, CallReader, CallSource, CallUpdate, Counters, StatsRow};
 use patchbay_domain::{AssistantId, ConnectionId, Cursor, Limit, Page, StoreError, UserId, E164};
 use time::{Date, OffsetDateTime};
@@ -12,63 +12,17 @@ use time::{Date, OffsetDateTime};
 use super::errors::{Role, TxFailure};
 use super::items::{CallItem, NumberItem, NumberOwnerItem, RouteItem, StatsItem};
 use super::keys::{Key, STATS_PREFIX};
+use super::stats::day_of;
 use super::table::{backoff, from_item, s, to_item, DynamoStore, Item, Tx, RACE_ATTEMPTS, UNCONDITIONAL};
 
 /// How long a call event's once-only guard is kept.
 const CALL_EVENT_TTL_SECS: i64 = 7 * 24 * 3600;
-
-pub(super) fn day_of(t: OffsetDateTime) -> String {
-    let d = t.date();
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
 
 fn call_from(item: Item) -> Result<Call, StoreError> {
     from_item::<CallItem>(item)?.try_into()
 }
 
 impl DynamoStore {
-    /// The counters' move for one day (and, with an assistant, that assistant's share of the day),
-    /// for a transaction: `ADD` of every non-zero counter.
-    pub(super) fn stats_move(
-        &self,
-        user: &UserId,
-        day: &str,
-        assistant: Option<(AssistantId, &str)>,
-        counters: &Counters,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let all = [
-            ("messages_sent", counters.messages_sent),
-            ("messages_received", counters.messages_received),
-            ("messages_delivered", counters.messages_delivered),
-            ("messages_failed", counters.messages_failed),
-            ("calls", counters.calls),
-            ("call_seconds", counters.call_seconds),
-            ("cost_micros", counters.cost_micros),
-        ];
-        let placeholders = [(":c0", "#c0"), (":c1", "#c1"), (":c2", "#c2"), (":c3", "#c3"), (":c4", "#c4"), (":c5", "#c5"), (":c6", "#c6")];
-        let mut adds = Vec::new();
-        let mut names: Vec<(&str, &str)> = vec![("#day", "day")];
-        let mut values = vec![(":day", s(day))];
-        for (i, (attr, v)) in all.iter().enumerate() {
-            if *v != 0 {
-                let (value, name) = placeholders[i];
-                adds.push(format!("{name} {value}"));
-                names.push((name, attr));
-                values.push((value, AttributeValue::N(v.to_string())));
-            }
-        }
-        let mut update = String::from("SET #day = :day");
-        if let Some((id, name)) = assistant {
-            update.push_str(", #aid = :aid, #an = :an");
-            names.extend([("#aid", "assistant_id"), ("#an", "assistant_name")]);
-            values.extend([(":aid", s(id.to_string())), (":an", s(name))]);
-        }
-        if !adds.is_empty() {
-            update.push_str(&format!(" ADD {}", adds.join(", ")));
-        }
-        self.update(&Key::stats(user, day, assistant.map(|a| a.0)), &update, UNCONDITIONAL, &names, values)
-    }
-
     /// A provider-to-user route, written once the provider's id is known (idempotent).
     pub(super) async fn put_route(&self, key: Key, user: &UserId, resource_id: &str, name: Option<&str>) -> Result<(), StoreError> {
         let item = to_item(&RouteItem {

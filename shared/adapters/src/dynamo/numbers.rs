@@ -9,9 +9,10 @@ use patchbay_domain::{Conflict, Cursor, IdempotencyKey, Limit, Page, ProfileId, 
 use time::OffsetDateTime;
 
 use super::errors::{Cancellation, Role, TxFailure, WriteFailure};
-use super::items::{rfc3339, NumberItem, NumberOwnerItem};
+use super::items::{NumberItem, NumberOwnerItem};
 use super::keys::{Key, NUMBER_PREFIX};
 use super::table::{attr, backoff, from_item, n, s, to_item, DynamoStore, Item, Tx, RACE_ATTEMPTS};
+use crate::wire::rfc3339;
 
 pub(super) fn number_from(item: Item) -> Result<PhoneNumber, StoreError> {
     from_item::<NumberItem>(item)?.try_into()

@@ -11,9 +11,10 @@ use patchbay_domain::{
 use time::OffsetDateTime;
 
 use super::errors::{Role, TxFailure, WriteFailure};
-use super::items::{rfc3339, ActivePointerItem, ProfileItem};
+use super::items::{ActivePointerItem, ProfileItem};
 use super::keys::{Key, PROFILE_PREFIX};
 use super::table::{attr, backoff, built, from_item, n, s, to_item, DynamoStore, Tx, Values, RACE_ATTEMPTS};
+use crate::wire::rfc3339;
 
 pub(super) fn profile_from(item: super::table::Item) -> Result<MessagingProfile, StoreError> {
     from_item::<ProfileItem>(item)?.try_into()

@@ -10,14 +10,14 @@ use patchbay_domain::reconcile::{Indexed, Kind, PassCursor, ReconcileLedger, Res
 use patchbay_domain::{Conflict, StoreError, SyncState};
 use time::OffsetDateTime;
 
-use super::assistants::assistant_from;
-use super::connections::connection_from;
+use super::dialer::connection_from;
 use super::errors::{Role, TxFailure, WriteFailure};
-use super::items::rfc3339;
 use super::keys::{Key, GSI2, PK, SK};
 use super::numbers::{number_from, owner_guard};
 use super::profiles::profile_from;
 use super::table::{attr, n, s, DynamoStore, Item, Tx};
+use super::voice_ai::assistant_from;
+use crate::wire::rfc3339;
 
 /// Records per index page: small enough for a pass to stop soon after its time is up.
 const PAGE: i32 = 100;

@@ -125,8 +125,8 @@ impl IntoResponse for ApiError {
 }
 
 /// A carrier port whose credentials could not be read: 503, the cause logged, never answered.
-impl From<crate::wiring::Unavailable> for ApiError {
-    fn from(e: crate::wiring::Unavailable) -> Self {
+impl From<crate::ondemand::Unavailable> for ApiError {
+    fn from(e: crate::ondemand::Unavailable) -> Self {
         Self::unavailable("carrier credentials", &e)
     }
 }

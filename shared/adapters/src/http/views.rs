@@ -5,7 +5,7 @@ use patchbay_domain::profiles::MessagingProfile;
 use patchbay_domain::{CarrierName, Page, SyncError, SyncState};
 use serde::Serialize;
 
-use crate::dynamo::items::rfc3339;
+use crate::wire::rfc3339;
 
 #[derive(Debug, Serialize)]
 pub struct SyncErrorView {

@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::carrier::is_retryable_status;
+use crate::outbound::is_retryable_status;
 use crate::outbound::{self as http, RequestBuilder, Response};
 
 /// How a number is imported: Vapi's Telnyx credential id, or the Twilio account's SID and token.

@@ -15,11 +15,12 @@ use patchbay_domain::numbers::NumberStatus;
 use patchbay_domain::{CarrierName, Conflict, ConversationId, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncError, UserId, E164};
 use time::OffsetDateTime;
 
-use super::calls::day_of;
 use super::errors::{Role, TxFailure, WriteFailure};
-use super::items::{corrupt, rfc3339, CarrierMessageItem, ContactItem, ConversationItem, MessageItem, NumberOwnerItem};
+use super::items::{corrupt, CarrierMessageItem, ContactItem, ConversationItem, MessageItem, NumberOwnerItem};
 use super::keys::{Key, CONTACT_PREFIX};
+use super::stats::day_of;
 use super::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx, UNCONDITIONAL};
+use crate::wire::rfc3339;
 
 /// How long a webhook event id is remembered (carriers retry for minutes to hours, not days).
 pub const EVENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -10,9 +10,10 @@ use patchbay_domain::{AssistantId, Conflict, Cursor, IdempotencyKey, Limit, Page
 use time::OffsetDateTime;
 
 use super::errors::{Role, TxFailure, WriteFailure};
-use super::items::{rfc3339, AssistantItem};
+use super::items::AssistantItem;
 use super::keys::{Key, ASSISTANT_PREFIX};
 use super::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx, Values};
+use crate::wire::rfc3339;
 
 pub(super) fn assistant_from(item: Item) -> Result<Assistant, StoreError> {
     from_item::<AssistantItem>(item)?.try_into()

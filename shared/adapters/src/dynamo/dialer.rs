@@ -11,10 +11,11 @@ use patchbay_domain::{Conflict, ConnectionId, Cursor, IdempotencyKey, Limit, Pag
 use time::OffsetDateTime;
 
 use super::errors::{Role, TxFailure, WriteFailure};
-use super::items::{rfc3339, ConnectionItem, NumberItem};
+use super::items::{ConnectionItem, NumberItem};
 use super::keys::{Key, CONNECTION_PREFIX};
 use super::numbers::NumberSide;
 use super::table::{attr, backoff, from_item, n, s, to_item, DynamoStore, Item, Tx, Values, RACE_ATTEMPTS};
+use crate::wire::rfc3339;
 
 pub(super) fn connection_from(item: Item) -> Result<SipConnection, StoreError> {
     from_item::<ConnectionItem>(item)?.try_into()

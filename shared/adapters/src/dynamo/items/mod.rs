@@ -1,0 +1,40 @@
+//! Item shapes and their mapping to domain types (serde_dynamo; no hand-built attribute maps), one
+//! file per capability, named as the domain's modules are.
+
+mod calls;
+mod dialer;
+mod messaging;
+mod numbers;
+mod profiles;
+mod voice_ai;
+
+use patchbay_domain::StoreError;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub use calls::*;
+pub use dialer::*;
+pub use messaging::*;
+pub use numbers::*;
+pub use profiles::*;
+pub use voice_ai::*;
+
+/// An idempotency guard: which resource a key created, and a fingerprint of the request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdempotencyItem {
+    pub pk: String,
+    pub sk: String,
+    pub resource_id: String,
+    pub fingerprint: String,
+    /// TTL attribute (epoch seconds); DynamoDB removes the item some time after.
+    pub expires_at: i64,
+}
+
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("messaging item: {what}"))
+}
+
+pub(crate) fn time(s: &str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|_| corrupt("timestamp"))
+}
