@@ -2,19 +2,22 @@
 //! one-primary slot and the number count on the connection, each moved in the assignment's own
 //! transaction; the per-user WebRTC token counter.
 
+mod sync;
+mod voice;
+
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
-use patchbay_domain::dialer::{AssignmentPatch, ConnectionPatch, ConnectionReader, ConnectionSyncLedger, ConnectionWriter, SipConnection};
+use aws_sdk_dynamodb::types::AttributeValue;
+use patchbay_domain::dialer::{AssignmentPatch, ConnectionPatch, ConnectionReader, ConnectionWriter, SipConnection};
 use patchbay_domain::kernel::provider::Created;
 use patchbay_domain::numbers::{NumberRole, NumberStatus, PhoneNumber};
-use patchbay_domain::{Conflict, ConnectionId, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncError, SyncState, UserId, E164};
+use patchbay_domain::{Conflict, ConnectionId, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncState, UserId, E164};
 use time::OffsetDateTime;
+use voice::{voice_of, VoiceMove};
 
-use super::errors::{Role, TxFailure, WriteFailure};
-use super::items::{ConnectionItem, NumberItem};
-use super::keys::{Key, CONNECTION_PREFIX};
-use super::numbers::NumberSide;
-use super::table::{attr, backoff, from_item, n, s, to_item, DynamoStore, Item, Tx, Values, RACE_ATTEMPTS};
+use crate::dynamo::errors::{Role, TxFailure, WriteFailure};
+use crate::dynamo::items::{ConnectionItem, NumberItem};
+use crate::dynamo::keys::{Key, CONNECTION_PREFIX};
+use crate::dynamo::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx, Values};
 use crate::wire::rfc3339;
 
 pub(super) fn connection_from(item: Item) -> Result<SipConnection, StoreError> {
@@ -31,41 +34,6 @@ impl DynamoStore {
 
     async fn number_item(&self, user: &UserId, e164: &E164) -> Result<NumberItem, StoreError> {
         self.get_as::<NumberItem>(&Key::number(user, e164)).await?.ok_or(StoreError::NotFound)
-    }
-
-    /// The connection side of a number joining, leaving or changing role: its count moves by
-    /// `delta`, and the primary slot is taken (`attribute_not_exists` or already this number) or
-    /// given back (only by the number holding it). A live connection only, unless it is a leave.
-    pub(crate) fn connection_side(
-        &self,
-        user: &UserId,
-        id: ConnectionId,
-        e164: &E164,
-        delta: i64,
-        take_primary: bool,
-        give_primary: bool,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut update = "ADD #nc :d".to_owned();
-        let mut condition = "attribute_exists(pk)".to_owned();
-        let mut names = vec![("#nc", "number_count")];
-        let mut values: Values<'_> = vec![(":d", AttributeValue::N(delta.to_string()))];
-        if delta >= 0 {
-            condition.push_str(" AND #ss <> :deleting");
-            names.push(("#ss", "sync_state"));
-            values.push((":deleting", attr(&SyncState::Deleting)));
-        }
-        if take_primary {
-            update.push_str(" SET #pn = :e");
-            condition.push_str(" AND (attribute_not_exists(#pn) OR #pn = :e)");
-        } else if give_primary {
-            update.push_str(" REMOVE #pn");
-            condition.push_str(" AND #pn = :e");
-        }
-        if take_primary || give_primary {
-            names.push(("#pn", "primary_number"));
-            values.push((":e", s(e164.as_str())));
-        }
-        self.update(&Key::connection(user, id), &update, &condition, &names, values)
     }
 
     /// After a connection write's condition failed: absent, deleting, or `otherwise`.
@@ -93,99 +61,6 @@ impl DynamoStore {
             Some(c) => Ok(c),
             None => Err(self.classify_connection_miss(user, id, otherwise).await),
         }
-    }
-
-    /// A number's record and its connection in one transaction, guarded by the number's version; a
-    /// number that moved meanwhile is read again.
-    async fn move_voice(
-        &self,
-        user: &UserId,
-        e164: &E164,
-        id: ConnectionId,
-        plan: impl Fn(&NumberItem) -> Result<Option<VoiceMove>, StoreError>,
-        now: OffsetDateTime,
-    ) -> Result<PhoneNumber, StoreError> {
-        for attempt in 0..RACE_ATTEMPTS {
-            let current = self.number_item(user, e164).await?;
-            let Some(mv) = plan(&current)? else { return current.try_into() };
-            let mut values: Values<'_> = vec![(":one", n(1)), (":now", s(rfc3339(now))), (":v", n(current.version))];
-            let mut names = vec![("#v", "version"), ("#ua", "updated_at")];
-            let (update, condition) = match &mv.to {
-                Some((role, active)) => {
-                    values.extend([
-                        (":c", s(id.to_string())),
-                        (":r", attr(role)),
-                        (":a", AttributeValue::Bool(*active)),
-                        (":active", attr(&NumberStatus::Active)),
-                    ]);
-                    names.extend([
-                        ("#sc", "sip_connection_id"),
-                        ("#sr", "sip_role"),
-                        ("#sa", "sip_active"),
-                        ("#st", "status"),
-                        ("#ai", "assistant_id"),
-                    ]);
-                    let mut update = "SET #sc = :c, #sr = :r, #sa = :a, #v = #v + :one, #ua = :now".to_owned();
-                    if mv.resync {
-                        update.push_str(", #vs = :pending REMOVE #vse");
-                        values.push((":pending", attr(&SyncState::Pending)));
-                        names.extend([("#vs", "voice_sync"), ("#vse", "voice_sync_error")]);
-                    }
-                    // The number's calls go to one place: not while a voice-AI assistant has them.
-                    (update, "#v = :v AND #st = :active AND attribute_not_exists(#ai)".to_owned())
-                }
-                None => {
-                    values.push((":pending", attr(&SyncState::Pending)));
-                    names.extend([
-                        ("#sc", "sip_connection_id"),
-                        ("#sr", "sip_role"),
-                        ("#sa", "sip_active"),
-                        ("#vs", "voice_sync"),
-                        ("#vse", "voice_sync_error"),
-                    ]);
-                    ("SET #vs = :pending, #v = #v + :one, #ua = :now REMOVE #sc, #sr, #sa, #vse".to_owned(), "#v = :v".to_owned())
-                }
-            };
-            let tx = Tx::new()
-                .with(Role::Record, self.update(&Key::number(user, e164), &update, &condition, &names, values)?)
-                .with(Role::Connection, self.connection_side(user, id, e164, mv.delta, mv.take_primary, mv.give_primary)?);
-            match self.transact(tx).await {
-                Ok(()) => return self.number_item(user, e164).await?.try_into(),
-                Err(TxFailure::Refused(c)) if c.failed(Role::Connection) => {
-                    let Some(conn) = self.connection_item(user, id).await? else { return Err(StoreError::NotFound) };
-                    if conn.sync_state == SyncState::Deleting {
-                        return Err(StoreError::Conflict(Conflict::ConnectionDeleting));
-                    }
-                    if mv.take_primary && conn.primary_number.as_deref().is_some_and(|p| p != e164.as_str()) {
-                        return Err(StoreError::Conflict(Conflict::PrimaryTaken));
-                    }
-                    backoff(attempt).await
-                }
-                // The number changed since it was read: read it again.
-                Err(TxFailure::Refused(_)) => backoff(attempt).await,
-                Err(TxFailure::Other(e)) => return Err(e),
-            }
-        }
-        Err(StoreError::Contended("the number kept changing while its connection changed".into()))
-    }
-}
-
-/// One change of a number's place on a connection.
-struct VoiceMove {
-    /// Its role and caller-id flag after the change; `None` leaves the connection.
-    to: Option<(NumberRole, bool)>,
-    /// The connection's number count moves by this much.
-    delta: i64,
-    take_primary: bool,
-    give_primary: bool,
-    /// The carrier's routing must change (joining or leaving).
-    resync: bool,
-}
-
-fn voice_of(item: &NumberItem) -> Option<(ConnectionId, NumberRole, bool)> {
-    match (&item.sip_connection_id, item.sip_role) {
-        (Some(c), Some(r)) => ConnectionId::parse(c).ok().map(|c| (c, r, item.sip_active.unwrap_or(true))),
-        _ => None,
     }
 }
 
@@ -419,127 +294,5 @@ impl ConnectionWriter for DynamoStore {
             Err(WriteFailure::ConditionFailed) => Ok(false),
             Err(WriteFailure::Other(e)) => Err(e),
         }
-    }
-}
-
-#[async_trait]
-impl ConnectionSyncLedger for DynamoStore {
-    async fn record_connection_synced(
-        &self,
-        user: &UserId,
-        id: ConnectionId,
-        version: u64,
-        carrier_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.write_connection(
-            user,
-            id,
-            "SET #ss = :synced, #cid = :cid, #ua = :now REMOVE #se",
-            "attribute_exists(pk) AND #v = :v AND #ss = :pending",
-            &[("#ss", "sync_state"), ("#cid", "carrier_connection_id"), ("#se", "sync_error"), ("#v", "version"), ("#ua", "updated_at")],
-            vec![
-                (":synced", attr(&SyncState::Synced)),
-                (":cid", s(carrier_id)),
-                (":v", n(version)),
-                (":pending", attr(&SyncState::Pending)),
-                (":now", s(rfc3339(now))),
-            ],
-            Conflict::Stale,
-        )
-        .await?;
-        // The connection's call events name this id: they find their user through this route.
-        self.put_route(Key::connection_route(carrier_id), user, &id.to_string(), None).await
-    }
-
-    async fn record_connection_carrier_id(&self, user: &UserId, id: ConnectionId, carrier_id: &str) -> Result<(), StoreError> {
-        self.write_connection(
-            user,
-            id,
-            "SET #cid = :cid",
-            "attribute_exists(pk) AND attribute_not_exists(#cid)",
-            &[("#cid", "carrier_connection_id")],
-            vec![(":cid", s(carrier_id))],
-            Conflict::AlreadyExists,
-        )
-        .await
-        .map(|_| ())
-    }
-
-    async fn record_connection_failed(
-        &self,
-        user: &UserId,
-        id: ConnectionId,
-        version: u64,
-        error: &SyncError,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let names = [("#ss", "sync_state"), ("#se", "sync_error"), ("#v", "version"), ("#ua", "updated_at")];
-        // A change the carrier refused turns the connection `failed`; a refused delete stays
-        // `deleting` (a repeated DELETE tries again), with the reason either way.
-        let failed = self
-            .update_item(
-                &Key::connection(user, id),
-                "SET #ss = :failed, #se = :e, #ua = :now",
-                "attribute_exists(pk) AND #v = :v AND #ss = :pending",
-                &names,
-                vec![
-                    (":failed", attr(&SyncState::Failed)),
-                    (":e", attr(error)),
-                    (":v", n(version)),
-                    (":pending", attr(&SyncState::Pending)),
-                    (":now", s(rfc3339(now))),
-                ],
-            )
-            .await;
-        match failed {
-            Ok(_) => Ok(()),
-            Err(WriteFailure::ConditionFailed) => match self
-                .update_item(
-                    &Key::connection(user, id),
-                    "SET #se = :e, #ua = :now",
-                    "attribute_exists(pk) AND #v = :v AND #ss = :deleting",
-                    &names,
-                    vec![(":e", attr(error)), (":v", n(version)), (":deleting", attr(&SyncState::Deleting)), (":now", s(rfc3339(now)))],
-                )
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(WriteFailure::ConditionFailed) => Err(StoreError::Conflict(Conflict::Stale)),
-                Err(WriteFailure::Other(e)) => Err(e),
-            },
-            Err(WriteFailure::Other(e)) => Err(e),
-        }
-    }
-
-    async fn purge_connection(&self, user: &UserId, id: ConnectionId, version: u64) -> Result<(), StoreError> {
-        match self
-            .delete_item(
-                &Key::connection(user, id),
-                "#v = :v AND #ss = :deleting",
-                &[("#v", "version"), ("#ss", "sync_state")],
-                vec![(":v", n(version)), (":deleting", attr(&SyncState::Deleting))],
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(WriteFailure::ConditionFailed) => Err(StoreError::Conflict(Conflict::Stale)),
-            Err(WriteFailure::Other(e)) => Err(e),
-        }
-    }
-
-    async fn record_voice_synced(&self, user: &UserId, e164: &E164, version: u64, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.record_number_side(user, e164, version, NumberSide::Voice, Ok(()), now).await
-    }
-
-    async fn record_voice_failed(
-        &self,
-        user: &UserId,
-        e164: &E164,
-        version: u64,
-        error: &SyncError,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        self.record_number_side(user, e164, version, NumberSide::Voice, Err(error), now).await
     }
 }

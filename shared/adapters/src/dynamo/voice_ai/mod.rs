@@ -1,18 +1,20 @@
 //! The voice-AI half of the store: assistants, the reservation of a selected number in the
 //! assistant's own transaction (the purchase's owner guard), and numbers connected to assistants.
 
+mod sync;
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use patchbay_domain::kernel::provider::Created;
-use patchbay_domain::numbers::{NumberStatus, NumberWriter, PhoneNumber};
-use patchbay_domain::voice_ai::{Assistant, AssistantPatch, AssistantReader, AssistantStatus, AssistantSyncLedger, AssistantWriter};
-use patchbay_domain::{AssistantId, Conflict, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncError, SyncState, UserId, E164};
+use patchbay_domain::numbers::{NumberStatus, PhoneNumber};
+use patchbay_domain::voice_ai::{Assistant, AssistantPatch, AssistantReader, AssistantStatus, AssistantWriter};
+use patchbay_domain::{AssistantId, Conflict, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncState, UserId, E164};
 use time::OffsetDateTime;
 
-use super::errors::{Role, TxFailure, WriteFailure};
-use super::items::AssistantItem;
-use super::keys::{Key, ASSISTANT_PREFIX};
-use super::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx, Values};
+use crate::dynamo::errors::{Role, TxFailure, WriteFailure};
+use crate::dynamo::items::AssistantItem;
+use crate::dynamo::keys::{Key, ASSISTANT_PREFIX};
+use crate::dynamo::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx, Values};
 use crate::wire::rfc3339;
 
 pub(super) fn assistant_from(item: Item) -> Result<Assistant, StoreError> {
@@ -289,162 +291,5 @@ impl AssistantWriter for DynamoStore {
             }
             Err(TxFailure::Other(e)) => Err(e),
         }
-    }
-}
-
-#[async_trait]
-impl AssistantSyncLedger for DynamoStore {
-    async fn record_vapi_assistant(&self, user: &UserId, id: AssistantId, vapi_id: &str) -> Result<String, StoreError> {
-        let kept = self.keep_vapi_assistant(user, id, vapi_id).await?;
-        // Vapi's call reports name this id: they find their user (and the assistant's name) through it.
-        let name = self.assistant_or_404(user, id).await?.name.as_str().to_owned();
-        self.put_route(Key::assistant_route(&kept), user, &id.to_string(), Some(&name)).await?;
-        Ok(kept)
-    }
-
-    async fn record_assistant_active(&self, user: &UserId, id: AssistantId, version: u64, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.write_assistant(
-            user,
-            id,
-            "SET #st = :active, #ss = :synced, #ua = :now",
-            "attribute_exists(pk) AND #v = :v AND #st = :pending",
-            &[("#st", "status"), ("#ss", "sync_state"), ("#v", "version"), ("#ua", "updated_at")],
-            vec![
-                (":active", attr(&AssistantStatus::Active)),
-                (":synced", attr(&SyncState::Synced)),
-                (":pending", attr(&AssistantStatus::Pending)),
-                (":v", n(version)),
-                (":now", s(rfc3339(now))),
-            ],
-            Conflict::Stale,
-        )
-        .await
-        .map(|_| ())
-    }
-
-    async fn record_assistant_failed(
-        &self,
-        user: &UserId,
-        id: AssistantId,
-        version: u64,
-        error: &SyncError,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let a = self.assistant_or_404(user, id).await?;
-        // A refused delete stays deleting (a repeated DELETE tries again); anything else fails.
-        let status = if a.status == AssistantStatus::Deleting { AssistantStatus::Deleting } else { AssistantStatus::Failed };
-        self.write_assistant(
-            user,
-            id,
-            "SET #st = :st, #fl = :e, #ua = :now",
-            "attribute_exists(pk) AND #v = :v",
-            &[("#st", "status"), ("#fl", "failure"), ("#v", "version"), ("#ua", "updated_at")],
-            vec![(":st", attr(&status)), (":e", attr(error)), (":v", n(version)), (":now", s(rfc3339(now)))],
-            Conflict::Stale,
-        )
-        .await
-        .map(|_| ())
-    }
-
-    async fn record_assistant_sync(
-        &self,
-        user: &UserId,
-        id: AssistantId,
-        version: u64,
-        outcome: Result<(), &SyncError>,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let names = [("#ss", "sync_state"), ("#se", "sync_error"), ("#v", "version"), ("#ua", "updated_at")];
-        let (update, mut values): (&str, Values<'_>) = match outcome {
-            Ok(()) => ("SET #ss = :state, #ua = :now REMOVE #se", vec![(":state", attr(&SyncState::Synced))]),
-            Err(e) => ("SET #ss = :state, #se = :e, #ua = :now", vec![(":state", attr(&SyncState::Failed)), (":e", attr(e))]),
-        };
-        values.extend([(":v", n(version)), (":now", s(rfc3339(now)))]);
-        self.write_assistant(user, id, update, "attribute_exists(pk) AND #v = :v", &names, values, Conflict::Stale).await.map(|_| ())
-    }
-
-    async fn purge_assistant(&self, user: &UserId, id: AssistantId, version: u64) -> Result<(), StoreError> {
-        match self
-            .delete_item(
-                &Key::assistant(user, id),
-                "#v = :v AND #st = :deleting",
-                &[("#v", "version"), ("#st", "status")],
-                vec![(":v", n(version)), (":deleting", attr(&AssistantStatus::Deleting))],
-            )
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(WriteFailure::ConditionFailed) => Err(StoreError::Conflict(Conflict::Stale)),
-            Err(WriteFailure::Other(e)) => Err(e),
-        }
-    }
-
-    async fn detach_number(
-        &self,
-        user: &UserId,
-        e164: &E164,
-        assistant: AssistantId,
-        now: OffsetDateTime,
-    ) -> Result<PhoneNumber, StoreError> {
-        match self.set_number_assistant(user, e164, None, " AND #ai = :was", vec![(":was", s(assistant.to_string()))], now).await {
-            Ok(()) | Err(WriteFailure::ConditionFailed) => self.number_or_404(user, e164).await,
-            Err(WriteFailure::Other(e)) => Err(e),
-        }
-    }
-
-    async fn release_reserved(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<PhoneNumber, StoreError> {
-        self.mark_releasing(user, e164, now).await
-    }
-
-    async fn record_number_assistant(
-        &self,
-        user: &UserId,
-        e164: &E164,
-        version: u64,
-        vapi_number_id: Option<&str>,
-        outcome: Result<(), &SyncError>,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let mut sets = vec!["#as = :state", "#ua = :now"];
-        let mut removes = vec![];
-        let mut values: Values<'_> = vec![(":v", n(version)), (":now", s(rfc3339(now)))];
-        match outcome {
-            Ok(()) => {
-                values.push((":state", attr(&SyncState::Synced)));
-                removes.push("#ase");
-            }
-            Err(e) => {
-                values.push((":state", attr(&SyncState::Failed)));
-                values.push((":e", attr(e)));
-                sets.push("#ase = :e");
-            }
-        }
-        match vapi_number_id {
-            Some(id) => {
-                sets.push("#vp = :vp");
-                values.push((":vp", s(id)));
-            }
-            None => removes.push("#vp"),
-        }
-        let update = if removes.is_empty() {
-            format!("SET {}", sets.join(", "))
-        } else {
-            format!("SET {} REMOVE {}", sets.join(", "), removes.join(", "))
-        };
-        self.update_number(
-            user,
-            e164,
-            &update,
-            "#v = :v",
-            &[
-                ("#as", "assistant_sync"),
-                ("#ase", "assistant_sync_error"),
-                ("#vp", "vapi_phone_number_id"),
-                ("#v", "version"),
-                ("#ua", "updated_at"),
-            ],
-            values,
-        )
-        .await
     }
 }

@@ -1,25 +1,25 @@
 //! The messaging half of the store: conversations, messages, contacts, and the once-only guards of
 //! webhook events, each webhook's effects in one transaction.
 
+mod outbound;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use outbound::final_counter;
 use patchbay_domain::calls::Counters;
-use patchbay_domain::kernel::provider::Created;
 use patchbay_domain::messaging::{
-    keyword, Contact, Conversation, ConversationStore, Inbound, InboundSms, Inbox, Keyword, Message, MessageStatus, OutboundSms, Outbox,
-    Receipt, ReceiptOutcome, SendLedger,
+    keyword, Contact, Conversation, ConversationStore, Inbound, InboundSms, Inbox, Keyword, Message, MessageStatus, Receipt, ReceiptOutcome,
 };
-use patchbay_domain::numbers::NumberStatus;
-use patchbay_domain::{CarrierName, Conflict, ConversationId, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncError, UserId, E164};
+use patchbay_domain::{CarrierName, Conflict, ConversationId, Cursor, Limit, Page, StoreError, UserId, E164};
 use time::OffsetDateTime;
 
-use super::errors::{Role, TxFailure, WriteFailure};
-use super::items::{corrupt, CarrierMessageItem, ContactItem, ConversationItem, MessageItem, NumberOwnerItem};
-use super::keys::{Key, CONTACT_PREFIX};
-use super::stats::day_of;
-use super::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx, UNCONDITIONAL};
+use crate::dynamo::errors::{Role, TxFailure, WriteFailure};
+use crate::dynamo::items::{corrupt, CarrierMessageItem, ContactItem, ConversationItem, MessageItem, NumberOwnerItem};
+use crate::dynamo::keys::{Key, CONTACT_PREFIX};
+use crate::dynamo::stats::day_of;
+use crate::dynamo::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx, UNCONDITIONAL};
 use crate::wire::rfc3339;
 
 /// How long a webhook event id is remembered (carriers retry for minutes to hours, not days).
@@ -273,213 +273,5 @@ impl ConversationStore for DynamoStore {
     async fn list_contacts(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Contact>, StoreError> {
         let contact_from = |i: Item| from_item::<ContactItem>(i).and_then(Contact::try_from);
         self.list_page(&Key::user_pk(user), CONTACT_PREFIX, after, limit, true, contact_from, |c| c.phone_number.to_string()).await
-    }
-}
-
-#[async_trait]
-impl Outbox for DynamoStore {
-    async fn queue_outbound(
-        &self,
-        sms: &OutboundSms,
-        sender: &patchbay_domain::numbers::PhoneNumber,
-        message: &Message,
-        idempotency: Option<(&IdempotencyKey, &str)>,
-    ) -> Result<Created<Message>, StoreError> {
-        let user = &message.user_id;
-        // The number as the caller read it names its profile in the conditions below, which check
-        // it again in the transaction (so a number moved or released since fails the send).
-        if sender.user_id != *user || sender.e164 != sms.from {
-            return Err(StoreError::NotFound);
-        }
-        let number = sender;
-        if number.status != NumberStatus::Active {
-            return Err(StoreError::Conflict(Conflict::NumberNotActive));
-        }
-        let Some(profile) = number.messaging_profile_id else { return Err(StoreError::Conflict(Conflict::NumberNotOnProfile)) };
-        let at = rfc3339(message.created_at);
-        let conv = &message.conversation_id;
-        let preview: String = sms.text.chars().take(PREVIEW_CHARS).collect();
-        let mut tx = Tx::new()
-            .with(
-                Role::SendingNumber,
-                self.check(
-                    &Key::number(user, &sms.from),
-                    "#st = :active AND #mp = :p",
-                    &[("#st", "status"), ("#mp", "messaging_profile_id")],
-                    vec![(":active", attr(&NumberStatus::Active)), (":p", s(profile.to_string()))],
-                )?,
-            )
-            // Sends go out from the user's active profile's numbers only.
-            .with(
-                Role::ActivePointer,
-                self.check(&Key::active_profile(user), "profile_id = :p", &[], vec![(":p", s(profile.to_string()))])?,
-            )
-            // Patchbay's own suppression: an opted-out contact gets nothing.
-            .with(
-                Role::Contact,
-                self.update(
-                    &Key::contact(user, &sms.to),
-                    "SET #p = :to, #c = if_not_exists(#c, :at)",
-                    "attribute_not_exists(#o) OR #o = :false",
-                    &[("#p", "phone_number"), ("#c", "created_at"), ("#o", "opted_out")],
-                    vec![(":to", s(sms.to.as_str())), (":at", s(&at)), (":false", AttributeValue::Bool(false))],
-                )?,
-            )
-            .with(Role::Record, self.put(to_item(&MessageItem::from(message))?, "attribute_not_exists(pk)", &[], vec![])?)
-            // Outbound messages do not raise unread.
-            .with(Role::Conversation, self.conversation_upsert(user, conv, &sms.from, &sms.to, &at, preview, 0)?)
-            // Accepted for sending: counted with the message.
-            .with(
-                Role::Stats,
-                self.stats_move(user, &day_of(message.created_at), None, &Counters { messages_sent: 1, ..Default::default() })?,
-            );
-        let idem = match idempotency {
-            Some((key, fingerprint)) => {
-                let resource = format!("{conv}/{}", message.id);
-                let (k, put) = self.idempotency_put(user, "send-sms", key, &resource, fingerprint)?;
-                tx.push(Role::Idempotency, put);
-                Some((k, fingerprint))
-            }
-            None => None,
-        };
-        match self.transact(tx).await {
-            Ok(()) => Ok(Created::New(message.clone())),
-            Err(TxFailure::Refused(c)) => {
-                if let Some((k, fingerprint)) = idem.filter(|_| c.failed(Role::Idempotency)) {
-                    let resource = self.idempotent_resource(&k, fingerprint).await?;
-                    let (c, id) = resource.split_once('/').ok_or_else(|| corrupt("idempotency resource"))?;
-                    let c = ConversationId::parse(c).map_err(|_| corrupt("idempotency resource"))?;
-                    return self.get_message(user, &c, id).await.map(Created::Replayed);
-                }
-                let conflict = if c.failed(Role::SendingNumber) {
-                    Conflict::NumberNotActive
-                } else if c.failed(Role::ActivePointer) {
-                    Conflict::ProfileNotActive
-                } else if c.failed(Role::Contact) {
-                    Conflict::ContactOptedOut
-                } else {
-                    return Err(StoreError::Corrupt(format!("send refused: {:?}", c.reasons)));
-                };
-                Err(StoreError::Conflict(conflict))
-            }
-            Err(TxFailure::Other(e)) => Err(e),
-        }
-    }
-}
-
-#[async_trait]
-impl SendLedger for DynamoStore {
-    async fn get_message(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Message, StoreError> {
-        self.get(&Key::message(user, conversation, message_id)).await?.map(message_from).transpose()?.ok_or(StoreError::NotFound)
-    }
-
-    async fn claim_send(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Option<Message>, StoreError> {
-        let values = vec![
-            (":to", attr(&MessageStatus::Sending)),
-            (":r", n(u64::from(MessageStatus::Sending.rank()))),
-            (":from", attr(&MessageStatus::Queued)),
-        ];
-        // The claim answers the message as it now is: one request instead of a read and a write.
-        self.update_mapped(
-            &Key::message(user, conversation, message_id),
-            "SET #st = :to, #r = :r",
-            "#st = :from",
-            &[("#st", "status"), ("#r", "status_rank")],
-            values,
-            message_from,
-        )
-        .await
-    }
-
-    async fn release_send(&self, m: &Message) -> Result<(), StoreError> {
-        self.move_status(m, MessageStatus::Sending, MessageStatus::Queued).await.map(|_| ())
-    }
-
-    async fn record_sent(&self, m: &Message, carrier_message_id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
-        let index = Key::carrier_message(carrier_message_id);
-        let route = to_item(&CarrierMessageItem {
-            pk: index.pk,
-            sk: index.sk,
-            user_id: m.user_id.to_string(),
-            conversation_id: m.conversation_id.clone(),
-            message_id: m.id.to_string(),
-        })?;
-        // The route may be there already (this very write, answered late and retried).
-        let route_condition = "attribute_not_exists(pk) OR message_id = :mid";
-        let route_values = || vec![(":mid", s(m.id.to_string()))];
-        let tx = Tx::new()
-            // Only forward: a receipt may already have moved it past `sent`.
-            .with(
-                Role::Record,
-                self.update(
-                    &message_key(m),
-                    "SET #cid = :cid, #st = :sent, #r = :r, #at = :now",
-                    "attribute_exists(pk) AND #r < :r",
-                    &[("#cid", "carrier_message_id"), ("#st", "status"), ("#r", "status_rank"), ("#at", "status_at")],
-                    vec![
-                        (":cid", s(carrier_message_id)),
-                        (":sent", attr(&MessageStatus::Sent)),
-                        (":r", n(u64::from(MessageStatus::Sent.rank()))),
-                        (":now", s(rfc3339(now))),
-                    ],
-                )?,
-            )
-            .with(Role::CarrierRoute, self.put(route.clone(), route_condition, &[], route_values())?);
-        match self.transact(tx).await {
-            Ok(()) => Ok(()),
-            Err(TxFailure::Refused(c)) if c.failed(Role::CarrierRoute) => {
-                Err(StoreError::Corrupt(format!("carrier message id {carrier_message_id} already routes to another message")))
-            }
-            // The message is already past `sent` (or gone): its route must still be there, so that
-            // the carrier's receipts find it.
-            Err(TxFailure::Refused(_)) => {
-                let req = self.client().put_item().table_name(self.table()).set_item(Some(route)).condition_expression(route_condition);
-                let req = route_values().into_iter().fold(req, |r, (k, v)| r.expression_attribute_values(k, v));
-                match self.call(|| req.clone().send()).await {
-                    Ok(_) => Ok(()),
-                    Err(WriteFailure::ConditionFailed) => {
-                        Err(StoreError::Corrupt(format!("carrier message id {carrier_message_id} already routes to another message")))
-                    }
-                    Err(WriteFailure::Other(e)) => Err(e),
-                }
-            }
-            Err(TxFailure::Other(e)) => Err(e),
-        }
-    }
-
-    async fn record_send_failed(&self, m: &Message, error: &SyncError, now: OffsetDateTime) -> Result<(), StoreError> {
-        let tx = Tx::new()
-            .with(
-                Role::Record,
-                self.update(
-                    &message_key(m),
-                    "SET #st = :failed, #r = :r, #f = :f, #at = :now",
-                    "attribute_exists(pk) AND #r < :r",
-                    &[("#st", "status"), ("#r", "status_rank"), ("#f", "failure"), ("#at", "status_at")],
-                    vec![
-                        (":failed", attr(&MessageStatus::Failed)),
-                        (":r", n(u64::from(MessageStatus::Failed.rank()))),
-                        (":f", attr(error)),
-                        (":now", s(rfc3339(now))),
-                    ],
-                )?,
-            )
-            .with(Role::Stats, self.stats_move(&m.user_id, &day_of(now), None, &Counters { messages_failed: 1, ..Default::default() })?);
-        match self.transact(tx).await {
-            Ok(()) => Ok(()),
-            // Already final (or gone): nothing to record, nothing to count.
-            Err(TxFailure::Refused(c)) if c.failed(Role::Record) => Ok(()),
-            Err(TxFailure::Refused(c)) => Err(StoreError::Corrupt(format!("send failure refused: {:?}", c.reasons))),
-            Err(TxFailure::Other(e)) => Err(e),
-        }
-    }
-}
-
-/// The counter a move to `status` adds, if it is final.
-fn final_counter(status: MessageStatus) -> Option<Counters> {
-    match status {
-        MessageStatus::Delivered => Some(Counters { messages_delivered: 1, ..Default::default() }),
-        MessageStatus::Failed => Some(Counters { messages_failed: 1, ..Default::default() }),
-        _ => None,
     }
 }

@@ -1,0 +1,128 @@
+//! The worker's number writes (`NumberSyncLedger`): what the carrier did with a purchase, a release or a profile change.
+
+use async_trait::async_trait;
+use patchbay_domain::numbers::{NumberStatus, NumberSyncLedger};
+use patchbay_domain::{Conflict, StoreError, SyncError, UserId, E164};
+use time::OffsetDateTime;
+
+use super::{status, NumberSide};
+use crate::dynamo::errors::{Role, TxFailure};
+use crate::dynamo::keys::Key;
+use crate::dynamo::table::{attr, n, s, DynamoStore, Tx};
+use crate::wire::rfc3339;
+
+#[async_trait]
+impl NumberSyncLedger for DynamoStore {
+    async fn record_order(&self, user: &UserId, e164: &E164, version: u64, order_id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.update_number(
+            user,
+            e164,
+            "SET #o = :o, #ua = :now",
+            "#v = :v AND #st = :pending",
+            &[("#o", "carrier_order_id"), ("#v", "version"), ("#st", "status"), ("#ua", "updated_at")],
+            vec![(":o", s(order_id)), (":v", n(version)), (":pending", status(NumberStatus::Pending)), (":now", s(rfc3339(now)))],
+        )
+        .await
+    }
+
+    async fn record_active(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        version: u64,
+        carrier_number_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.update_number(
+            user,
+            e164,
+            "SET #st = :active, #cid = :cid, #ua = :now REMOVE #o, #f",
+            "#v = :v AND #st = :pending",
+            &[
+                ("#st", "status"),
+                ("#cid", "carrier_number_id"),
+                ("#ua", "updated_at"),
+                ("#o", "carrier_order_id"),
+                ("#f", "failure"),
+                ("#v", "version"),
+            ],
+            vec![
+                (":active", status(NumberStatus::Active)),
+                (":cid", s(carrier_number_id)),
+                (":now", s(rfc3339(now))),
+                (":v", n(version)),
+                (":pending", status(NumberStatus::Pending)),
+            ],
+        )
+        .await
+    }
+
+    async fn record_purchase_failed(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        version: u64,
+        error: &SyncError,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let tx = Tx::new()
+            .with(
+                Role::Record,
+                self.update(
+                    &Key::number(user, e164),
+                    "SET #st = :failed, #f = :f, #ua = :now REMOVE #o",
+                    "#v = :v AND #st = :pending",
+                    &[("#st", "status"), ("#f", "failure"), ("#ua", "updated_at"), ("#o", "carrier_order_id"), ("#v", "version")],
+                    vec![
+                        (":failed", status(NumberStatus::Failed)),
+                        (":f", attr(error)),
+                        (":now", s(rfc3339(now))),
+                        (":v", n(version)),
+                        (":pending", status(NumberStatus::Pending)),
+                    ],
+                )?,
+            )
+            // The number is free again, for anyone.
+            .with(Role::OwnerGuard, self.delete_guard(e164, user)?);
+        match self.transact(tx).await {
+            Ok(()) => Ok(()),
+            // The record moved on (another delivery recorded it first) or the guard is not ours.
+            Err(TxFailure::Refused(_)) => Err(StoreError::Conflict(Conflict::Stale)),
+            Err(TxFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn purge_released(&self, user: &UserId, e164: &E164, version: u64) -> Result<(), StoreError> {
+        let tx = Tx::new()
+            .with(
+                Role::Record,
+                self.delete(
+                    &Key::number(user, e164),
+                    "#v = :v AND #st = :releasing",
+                    &[("#v", "version"), ("#st", "status")],
+                    vec![(":v", n(version)), (":releasing", status(NumberStatus::Releasing))],
+                )?,
+            )
+            .with(Role::OwnerGuard, self.delete_guard(e164, user)?);
+        match self.transact(tx).await {
+            Ok(()) => Ok(()),
+            Err(TxFailure::Refused(_)) => Err(StoreError::Conflict(Conflict::Stale)),
+            Err(TxFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn record_number_profile_synced(&self, user: &UserId, e164: &E164, version: u64, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.record_number_side(user, e164, version, NumberSide::Profile, Ok(()), now).await
+    }
+
+    async fn record_number_profile_failed(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        version: u64,
+        error: &SyncError,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.record_number_side(user, e164, version, NumberSide::Profile, Err(error), now).await
+    }
+}

@@ -1,0 +1,79 @@
+//! The adapters' module picture, held like the domain's (`shared/domain/tests/layering.rs`): each
+//! top-level module of `src/` may import only the modules its row of [`LAYERS`] lists, and the table
+//! is acyclic. Three rules are what the rows encode:
+//!
+//! - The provider clients (`carrier`, `voice_ai`) never import each other, the store or the
+//!   composition: they speak HTTP through `outbound` and format through `wire`.
+//! - The store (`dynamo`) imports only `wire`; the HTTP glue (`http`) never imports the store.
+//! - Composition is on top: only `wiring` imports `providers` (the factories that name the concrete
+//!   clients), and nothing imports `wiring`, which builds every port once per cold start.
+//!
+//! A failure reads `file:line: `from` imports `to` (`the source line`); from may import: its row`.
+//! Move the item to a module both may use (a shared helper belongs to `outbound` or `wire`), or
+//! build it in `providers`/`wiring` and hand it down; change a row only when the picture changes,
+//! and ARCHITECTURE.md with it.
+
+use std::fs;
+use std::path::PathBuf;
+
+use patchbay_tidy::{assert_layers, check_source, root_exports, Kind, Layers};
+
+/// Who may import whom, row by row (a module may always use itself; edges are direct only).
+const LAYERS: Layers<'static> = Layers {
+    crate_name: "patchbay-adapters",
+    allowed: &[
+        // Leaves: the TLS provider, wire formats, logging, the SQS queue, webhook signatures.
+        ("tls", &[]),
+        ("wire", &[]),
+        ("telemetry", &[]),
+        ("sqs", &[]),
+        ("webhooks", &[]),
+        // Configuration builds the SDK's HTTP client on the one TLS stack.
+        ("config", &["tls"]),
+        // Secrets Manager: the carrier secret of a configuration, the SIP passwords.
+        ("secrets", &["config"]),
+        // The HTTP client every provider calls out with, on the same TLS stack.
+        ("outbound", &["tls"]),
+        // Provider clients: HTTP and wire formats only; never each other, the store or composition.
+        ("carrier", &["outbound", "wire"]),
+        ("voice_ai", &["outbound", "wire"]),
+        // The store: wire formats only.
+        ("dynamo", &["wire"]),
+        // Ports built from the carrier secret on first use.
+        ("ondemand", &["config", "secrets"]),
+        // HTTP glue (auth, problem+json, views): answers an unavailable on-demand port with a 503.
+        ("http", &["ondemand", "wire"]),
+        // The provider factories: which concrete clients a configuration gets.
+        ("providers", &["carrier", "voice_ai", "config", "secrets"]),
+        // The composition root: builds every port; nothing imports it.
+        (
+            "wiring",
+            &["carrier", "config", "dynamo", "ondemand", "outbound", "providers", "secrets", "sqs", "tls", "voice_ai", "webhooks", "wire"],
+        ),
+    ],
+};
+
+fn src() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+#[test]
+fn modules_import_only_down_the_table() {
+    assert_layers(&src(), &LAYERS);
+}
+
+/// The check can fail on this crate's real layout: the real Vapi client with the import that made
+/// the old `carrier ⇄ voice_ai` circle appended is exactly one violation.
+#[test]
+fn a_provider_importing_another_provider_is_caught() {
+    let src = src();
+    let read = |rel: &str| fs::read_to_string(src.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let exports = root_exports(&read("lib.rs"));
+    let vapi = read("voice_ai/vapi.rs");
+    assert_eq!(check_source("voice_ai/vapi.rs", &vapi, &exports, &LAYERS), []);
+
+    let sideways = format!("{vapi}\nuse crate::carrier::TelnyxClient;\n");
+    let v = check_source("voice_ai/vapi.rs", &sideways, &exports, &LAYERS);
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!((v[0].kind, v[0].from.as_str(), v[0].to.as_str()), (Kind::Upward, "voice_ai", "carrier"), "{}", v[0]);
+}

@@ -1,0 +1,68 @@
+//! The domain's module picture, held: each top-level module of `src/` may import only the modules
+//! its row of [`LAYERS`] lists (the table of ARCHITECTURE.md, "The layer rule"), and the table is
+//! acyclic. `patchbay-tidy` reads the sources as text (standard library only) and follows every
+//! `crate::` / `$crate::` path, grouped and multi-line use trees included, tests included; a name
+//! re-exported at the crate root (`crate::E164`) counts as the module lib.rs takes it from.
+//!
+//! Reading a failure: each line is `file:line: `from` imports `to` (`the source line`); from may
+//! import: its row`. Fix the code, not the table: move the item down into a module the importer may
+//! use (what two capabilities share goes to the kernel), or invert the edge with a trait in the lower
+//! module that the higher one implements (as `numbers::ports::CallRoute` is implemented by `dialer` and
+//! `voice_ai`, composed by the worker). A new top-level module fails until it gets a row here, and a
+//! row whose module is gone fails too. Change a row only when the picture itself changes, and change
+//! ARCHITECTURE.md with it.
+
+use std::fs;
+use std::path::PathBuf;
+
+use patchbay_tidy::{assert_layers, check_source, root_exports, Kind, Layers};
+
+/// Who may import whom, row by row (a module may always use itself; edges are direct only).
+const LAYERS: Layers<'static> = Layers {
+    crate_name: "patchbay-domain",
+    allowed: &[
+        // The shared vocabulary (ids, phone, page, errors, provider, sync protocol, work queue): below everything.
+        ("kernel", &[]),
+        // Messaging profiles: ids, names, sync state and the work queue are all kernel vocabulary.
+        ("profiles", &["kernel"]),
+        // Numbers → profiles: a number's profile side reads its profile's carrier id (`ProfileReader`).
+        ("numbers", &["kernel", "profiles"]),
+        // Dialer → numbers: a SIP connection assigns numbers and is one of a number's call routes.
+        ("dialer", &["kernel", "numbers"]),
+        // Voice AI → numbers: an assistant buys its number through the number purchase and is a call route.
+        ("voice_ai", &["kernel", "numbers"]),
+        // Messaging → profiles, numbers: sending reads the from-number and its messaging profile.
+        ("messaging", &["kernel", "profiles", "numbers"]),
+        // Calls: records keyed by ids and numbers; needs only the kernel.
+        ("calls", &["kernel"]),
+        // Reconciliation compares every capability's records with the providers: on top, nothing imports it.
+        ("reconcile", &["kernel", "profiles", "numbers", "dialer", "voice_ai", "messaging", "calls"]),
+    ],
+};
+
+fn src() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+#[test]
+fn modules_import_only_down_the_table() {
+    assert_layers(&src(), &LAYERS);
+}
+
+/// The check can fail on this crate's real layout: the real `numbers/sync.rs` with one upward import
+/// appended is exactly one violation, numbers → dialer (and the file as it is, none).
+#[test]
+fn an_upward_import_in_the_real_numbers_sync_is_caught() {
+    let src = src();
+    let read = |rel: &str| fs::read_to_string(src.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let exports = root_exports(&read("lib.rs"));
+    let sync = read("numbers/sync.rs");
+    assert_eq!(check_source("numbers/sync.rs", &sync, &exports, &LAYERS), []);
+
+    let upward = format!("{sync}\nuse crate::dialer::SipRoute;\n");
+    let v = check_source("numbers/sync.rs", &upward, &exports, &LAYERS);
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!((v[0].kind, v[0].from.as_str(), v[0].to.as_str()), (Kind::Upward, "numbers", "dialer"), "{}", v[0]);
+    assert_eq!(v[0].line, upward.lines().count());
+    assert_eq!(v[0].text, "use crate::dialer::SipRoute;");
+}
