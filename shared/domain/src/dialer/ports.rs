@@ -44,10 +44,11 @@ pub trait ConnectionWriter: ConnectionReader + NumberReader {
     /// Start a delete (`deleting`), only while no number is on the connection
     /// (`Conflict(ConnectionHasNumbers)`).
     async fn mark_connection_deleting(&self, user: &UserId, id: ConnectionId, now: OffsetDateTime) -> Result<SipConnection, StoreError>;
-    /// Put one of the user's active numbers on a connection with a role, in one transaction: the
-    /// number is on no other connection and no voice-AI assistant, the connection is not deleting, and
-    /// a `primary` takes the connection's one primary slot (`Conflict(PrimaryTaken)`). Putting a number
-    /// already there changes its role.
+    /// Put one of the user's active numbers on a connection with a role, in one transaction of two
+    /// items: the number's record (its SIP side, guarded by its version: on no other connection, and
+    /// no voice-AI assistant, since a number's calls go to one place: `Conflict(NumberVoiceInUse)`) and
+    /// the connection (not deleting; its number count; a `primary` takes its one primary slot:
+    /// `Conflict(PrimaryTaken)`). Putting a number already there changes its role.
     async fn assign_voice(
         &self,
         user: &UserId,
@@ -56,7 +57,8 @@ pub trait ConnectionWriter: ConnectionReader + NumberReader {
         role: NumberRole,
         now: OffsetDateTime,
     ) -> Result<PhoneNumber, StoreError>;
-    /// Change a number's role or whether it is offered as a caller id.
+    /// Change a number's role or whether it is offered as a caller id: the number's record and, when
+    /// the primary changes hands, the connection's primary slot, in one transaction.
     async fn update_voice(
         &self,
         user: &UserId,
@@ -65,7 +67,8 @@ pub trait ConnectionWriter: ConnectionReader + NumberReader {
         patch: &AssignmentPatch,
         now: OffsetDateTime,
     ) -> Result<PhoneNumber, StoreError>;
-    /// Take a number off a connection (its primary slot and count with it).
+    /// Take a number off a connection, in one transaction: the number's record and the connection (its
+    /// count, and its primary slot if the number held it).
     async fn unassign_voice(&self, user: &UserId, e164: &E164, id: ConnectionId, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
     /// Remember the connection's telephony credential; the first one stored wins and is answered.
     async fn remember_telephony_credential(&self, user: &UserId, id: ConnectionId, credential_id: &str) -> Result<String, StoreError>;

@@ -55,9 +55,10 @@ pub trait ConversationStore: Send + Sync {
 /// The send API's one write.
 #[async_trait]
 pub trait Outbox: Send + Sync {
-    /// Queue an outbound message in one transaction: the number is the caller's, active and on the
-    /// caller's active profile (condition checks), the contact has not opted out (condition on its
-    /// upsert), the message and its conversation are written, and the idempotency guard with them.
+    /// Queue an outbound message in one transaction: condition checks on the sending number's record
+    /// (the caller's, active, on a profile) and on the user's active-profile pointer (naming that
+    /// profile), the contact's upsert (not opted out), the message, its conversation, the day's `sent`
+    /// counter, and with a key the key's guard.
     async fn queue_outbound(
         &self,
         sms: &OutboundSms,

@@ -29,7 +29,8 @@ pub trait NumberReader: Send + Sync {
 /// The API's number writes: purchases, releases, profile assignments.
 #[async_trait]
 pub trait NumberWriter: NumberReader + Send + Sync {
-    /// Start a purchase: guard + pending record (+ idempotency guard) in one transaction.
+    /// Start a purchase, in one transaction: the number's global owner guard (`attribute_not_exists`),
+    /// the user's pending record, and with a key the key's guard.
     /// `Conflict(NumberUnavailable)` if another user holds the number, `Conflict(NumberAlreadyOwned)`
     /// if the caller does; with a key, a repeat answers `Replayed`.
     async fn create_purchase(
@@ -38,16 +39,23 @@ pub trait NumberWriter: NumberReader + Send + Sync {
         idempotency: Option<(&IdempotencyKey, &str)>,
     ) -> Result<Created<PhoneNumber>, StoreError>;
 
-    /// Start a release: `releasing`, off its profile (the profile's count goes down in the same transaction).
+    /// Start a release, in one transaction guarded by the number's version: the number's record turns
+    /// `releasing` and leaves its messaging profile and SIP connection; the profile's number count goes
+    /// down, and the SIP connection's count goes down and its primary slot is given back if the number
+    /// held it. The record keeps its assistant and Vapi import: the worker's release removes that
+    /// first (`CallRoute::before_release`). A number already `releasing` is answered as it is.
     async fn mark_releasing(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
 
     /// Remove a failed purchase's record (its guard is already free).
     async fn forget_failed(&self, user: &UserId, e164: &E164) -> Result<(), StoreError>;
 
-    /// Put an active number on a profile (at most one profile per number; the profile must exist and
-    /// not be deleting; its number count goes up in the same transaction).
+    /// Put an active number on a profile, in one transaction: the number's record (on no other
+    /// profile: `Conflict(NumberOnAnotherProfile)`) and the profile's number count (the profile exists
+    /// and is not deleting).
     async fn assign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
 
+    /// Take a number off a profile, in one transaction: the number's record (on this profile:
+    /// `Conflict(NumberNotOnProfile)`) and the profile's number count.
     async fn unassign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime)
         -> Result<PhoneNumber, StoreError>;
 }

@@ -25,9 +25,10 @@ pub trait AssistantReader: Send + Sync {
 /// The assistants API's writes.
 #[async_trait]
 pub trait AssistantWriter: AssistantReader + NumberReader {
-    /// Put a new assistant, and with a selected number its reservation in the same transaction: the
-    /// number's global owner guard (`attribute_not_exists`: `Conflict(NumberUnavailable)` /
-    /// `Conflict(NumberAlreadyOwned)`) and its pending record, connected to the assistant.
+    /// Put a new assistant, in one transaction with, for a selected number, its reservation (the
+    /// number's global owner guard, `attribute_not_exists`: `Conflict(NumberUnavailable)` /
+    /// `Conflict(NumberAlreadyOwned)`, and its pending record, connected to the assistant: a number is
+    /// created here or by a purchase, with the same owner guard) and, with a key, the key's guard.
     async fn create_assistant(
         &self,
         assistant: &Assistant,
@@ -46,8 +47,9 @@ pub trait AssistantWriter: AssistantReader + NumberReader {
     /// Start a delete (`deleting`).
     async fn mark_assistant_deleting(&self, user: &UserId, id: AssistantId, now: OffsetDateTime) -> Result<Assistant, StoreError>;
     /// Connect an active number to an active assistant of the user, or disconnect it (`None`), in one
-    /// transaction: the number is on no SIP connection (`Conflict(NumberVoiceInUse)`), the assistant
-    /// exists and is active. Marks the number's `assistant_sync` pending.
+    /// transaction of two items: the number's record (its assistant side, `assistant_sync` pending;
+    /// on no SIP connection, since a number's calls go to one place: `Conflict(NumberVoiceInUse)`) and a
+    /// condition check on the assistant (it exists and is active).
     async fn connect_number(
         &self,
         user: &UserId,
@@ -91,7 +93,9 @@ pub trait AssistantSyncLedger: AssistantReader + NumberReader {
         assistant: AssistantId,
         now: OffsetDateTime,
     ) -> Result<PhoneNumber, StoreError>;
-    /// Compensation: release a number the saga bought for an assistant Vapi refused.
+    /// Compensation: release a number the saga bought for an assistant Vapi refused. The same
+    /// transaction as `NumberWriter::mark_releasing` (the number's record, its profile's count, its SIP
+    /// connection's count and slot); the saga then queues the release.
     async fn release_reserved(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
     /// What Vapi did with a number's connection: its Vapi id (or none), `assistant_sync` synced or failed.
     async fn record_number_assistant(
