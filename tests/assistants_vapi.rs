@@ -53,6 +53,35 @@ impl Fakes {
         w
     }
 
+    /// Vapi: no assistant was made for this one yet (a lookup by metadata finds none); creating it
+    /// answers `id`, once.
+    async fn vapi_creates_assistant(&self, id: &str) {
+        Mock::given(method("GET"))
+            .and(path("/assistant"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .mount(&self.vapi)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/assistant"))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_json(
+                    json!({"id": id, "orgId": "o", "createdAt": "2026-11-23T00:00:00Z", "updatedAt": "2026-11-23T00:00:00Z"}),
+                ),
+            )
+            .expect(1)
+            .mount(&self.vapi)
+            .await;
+    }
+
+    /// Vapi: no number is imported (a lookup by digits finds none).
+    async fn vapi_has_no_numbers(&self) {
+        Mock::given(method("GET"))
+            .and(path("/phone-number"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .mount(&self.vapi)
+            .await;
+    }
+
     /// Twilio: the account does not have the number; buying it answers `sid` (or `refuse` with 21422).
     async fn twilio_purchase(&self, e164: &E164, sid: &str, refuse: bool) {
         let base = format!("/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers.json");
@@ -226,26 +255,8 @@ async fn a_refused_attach_leaves_the_assistant_active_and_is_repaired_by_connect
     let e164 = E164::parse("+14155550304").unwrap();
     let (u, a, cmd) = start(&env, &fakes, "Attach", &e164).await;
     fakes.twilio_purchase(&e164, "PN0000000000000000000000000000304", false).await;
-    Mock::given(method("GET"))
-        .and(path("/assistant"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .mount(&fakes.vapi)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/assistant"))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(
-                json!({"id": "asst-4", "orgId": "o", "createdAt": "2026-11-23T00:00:00Z", "updatedAt": "2026-11-23T00:00:00Z"}),
-            ),
-        )
-        .expect(1)
-        .mount(&fakes.vapi)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/phone-number"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .mount(&fakes.vapi)
-        .await;
+    fakes.vapi_creates_assistant("asst-4").await;
+    fakes.vapi_has_no_numbers().await;
     Mock::given(method("POST"))
         .and(path("/phone-number"))
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({"message": "twilioAuthToken is invalid", "statusCode": 400})))
@@ -286,21 +297,7 @@ async fn a_lost_import_answer_is_found_again_not_imported_twice() {
     let e164 = E164::parse("+14155550305").unwrap();
     let (u, a, cmd) = start(&env, &fakes, "Lost import", &e164).await;
     fakes.twilio_purchase(&e164, "PN0000000000000000000000000000305", false).await;
-    Mock::given(method("GET"))
-        .and(path("/assistant"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .mount(&fakes.vapi)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/assistant"))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(
-                json!({"id": "asst-5", "orgId": "o", "createdAt": "2026-11-23T00:00:00Z", "updatedAt": "2026-11-23T00:00:00Z"}),
-            ),
-        )
-        .expect(1)
-        .mount(&fakes.vapi)
-        .await;
+    fakes.vapi_creates_assistant("asst-5").await;
     // Vapi imported the number but the answer was lost: the next delivery finds it by its digits
     // and attaches it (PATCH, typed by provider) instead of importing it again.
     Mock::given(method("GET"))
@@ -343,26 +340,8 @@ async fn releasing_a_number_imported_at_vapi_removes_the_import_before_the_carri
     let e164 = E164::parse("+14155550306").unwrap();
     let (u, a, cmd) = start(&env, &fakes, "Released", &e164).await;
     fakes.twilio_purchase(&e164, "PN0000000000000000000000000000306", false).await;
-    Mock::given(method("GET"))
-        .and(path("/assistant"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .mount(&fakes.vapi)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/assistant"))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(
-                json!({"id": "asst-6", "orgId": "o", "createdAt": "2026-11-23T00:00:00Z", "updatedAt": "2026-11-23T00:00:00Z"}),
-            ),
-        )
-        .expect(1)
-        .mount(&fakes.vapi)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/phone-number"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .mount(&fakes.vapi)
-        .await;
+    fakes.vapi_creates_assistant("asst-6").await;
+    fakes.vapi_has_no_numbers().await;
     Mock::given(method("POST"))
         .and(path("/phone-number"))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "pn-6", "provider": "twilio", "number": e164.as_str()})))

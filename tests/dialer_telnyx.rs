@@ -43,6 +43,38 @@ fn worker(env: &TestEnv, c: &Arc<TelnyxClient>) -> Worker {
     }
 }
 
+/// What every test here starts from: the stack, a Telnyx fake with its client as the number and
+/// dialer carrier (a `timeout_ms` per call), a worker on it, and a fresh user.
+struct Rig {
+    env: TestEnv,
+    server: MockServer,
+    dialers: Dialers,
+    worker: Worker,
+    user: UserId,
+}
+
+impl Rig {
+    async fn start(timeout_ms: u64) -> Self {
+        let env = TestEnv::new(PARTS).await;
+        let server = MockServer::start().await;
+        let c = client(&server, timeout_ms);
+        let worker = worker(&env, &c);
+        Self { dialers: dialers(&c), worker, server, env, user: UserId::parse(&user().0).unwrap() }
+    }
+
+    fn ops(&self) -> Dialer<'_> {
+        let env = &self.env;
+        Dialer { store: env.wiring.store.as_ref(), secrets: env.wiring.sip_secrets().as_ref(), queue: &env.queue, dialers: &self.dialers }
+    }
+
+    /// An active Telnyx number of the user's, with the carrier's id `carrier_id`.
+    async fn active_number(&self, e164: &E164, carrier_id: &str) {
+        let n = PhoneNumber::new_purchase(self.user.clone(), e164.clone(), CarrierName::Telnyx, OffsetDateTime::now_utc());
+        self.env.store.create_purchase(&n, None).await.unwrap();
+        self.env.store.record_active(&self.user, e164, 1, carrier_id, OffsetDateTime::now_utc()).await.unwrap();
+    }
+}
+
 fn record(env: &CommandEnvelope, receive_count: u32) -> SqsMessage {
     serde_json::from_value(json!({
         "messageId": format!("m-{}-{receive_count}", env.id),
@@ -66,12 +98,8 @@ async fn list_mock(server: &MockServer, body: serde_json::Value) {
 
 #[tokio::test]
 async fn a_connection_is_created_rotated_and_issues_tokens_at_telnyx() {
-    let env = TestEnv::new(PARTS).await;
-    let server = MockServer::start().await;
-    let c = client(&server, 2000);
-    let ds = dialers(&c);
-    let ops = Dialer { store: env.wiring.store.as_ref(), secrets: env.wiring.sip_secrets().as_ref(), queue: &env.queue, dialers: &ds };
-    let u = UserId::parse(&user().0).unwrap();
+    let rig = Rig::start(2000).await;
+    let (env, server, ops, u) = (&rig.env, &rig.server, rig.ops(), rig.user.clone());
     let now = OffsetDateTime::now_utc();
     let (created, shown) = ops.create(&u, ConnectionName::parse("Front desk").unwrap(), None, None, now).await.unwrap();
     let conn = created.into_inner();
@@ -89,7 +117,7 @@ async fn a_connection_is_created_rotated_and_issues_tokens_at_telnyx() {
         .expect(1)
         .mount(&server)
         .await;
-    let w = worker(&env, &c);
+    let w = &rig.worker;
     let cmd = CommandEnvelope::sync_connection(u.clone(), conn.id, conn.version);
     assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Created));
     // Redelivered: nothing more at the carrier.
@@ -137,9 +165,7 @@ async fn a_connection_is_created_rotated_and_issues_tokens_at_telnyx() {
 
     // A Telnyx number on it: its voice is routed with PATCH /phone_numbers/{id}.
     let e164 = E164::parse("+13125550177").unwrap();
-    let n = PhoneNumber::new_purchase(u.clone(), e164.clone(), CarrierName::Telnyx, OffsetDateTime::now_utc());
-    env.store.create_purchase(&n, None).await.unwrap();
-    env.store.record_active(&u, &e164, 1, "1293384261075731499", OffsetDateTime::now_utc()).await.unwrap();
+    rig.active_number(&e164, "1293384261075731499").await;
     Mock::given(method("PATCH"))
         .and(path("/phone_numbers/1293384261075731499"))
         .and(body_json(json!({"connection_id": "1234567890"})))
@@ -158,13 +184,8 @@ async fn a_connection_is_created_rotated_and_issues_tokens_at_telnyx() {
 
 #[tokio::test]
 async fn a_lost_create_is_adopted_5xx_retried_4xx_recorded_timeouts_bounded() {
-    let env = TestEnv::new(PARTS).await;
-    let server = MockServer::start().await;
-    let c = client(&server, 500);
-    let ds = dialers(&c);
-    let ops = Dialer { store: env.wiring.store.as_ref(), secrets: env.wiring.sip_secrets().as_ref(), queue: &env.queue, dialers: &ds };
-    let w = worker(&env, &c);
-    let u = UserId::parse(&user().0).unwrap();
+    let rig = Rig::start(500).await;
+    let (env, server, ops, w, u) = (&rig.env, &rig.server, rig.ops(), &rig.worker, rig.user.clone());
 
     // A create whose answer was lost: the account already has our user name; it is adopted (PATCH).
     let (lost, _) = ops.create(&u, ConnectionName::parse("Lost").unwrap(), None, None, OffsetDateTime::now_utc()).await.unwrap();
@@ -228,13 +249,8 @@ async fn a_lost_create_is_adopted_5xx_retried_4xx_recorded_timeouts_bounded() {
 
 #[tokio::test]
 async fn releasing_a_number_on_a_sip_connection_frees_its_slot_and_releases_it_at_telnyx() {
-    let env = TestEnv::new(PARTS).await;
-    let server = MockServer::start().await;
-    let c = client(&server, 2000);
-    let ds = dialers(&c);
-    let ops = Dialer { store: env.wiring.store.as_ref(), secrets: env.wiring.sip_secrets().as_ref(), queue: &env.queue, dialers: &ds };
-    let w = worker(&env, &c);
-    let u = UserId::parse(&user().0).unwrap();
+    let rig = Rig::start(2000).await;
+    let (env, server, ops, w, u) = (&rig.env, &rig.server, rig.ops(), &rig.worker, rig.user.clone());
 
     // A synced connection with a Telnyx number on it as its primary, its voice routed there.
     let (created, _) = ops.create(&u, ConnectionName::parse("Desk").unwrap(), None, None, OffsetDateTime::now_utc()).await.unwrap();
@@ -248,9 +264,7 @@ async fn releasing_a_number_on_a_sip_connection_frees_its_slot_and_releases_it_a
     let cmd = CommandEnvelope::sync_connection(u.clone(), conn.id, conn.version);
     assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Created));
     let e164 = E164::parse("+13125550178").unwrap();
-    let n = PhoneNumber::new_purchase(u.clone(), e164.clone(), CarrierName::Telnyx, OffsetDateTime::now_utc());
-    env.store.create_purchase(&n, None).await.unwrap();
-    env.store.record_active(&u, &e164, 1, "1293384261075731500", OffsetDateTime::now_utc()).await.unwrap();
+    rig.active_number(&e164, "1293384261075731500").await;
     Mock::given(method("PATCH"))
         .and(path("/phone_numbers/1293384261075731500"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "1293384261075731500", "connection_id": "777"}})))

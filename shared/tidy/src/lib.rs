@@ -231,6 +231,24 @@ pub fn assert_layers(src: &Path, layers: &Layers) {
     panic!("{}: {} layering violation(s) under {}:\n{list}\n{HINT}", layers.crate_name, violations.len(), src.display());
 }
 
+/// Proof that the check can fail on a crate's real layout: `file` (under `src`) as it is must pass,
+/// and with `line` appended it must be exactly one violation, `from` importing `to` up the table.
+/// Panics with what was found otherwise; answers the violation for further checks.
+pub fn assert_caught(src: &Path, file: &str, line: &str, layers: &Layers, (from, to): (&str, &str)) -> Violation {
+    let read = |rel: &str| fs::read_to_string(src.join(rel)).unwrap_or_else(|e| panic!("{}: {e}", src.join(rel).display()));
+    let exports = root_exports(&read("lib.rs"));
+    let source = read(file);
+    let as_is = check_source(file, &source, &exports, layers);
+    assert!(as_is.is_empty(), "{file} as it is should pass: {as_is:#?}");
+    let appended = format!("{source}\n{line}\n");
+    let mut found = check_source(file, &appended, &exports, layers);
+    assert_eq!(found.len(), 1, "{file} with `{line}` appended: {found:#?}");
+    let v = found.remove(0);
+    assert_eq!((v.kind, v.from.as_str(), v.to.as_str()), (Kind::Upward, from, to), "{v}");
+    assert_eq!((v.line, v.text.as_str()), (appended.lines().count(), line), "{v}");
+    v
+}
+
 /// The table's own faults: duplicate rows, entries naming no row, rows without a module (when the
 /// modules are known), cycles.
 fn table_violations(layers: &Layers, modules: Option<&BTreeSet<&str>>) -> Vec<Violation> {
