@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::SqsMessage;
 use patchbay_adapters::carrier::TwilioClient;
 use patchbay_adapters::voice_ai::vapi::{ImportCredentials, VapiClient};
 use patchbay_domain::kernel::sync::SyncOutcome;
@@ -15,7 +14,7 @@ use patchbay_domain::voice_ai::{
     Assistant, AssistantName, AssistantReader, AssistantSettings, AssistantStatus, Assistants, ProviderChoice, VoiceAi,
 };
 use patchbay_domain::{CarrierName, CommandEnvelope, SyncState, UserId, E164};
-use patchbay_e2e::{user, Parts, TestEnv};
+use patchbay_e2e::{record, user, Parts, TestEnv};
 use patchbay_worker::{Handled, Worker};
 use secrecy::SecretString;
 use serde_json::json;
@@ -99,15 +98,6 @@ impl Fakes {
         };
         Mock::given(method("POST")).and(path(base)).respond_with(answer).expect(1).mount(&self.twilio).await;
     }
-}
-
-fn record(env: &CommandEnvelope, receive_count: u32) -> SqsMessage {
-    serde_json::from_value(json!({
-        "messageId": format!("m-{}-{receive_count}", env.id),
-        "body": serde_json::to_string(env).unwrap(),
-        "attributes": {"ApproximateReceiveCount": receive_count.to_string()},
-    }))
-    .unwrap()
 }
 
 async fn start(env: &TestEnv, fakes: &Fakes, name: &str, number: &E164) -> (UserId, Assistant, CommandEnvelope) {

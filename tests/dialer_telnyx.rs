@@ -6,13 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::SqsMessage;
 use patchbay_adapters::carrier::TelnyxClient;
 use patchbay_domain::dialer::{ConnectionName, ConnectionReader, Dialer, DialerCarrier, Dialers};
 use patchbay_domain::kernel::sync::SyncOutcome;
 use patchbay_domain::numbers::{NumberCarrier, NumberReader, NumberSyncLedger, NumberWriter, PhoneNumber};
 use patchbay_domain::{CarrierName, CommandEnvelope, SyncState, UserId, E164};
-use patchbay_e2e::{user, Parts, TestEnv};
+use patchbay_e2e::{record, user, Parts, TestEnv};
 use patchbay_worker::{Handled, Worker};
 use secrecy::SecretString;
 use serde_json::json;
@@ -75,15 +74,6 @@ impl Rig {
     }
 }
 
-fn record(env: &CommandEnvelope, receive_count: u32) -> SqsMessage {
-    serde_json::from_value(json!({
-        "messageId": format!("m-{}-{receive_count}", env.id),
-        "body": serde_json::to_string(env).unwrap(),
-        "attributes": {"ApproximateReceiveCount": receive_count.to_string()},
-    }))
-    .unwrap()
-}
-
 fn connection(id: &str, name: &str, user_name: &str) -> serde_json::Value {
     json!({"data": {"id": id, "record_type": "credential_connection", "connection_name": name, "user_name": user_name, "active": true, "password": "never-read"}})
 }
@@ -106,7 +96,7 @@ async fn a_connection_is_created_rotated_and_issues_tokens_at_telnyx() {
     let password = shown.expect("shown once");
     assert_eq!(conn.carrier, CarrierName::Telnyx);
 
-    list_mock(&server, json!({"data": []})).await;
+    list_mock(server, json!({"data": []})).await;
     Mock::given(method("POST"))
         .and(path("/credential_connections"))
         .and(body_json(json!({
@@ -115,7 +105,7 @@ async fn a_connection_is_created_rotated_and_issues_tokens_at_telnyx() {
         })))
         .respond_with(ResponseTemplate::new(201).set_body_json(connection("1234567890", "Front desk", &conn.sip_username)))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     let w = &rig.worker;
     let cmd = CommandEnvelope::sync_connection(u.clone(), conn.id, conn.version);
@@ -133,7 +123,7 @@ async fn a_connection_is_created_rotated_and_issues_tokens_at_telnyx() {
         .and(body_partial_json(json!({"password": new_password.expose(), "user_name": conn.sip_username})))
         .respond_with(ResponseTemplate::new(200).set_body_json(connection("1234567890", "Front desk", &conn.sip_username)))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     let cmd = CommandEnvelope::sync_connection(u.clone(), conn.id, rotated.version);
     assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Updated));
@@ -147,13 +137,13 @@ async fn a_connection_is_created_rotated_and_issues_tokens_at_telnyx() {
                 .set_body_json(json!({"data": {"id": "cred-1", "record_type": "credential", "resource_id": "connection:1234567890"}})),
         )
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("POST"))
         .and(path("/telephony_credentials/cred-1/token"))
         .respond_with(ResponseTemplate::new(201).insert_header("content-type", "text/plain").set_body_string(JWT))
         .expect(2)
-        .mount(&server)
+        .mount(server)
         .await;
     for _ in 0..2 {
         let t = ops.token(&u, conn.id, OffsetDateTime::now_utc()).await.unwrap();
@@ -173,7 +163,7 @@ async fn a_connection_is_created_rotated_and_issues_tokens_at_telnyx() {
             ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "1293384261075731499", "connection_id": "1234567890"}})),
         )
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     ops.assign(&u, conn.id, &e164, patchbay_domain::numbers::NumberRole::Primary, OffsetDateTime::now_utc()).await.unwrap();
     let n = env.store.get_number(&u, &e164).await.unwrap();
@@ -193,13 +183,13 @@ async fn a_lost_create_is_adopted_5xx_retried_4xx_recorded_timeouts_bounded() {
     Mock::given(method("GET"))
         .and(path("/credential_connections"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [connection("555", "Lost", &lost.sip_username)["data"]]})))
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("PATCH"))
         .and(path("/credential_connections/555"))
         .respond_with(ResponseTemplate::new(200).set_body_json(connection("555", "Lost", &lost.sip_username)))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     let cmd = CommandEnvelope::sync_connection(u.clone(), lost.id, lost.version);
     assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Updated));
@@ -216,14 +206,14 @@ async fn a_lost_create_is_adopted_5xx_retried_4xx_recorded_timeouts_bounded() {
         .respond_with(ResponseTemplate::new(500).set_body_json(json!({"errors": [{"code": "10007", "title": "Unexpected error"}]})))
         .up_to_n_times(1)
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("POST"))
         .and(path("/credential_connections"))
         .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(3)).set_body_json(connection("9", "Refused", "x")))
         .up_to_n_times(1)
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("POST"))
         .and(path("/credential_connections"))
@@ -231,7 +221,7 @@ async fn a_lost_create_is_adopted_5xx_retried_4xx_recorded_timeouts_bounded() {
             json!({"errors": [{"code": "10015", "title": "Invalid password", "detail": format!("{} is too weak", password.expose())}]}),
         ))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     let cmd = CommandEnvelope::sync_connection(u.clone(), refused.id, refused.version);
     for attempt in 1..=2 {
@@ -255,11 +245,11 @@ async fn releasing_a_number_on_a_sip_connection_frees_its_slot_and_releases_it_a
     // A synced connection with a Telnyx number on it as its primary, its voice routed there.
     let (created, _) = ops.create(&u, ConnectionName::parse("Desk").unwrap(), None, None, OffsetDateTime::now_utc()).await.unwrap();
     let conn = created.into_inner();
-    list_mock(&server, json!({"data": []})).await;
+    list_mock(server, json!({"data": []})).await;
     Mock::given(method("POST"))
         .and(path("/credential_connections"))
         .respond_with(ResponseTemplate::new(201).set_body_json(connection("777", "Desk", &conn.sip_username)))
-        .mount(&server)
+        .mount(server)
         .await;
     let cmd = CommandEnvelope::sync_connection(u.clone(), conn.id, conn.version);
     assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Created));
@@ -269,7 +259,7 @@ async fn releasing_a_number_on_a_sip_connection_frees_its_slot_and_releases_it_a
         .and(path("/phone_numbers/1293384261075731500"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "1293384261075731500", "connection_id": "777"}})))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     ops.assign(&u, conn.id, &e164, patchbay_domain::numbers::NumberRole::Primary, OffsetDateTime::now_utc()).await.unwrap();
     let n = env.store.get_number(&u, &e164).await.unwrap();
@@ -299,7 +289,7 @@ async fn releasing_a_number_on_a_sip_connection_frees_its_slot_and_releases_it_a
         .and(path("/phone_numbers/1293384261075731500"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "1293384261075731500"}})))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), releasing.version);
     assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Deleted));

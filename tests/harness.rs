@@ -261,6 +261,16 @@ pub fn s(item: &HashMap<String, AttributeValue>, k: &str) -> String {
     }
 }
 
+/// An SQS record of `env` as Lambda hands it to the worker on its `receive_count`th delivery.
+pub fn record(env: &patchbay_domain::CommandEnvelope, receive_count: u32) -> aws_lambda_events::event::sqs::SqsMessage {
+    serde_json::from_value(serde_json::json!({
+        "messageId": format!("m-{}-{receive_count}", env.id),
+        "body": serde_json::to_string(env).unwrap(),
+        "attributes": {"ApproximateReceiveCount": receive_count.to_string()},
+    }))
+    .unwrap()
+}
+
 /// A fresh user id and a dev token for it.
 pub fn user() -> (String, String) {
     let id = format!("user-{}", uuid::Uuid::new_v4().simple());

@@ -5,91 +5,29 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::SqsMessage;
-use patchbay_adapters::carrier::{TelnyxClient, TwilioClient};
 use patchbay_domain::kernel::sync::SyncOutcome;
 use patchbay_domain::numbers; // FIXME
-use patchbay_domain::numbers::{Carriers, NumberCarrier, NumberReader, NumberStatus, NumberSyncLedger, NumberWriter, Numbers, PhoneNumber};
+use patchbay_domain::numbers::{NumberReader, NumberStatus, NumberSyncLedger, NumberWriter, Numbers};
 use patchbay_domain::profiles::{MessagingProfile, NewProfile, ProfileName, ProfileSyncLedger, ProfileWriter, WhitelistedDestinations};
-use patchbay_domain::{CarrierName, CarrierProfileId, CommandEnvelope, IdempotencyKey, UserId, E164};
-use patchbay_e2e::{user, Parts, TestEnv};
+use patchbay_domain::{CarrierName, CarrierProfileId, CommandEnvelope, IdempotencyKey, E164};
+use patchbay_e2e::{record, Parts, TestEnv};
 use patchbay_local::poller::Poller;
-use patchbay_worker::{Handled, Worker};
-use secrecy::SecretString;
+use patchbay_worker::Handled;
 use serde_json::json;
 use time::OffsetDateTime;
 use wiremock::matchers::{body_json, body_string_contains, header_exists, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const PARTS: Parts = Parts { api: false, worker: false };
-const SID: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+#[path = "numbers_worker/helpers.rs"]
+mod helpers;
 
-fn twilio(server: &MockServer, timeout_ms: u64) -> Arc<dyn NumberCarrier> {
-    Arc::new(
-        TwilioClient::new(
-            &server.uri(),
-            SID,
-            SecretString::from("token"),
-            Some("https://hooks.example.com".into()),
-            Duration::from_millis(timeout_ms),
-        )
-        .unwrap(),
-    )
-}
+use helpers::{empty_incoming, number, pending_purchase, telnyx, telnyx_number_life, twilio, twilio_number, uid, with, worker, SID};
+
+const PARTS: Parts = Parts { api: false, worker: false };
 
 /// The tests share the work queue: one at a time, so that no test's poller takes (and, with the
 /// wrong carriers, gives back until the dead-letter queue) another test's command.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn telnyx(server: &MockServer) -> Arc<dyn NumberCarrier> {
-    Arc::new(TelnyxClient::new(&server.uri(), SecretString::from("KEY_test"), Duration::from_secs(2)).unwrap())
-}
-
-fn worker(env: &TestEnv, carriers: Carriers, max: u32) -> Worker {
-    Worker { carriers, max_receive_count: max, ..Worker::new(&env.wiring) }
-}
-
-fn with(name: CarrierName, c: Arc<dyn NumberCarrier>) -> Carriers {
-    let mut carriers = Carriers { default: Some(name), ..Default::default() };
-    match name {
-        CarrierName::Twilio => carriers.twilio = Some(c),
-        CarrierName::Telnyx => carriers.telnyx = Some(c),
-        CarrierName::Sandbox => carriers.sandbox = Some(c),
-    }
-    carriers
-}
-
-fn record(env: &CommandEnvelope, receive_count: u32) -> SqsMessage {
-    serde_json::from_value(json!({
-        "messageId": format!("m-{}-{receive_count}", env.id),
-        "body": serde_json::to_string(env).unwrap(),
-        "attributes": {"ApproximateReceiveCount": receive_count.to_string()},
-    }))
-    .unwrap()
-}
-
-fn uid() -> UserId {
-    UserId::parse(&user().0).unwrap()
-}
-
-/// A number unique to this test run (the emulator is shared by the binary's tests).
-fn number(line: u32) -> E164 {
-    E164::parse(&format!("+1415555{line:04}")).unwrap()
-}
-
-async fn pending_purchase(env: &TestEnv, user: &UserId, e164: &E164, carrier: CarrierName) -> PhoneNumber {
-    let n = PhoneNumber::new_purchase(user.clone(), e164.clone(), carrier, OffsetDateTime::now_utc());
-    env.store.create_purchase(&n, None).await.unwrap();
-    n
-}
-
-fn twilio_number(sid: &str, e164: &E164) -> serde_json::Value {
-    json!({"sid": sid, "account_sid": SID, "phone_number": e164.as_str(), "friendly_name": e164.as_str(), "status": "in-use"})
-}
-
-fn empty_incoming() -> serde_json::Value {
-    json!({"incoming_phone_numbers": [], "page": 0, "page_size": 50, "start": 0, "end": 0, "uri": "/x", "first_page_uri": "/x", "next_page_uri": null, "previous_page_uri": null})
-}
 
 #[tokio::test]
 async fn a_twilio_purchase_retried_by_the_client_and_redelivered_by_sqs_buys_once() {
@@ -271,52 +209,8 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
     let server = MockServer::start().await;
     let e164 = number(1006);
     let number_id = "1293384261075731499";
-    // Not owned before the order; owned after it succeeded.
-    Mock::given(method("GET"))
-        .and(path("/phone_numbers"))
-        .and(query_param("filter[phone_number]", e164.as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/phone_numbers"))
-        .and(query_param("filter[phone_number]", e164.as_str()))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"data": [{"id": number_id, "phone_number": e164.as_str(), "record_type": "phone_number"}]})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/number_orders"))
-        .and(body_json(json!({"phone_numbers": [{"phone_number": e164.as_str()}], "customer_reference": "patchbay"})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": "12ade33a-21c0-473b-b055-b3c836e1c292", "status": "pending", "record_type": "number_order", "phone_numbers_count": 1}})))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/number_orders/12ade33a-21c0-473b-b055-b3c836e1c292"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"data": {"id": "12ade33a-21c0-473b-b055-b3c836e1c292", "status": "success", "record_type": "number_order"}}),
-        ))
-        .expect(1)
-        .mount(&server)
-        .await;
     let cid = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
-    Mock::given(method("PATCH"))
-        .and(path(format!("/phone_numbers/{number_id}/messaging")))
-        .and(body_json(json!({"messaging_profile_id": cid})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": number_id, "messaging_profile_id": cid}})))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path(format!("/phone_numbers/{number_id}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"id": number_id}})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    telnyx_number_life(&server, &e164, number_id, cid).await;
     let w = worker(&env, with(CarrierName::Telnyx, telnyx(&server)), 5);
     let u = uid();
     let n = pending_purchase(&env, &u, &e164, CarrierName::Telnyx).await;

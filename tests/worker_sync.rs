@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use patchbay_adapters::carrier::TelnyxClient;
 use patchbay_domain::kernel::sync::SyncOutcome;
 use patchbay_domain::kernel::work::WorkQueue;
@@ -13,7 +13,7 @@ use patchbay_domain::profiles::{
     MessagingProfile, NewProfile, ProfileCarrier, ProfileName, ProfilePatch, ProfileReader, ProfileWriter, WhitelistedDestinations,
 };
 use patchbay_domain::{CommandEnvelope, SyncState, UserId};
-use patchbay_e2e::{user, Parts, TestEnv};
+use patchbay_e2e::{record, user, Parts, TestEnv};
 use patchbay_local::poller::Poller;
 use patchbay_worker::{Handled, Worker};
 use secrecy::SecretString;
@@ -30,15 +30,6 @@ fn telnyx(server: &MockServer, timeout_ms: u64) -> Arc<dyn ProfileCarrier> {
 
 fn worker(env: &TestEnv, carrier: Arc<dyn ProfileCarrier>) -> Worker {
     Worker { carrier, carriers: Default::default(), max_receive_count: 3, ..Worker::new(&env.wiring) }
-}
-
-fn record(env: &CommandEnvelope, receive_count: u32) -> SqsMessage {
-    serde_json::from_value(json!({
-        "messageId": format!("m-{}-{receive_count}", env.id),
-        "body": serde_json::to_string(env).unwrap(),
-        "attributes": {"ApproximateReceiveCount": receive_count.to_string()},
-    }))
-    .unwrap()
 }
 
 async fn new_profile(env: &TestEnv, name: &str) -> (UserId, MessagingProfile) {
