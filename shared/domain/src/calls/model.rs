@@ -6,7 +6,6 @@
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
-use crate::calls::ports::StatsRow;
 use crate::kernel::error::ValidationError;
 use crate::kernel::ids::{AssistantId, ConnectionId, UserId};
 use crate::kernel::phone::E164;
@@ -256,6 +255,14 @@ impl CallFilter {
             && self.from.is_none_or(|f| day >= f)
             && self.to.is_none_or(|t| day <= t)
     }
+}
+
+/// One stored counter row: a day's, or an assistant's day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsRow {
+    pub day: time::Date,
+    pub assistant: Option<(AssistantId, String)>,
+    pub counters: Counters,
 }
 
 /// The dashboard of a range: totals, every day (zeros included), and each assistant's share.

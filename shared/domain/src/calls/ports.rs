@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::calls::model::{Call, CallSource, CallUpdate, Counters};
+use crate::calls::model::{Call, CallSource, CallUpdate, StatsRow};
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{AssistantId, ConnectionId, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
@@ -46,12 +46,4 @@ pub trait CallReader: Send + Sync {
     async fn list_calls(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Call>, StoreError>;
     /// The user's counters from `from` to `to` (UTC days), per day and per assistant and day: one Query.
     async fn stats(&self, user: &UserId, from: time::Date, to: time::Date) -> Result<Vec<StatsRow>, StoreError>;
-}
-
-/// One stored counter row: a day's, or an assistant's day.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatsRow {
-    pub day: time::Date,
-    pub assistant: Option<(AssistantId, String)>,
-    pub counters: Counters,
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::error::ValidationError;
-use crate::kernel::sync::SyncError;
 
 /// The carriers Patchbay buys numbers from. `Sandbox` is the simulated one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,9 +99,6 @@ impl<T> Created<T> {
     }
 }
 
-/// The recorded reason of a sync whose transient failures outlasted its deliveries.
-pub const RETRIES_EXHAUSTED: &str = "retries_exhausted";
-
 /// A carrier call that did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CarrierError {
@@ -118,20 +114,4 @@ pub enum CarrierError {
     /// The carrier is not configured (missing credentials).
     #[error("carrier not configured: {0}")]
     NotConfigured(String),
-}
-
-impl CarrierError {
-    /// What is recorded on a resource when a carrier call ends for good: the carrier's own code
-    /// (or `http_{status}` when it sent none) and message. The one mapping every sync uses.
-    pub fn failure_reason(&self) -> SyncError {
-        let (code, message) = match self {
-            CarrierError::Permanent { status, code, message } => {
-                (if code.is_empty() { format!("http_{status}") } else { code.clone() }, message.clone())
-            }
-            CarrierError::NotFound => ("not_found".to_owned(), "the carrier has no such resource".to_owned()),
-            CarrierError::NotConfigured(m) => ("carrier_not_configured".to_owned(), m.clone()),
-            CarrierError::Transient(m) => (RETRIES_EXHAUSTED.to_owned(), format!("gave up after repeated transient failures; last: {m}")),
-        };
-        SyncError { code, message }
-    }
 }

@@ -63,3 +63,23 @@ pub enum SyncRetry {
     #[error("store: {0}")]
     Store(StoreError),
 }
+
+/// The recorded reason of a sync whose transient failures outlasted its deliveries.
+pub const RETRIES_EXHAUSTED: &str = "retries_exhausted";
+
+/// The carrier's side of the protocol: what a sync records when a carrier call ends for good.
+impl CarrierError {
+    /// What is recorded on a resource when a carrier call ends for good: the carrier's own code
+    /// (or `http_{status}` when it sent none) and message. The one mapping every sync uses.
+    pub fn failure_reason(&self) -> SyncError {
+        let (code, message) = match self {
+            CarrierError::Permanent { status, code, message } => {
+                (if code.is_empty() { format!("http_{status}") } else { code.clone() }, message.clone())
+            }
+            CarrierError::NotFound => ("not_found".to_owned(), "the carrier has no such resource".to_owned()),
+            CarrierError::NotConfigured(m) => ("carrier_not_configured".to_owned(), m.clone()),
+            CarrierError::Transient(m) => (RETRIES_EXHAUSTED.to_owned(), format!("gave up after repeated transient failures; last: {m}")),
+        };
+        SyncError { code, message }
+    }
+}

@@ -4,8 +4,8 @@ use time::OffsetDateTime;
 
 use crate::kernel::error::{Conflict, StoreError};
 use crate::kernel::ids::{ProfileId, UserId};
-use crate::kernel::provider::{CarrierError, RETRIES_EXHAUSTED};
-use crate::kernel::sync::{SyncOutcome, SyncRetry, SyncState};
+use crate::kernel::provider::CarrierError;
+use crate::kernel::sync::{SyncOutcome, SyncRetry, SyncState, RETRIES_EXHAUSTED};
 use crate::profiles::model::MessagingProfile;
 use crate::profiles::ports::{CarrierProfileSpec, ProfileCarrier, ProfileSyncLedger};
 
