@@ -12,10 +12,16 @@
 //! Move the item to a module both may use (a shared helper belongs to `outbound` or `wire`), or
 //! build it in `providers`/`wiring` and hand it down; change a row only when the picture changes,
 //! and ARCHITECTURE.md with it.
+//!
+//! No module circle at any depth either (inside the store and the HTTP glue too): no module file
+//! imports itself through others. A failure lists each cycle as `a → b → a` with one `file:line` per
+//! edge; move what both sides need into a lower module (as `ApiError` sits in `http::problem`, which
+//! the other HTTP modules use), or pass it in from the side that builds it. A module and its own
+//! submodules are one unit: a `mod.rs` re-exporting its children is no edge.
 
 use std::path::PathBuf;
 
-use patchbay_tidy::{assert_caught, assert_layers, Layers};
+use patchbay_tidy::{assert_caught, assert_cycle_caught, assert_layers, assert_no_module_cycles, Layers};
 
 /// Who may import whom, row by row (a module may always use itself; edges are direct only).
 const LAYERS: Layers<'static> = Layers {
@@ -66,4 +72,18 @@ fn modules_import_only_down_the_table() {
 #[test]
 fn a_provider_importing_another_provider_is_caught() {
     assert_caught(&src(), "voice_ai/vapi.rs", "use crate::carrier::TelnyxClient;", &LAYERS, ("voice_ai", "carrier"));
+}
+
+#[test]
+fn no_module_imports_itself_through_others() {
+    assert_no_module_cycles(&src(), "patchbay-adapters");
+}
+
+/// The cycle check can fail on this crate's real layout: the real `http/json.rs` uses `ApiError`
+/// (`super::ApiError`, which `http/mod.rs` re-exports from `http::problem`), and with `problem.rs`
+/// importing a JSON extractor back through the same `mod.rs` it is exactly one circle.
+#[test]
+fn an_http_json_problem_circle_is_caught() {
+    let cycle = assert_cycle_caught(&src(), "http/problem.rs", "use super::JsonBody;", &["http::json", "http::problem", "http::json"]);
+    assert_eq!((cycle.edges[0].file.as_str(), cycle.edges[0].text.as_str()), ("http/json.rs", "use super::ApiError;"), "{cycle}");
 }

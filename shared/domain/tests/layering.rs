@@ -11,10 +11,17 @@
 //! `voice_ai`, composed by the worker). A new top-level module fails until it gets a row here, and a
 //! row whose module is gone fails too. Change a row only when the picture itself changes, and change
 //! ARCHITECTURE.md with it.
+//!
+//! No module circle at any depth either: no module file imports itself through others, inside a
+//! capability's rooms too (`calls::model ⇄ calls::ports` and `kernel::provider ⇄ kernel::sync` were the
+//! last two). A failure lists each cycle as `a → b → a` with one `file:line` per edge; break one edge by
+//! moving the shared item into the lower module (a record into `model`, the sync protocol's mapping into
+//! `kernel::sync`), or by a trait one side defines and the other implements. A module and its own
+//! submodules are one unit: a `mod.rs` re-exporting its rooms is no edge.
 
 use std::path::PathBuf;
 
-use patchbay_tidy::{assert_caught, assert_layers, Layers};
+use patchbay_tidy::{assert_caught, assert_cycle_caught, assert_layers, assert_no_module_cycles, Layers};
 
 /// Who may import whom, row by row (a module may always use itself; edges are direct only).
 const LAYERS: Layers<'static> = Layers {
@@ -53,4 +60,29 @@ fn modules_import_only_down_the_table() {
 #[test]
 fn an_upward_import_in_the_real_numbers_sync_is_caught() {
     assert_caught(&src(), "numbers/sync.rs", "use crate::dialer::SipRoute;", &LAYERS, ("numbers", "dialer"));
+}
+
+#[test]
+fn no_module_imports_itself_through_others() {
+    assert_no_module_cycles(&src(), "patchbay-domain");
+}
+
+/// The cycle check can fail on this crate's real layout: the real `calls/model.rs` and `calls/ports.rs`
+/// are one way (ports uses model), and with model importing a port again it is exactly that circle.
+#[test]
+fn the_calls_model_ports_circle_is_caught() {
+    let cycle = assert_cycle_caught(
+        &src(),
+        "calls/model.rs",
+        "use crate::calls::ports::CallReader;",
+        &["calls::model", "calls::ports", "calls::model"],
+    );
+    assert_eq!(cycle.edges[1].file, "calls/ports.rs", "{cycle}");
+}
+
+/// The same through a name lib.rs re-exports: `crate::SyncError` is `kernel::sync`, so the provider
+/// module importing it closes the old `kernel::provider ⇄ kernel::sync` circle.
+#[test]
+fn the_kernel_provider_sync_circle_is_caught_through_a_root_re_export() {
+    assert_cycle_caught(&src(), "kernel/provider.rs", "use crate::SyncError;", &["kernel::provider", "kernel::sync", "kernel::provider"]);
 }

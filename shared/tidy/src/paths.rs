@@ -105,7 +105,7 @@ pub(crate) fn use_leaves(toks: &[Token], i: usize, first: Option<&str>, last: Op
 }
 
 /// The first token of each item of the `{ … }` group that opens at `toks[open]`.
-fn group_items(toks: &[Token], open: usize) -> Vec<usize> {
+pub(crate) fn group_items(toks: &[Token], open: usize) -> Vec<usize> {
     let mut items = vec![open + 1];
     let mut nest = 0usize;
     for (j, t) in toks.iter().enumerate().skip(open + 1) {

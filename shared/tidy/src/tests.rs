@@ -37,11 +37,11 @@ fn summary(v: &[Violation]) -> Vec<(Kind, &str, &str, usize)> {
     v.iter().map(|v| (v.kind, v.from.as_str(), v.to.as_str(), v.line)).collect()
 }
 
-/// A throwaway `src/` tree, removed on drop.
-struct TempSrc(PathBuf);
+/// A throwaway `src/` tree, removed on drop (the cycle check's tests use it too).
+pub(crate) struct TempSrc(pub(crate) PathBuf);
 
 impl TempSrc {
-    fn new(name: &str, files: &[(&str, &str)]) -> Self {
+    pub(crate) fn new(name: &str, files: &[(&str, &str)]) -> Self {
         let root = std::env::temp_dir().join(format!("patchbay-tidy-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         for (rel, text) in files {

@@ -98,6 +98,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_queued_number_is_read_by_its_shape_only() {
+        let cmd: Command =
+            serde_json::from_str(r#"{"type": "sync_phone_number", "user_id": "u1", "phone_number": "+12125550123"}"#).unwrap();
+        assert!(matches!(cmd, Command::SyncPhoneNumber { phone_number, .. } if phone_number.as_str() == "+12125550123"));
+        assert!(serde_json::from_str::<Command>(r#"{"type": "sync_phone_number", "user_id": "u1", "phone_number": "12"}"#).is_err());
+    }
+
+    #[test]
     fn envelope_json_is_stable() {
         let pid = ProfileId::parse("0190f3c4-5c2a-7b3e-8f00-000000000001").unwrap();
         let env = CommandEnvelope::sync_profile(UserId::parse("u1").unwrap(), pid, 3);
