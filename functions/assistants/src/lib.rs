@@ -255,8 +255,7 @@ async fn update(
     if patch == AssistantPatch::default() {
         return Err(ApiError::unprocessable(ValidationError::new("body", "empty_patch", "at least one setting must be given")));
     }
-    api.ops().update(&user, id, &patch, OffsetDateTime::now_utc()).await?;
-    Ok(accepted(&api.ops().get(&user, id).await?, false))
+    Ok(accepted(&api.ops().update(&user, id, &patch, OffsetDateTime::now_utc()).await?, false))
 }
 
 async fn delete(

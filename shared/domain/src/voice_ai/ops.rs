@@ -101,8 +101,12 @@ impl Assistants<'_> {
 
     pub async fn get(&self, user: &UserId, id: AssistantId) -> Result<AssistantPage, AssistantError> {
         let assistant = self.store.get_assistant(user, id).await?;
-        let numbers = self.store.all_numbers(user).await?.into_iter().filter(|n| n.assistant_id == Some(id)).collect();
-        Ok(AssistantPage { assistant, numbers })
+        Ok(AssistantPage { numbers: self.connected(user, id).await?, assistant })
+    }
+
+    /// The user's numbers connected to the assistant.
+    async fn connected(&self, user: &UserId, id: AssistantId) -> Result<Vec<PhoneNumber>, AssistantError> {
+        Ok(self.store.all_numbers(user).await?.into_iter().filter(|n| n.assistant_id == Some(id)).collect())
     }
 
     pub async fn list(&self, user: &UserId, cursor: Option<&Cursor>, limit: Limit) -> Result<Page<AssistantPage>, AssistantError> {
@@ -121,16 +125,18 @@ impl Assistants<'_> {
         })
     }
 
+    /// Change its settings and queue them for Vapi: `sync_state: pending` as written.
     pub async fn update(
         &self,
         user: &UserId,
         id: AssistantId,
         patch: &AssistantPatch,
         now: OffsetDateTime,
-    ) -> Result<Assistant, AssistantError> {
-        let a = self.store.update_assistant(user, id, patch, now).await?;
-        self.queue.enqueue(&saga_command(&a)).await?;
-        Ok(a)
+    ) -> Result<AssistantPage, AssistantError> {
+        let assistant = self.store.update_assistant(user, id, patch, now).await?;
+        self.queue.enqueue(&saga_command(&assistant)).await?;
+        // Answered from the write itself, never read back: the worker may have synced it already.
+        Ok(AssistantPage { numbers: self.connected(user, id).await?, assistant })
     }
 
     pub async fn delete(&self, user: &UserId, id: AssistantId, now: OffsetDateTime) -> Result<Assistant, AssistantError> {
