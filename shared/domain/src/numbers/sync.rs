@@ -61,6 +61,7 @@ pub async fn sync_number(
 
     match n.status {
         // A lost number has nothing at the carrier to bring in line; its release needs no carrier call.
+        // (A pending one was bought above.)
         NumberStatus::Failed | NumberStatus::Lost | NumberStatus::Pending => Ok(SyncOutcome::UpToDate),
         NumberStatus::Active => {
             // Each side of an active number in turn, each on the record as the one before left it.
