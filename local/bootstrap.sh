@@ -2,9 +2,9 @@
 # Installs what the project needs beside the Rust toolchain: a project-local Python virtual
 # environment (.venv) with moto (the AWS emulator), aws-sam-translator, cfn-lint and schemathesis,
 # pinned by local/requirements.txt and local/constraints.txt; checkov (the template scan) in
-# .venv-checkov, pinned by local/requirements-checkov.txt and local/constraints-checkov.txt; and Prism
-# (npm, pinned by local/contract/package-lock.json) for the carrier contract tests. Idempotent: a second
-# run with the same pins does nothing.
+# .venv-checkov, pinned by local/requirements-checkov.txt and local/constraints-checkov.txt; and, from
+# npm (pinned by local/contract/package-lock.json), Prism for the carrier contract tests and Redocly's
+# linter for the API document. Idempotent: a second run with the same pins does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,9 +35,9 @@ fi
 
 npm_stamp=local/contract/node_modules/.patchbay-pins
 npm_want=$(sha256sum local/contract/package-lock.json | cut -d' ' -f1)
-if ! { [ -x local/contract/node_modules/.bin/prism ] && [ -f "$npm_stamp" ] && [ "$(cat "$npm_stamp")" = "$npm_want" ]; }; then
+if ! { [ -x local/contract/node_modules/.bin/prism ] && [ -x local/contract/node_modules/.bin/redocly ] && [ -f "$npm_stamp" ] && [ "$(cat "$npm_stamp")" = "$npm_want" ]; }; then
   command -v npm >/dev/null || { echo "bootstrap: npm not found; install Node.js 18+ (apt-get install nodejs npm)" >&2; exit 1; }
-  echo "bootstrap: installing Prism (carrier spec mocks) into local/contract/node_modules" >&2
+  echo "bootstrap: installing Prism (carrier spec mocks) and Redocly (the API linter) into local/contract/node_modules" >&2
   npm ci --prefix local/contract --no-audit --no-fund --loglevel=error >&2
   echo "$npm_want" > "$npm_stamp"
 fi
