@@ -261,6 +261,25 @@ pub fn s(item: &HashMap<String, AttributeValue>, k: &str) -> String {
     }
 }
 
+/// A store call made the way a client makes a request: `Contended` (collisions or throttling that
+/// outlasted the store's own retries; the contract is that nothing was applied) is sent again, as a
+/// client sends a request again after a 503. Any other error fails the test. For set-up done straight
+/// on the store behind the fault layer, where one call in ~15,000 runs out of the store's tries.
+pub async fn as_client<T, F, Fut>(mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, patchbay_domain::StoreError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match call().await {
+            Err(patchbay_domain::StoreError::Contended(why)) if attempt < 5 => tracing::debug!(%why, attempt, "contended; again"),
+            r => return r.unwrap_or_else(|e| panic!("store call failed after {attempt} attempt(s): {e}")),
+        }
+    }
+}
+
 /// An SQS record of `env` as Lambda hands it to the worker on its `receive_count`th delivery.
 pub fn record(env: &patchbay_domain::CommandEnvelope, receive_count: u32) -> aws_lambda_events::event::sqs::SqsMessage {
     serde_json::from_value(serde_json::json!({

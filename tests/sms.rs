@@ -144,6 +144,7 @@ mod storm {
     use patchbay_domain::messaging::OutboundSms;
     use patchbay_domain::messaging::{Outbox, SendLedger};
     use patchbay_domain::{UserId, E164};
+    use patchbay_e2e::as_client;
     use patchbay_e2e::telnyx::{signed, signer};
     use time::OffsetDateTime;
 
@@ -165,9 +166,11 @@ mod storm {
             let sms =
                 OutboundSms::new(E164::parse(&a.number).unwrap(), E164::parse(&contacts[i % 10]).unwrap(), format!("out {i}")).unwrap();
             let m = sms.into_message(&user, patchbay_domain::CarrierName::Telnyx, OffsetDateTime::now_utc());
-            env.store.queue_outbound(&sms, &sender, &m, None).await.unwrap();
-            assert!(env.store.claim_send(&m.user_id, &m.conversation_id, &m.id.to_string()).await.unwrap().is_some());
-            env.store.record_sent(&m, &format!("tx-{}", m.id), time::OffsetDateTime::now_utc()).await.unwrap();
+            // Set-up, done as a client would: a call that ran out of the store's tries is made again.
+            let (id, carrier_id) = (m.id.to_string(), format!("tx-{}", m.id));
+            as_client(|| env.store.queue_outbound(&sms, &sender, &m, None)).await;
+            assert!(as_client(|| env.store.claim_send(&m.user_id, &m.conversation_id, &id)).await.is_some());
+            as_client(|| env.store.record_sent(&m, &carrier_id, time::OffsetDateTime::now_utc())).await;
             outbound.push(m);
         }
         let mut hooks = Vec::new();
