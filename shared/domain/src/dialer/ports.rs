@@ -79,6 +79,9 @@ pub trait ConnectionWriter: ConnectionReader + NumberReader {
 /// The worker's connection writes: what the carrier now holds.
 #[async_trait]
 pub trait ConnectionSyncLedger: ConnectionReader + NumberReader {
+    /// The carrier has `version` under `carrier_id`: first the route the connection's call events find
+    /// their user by (idempotent), then the record `synced` with the id. `Conflict(Stale)` if the
+    /// version moved (the route stays: it names this user's connection).
     async fn record_connection_synced(
         &self,
         user: &UserId,

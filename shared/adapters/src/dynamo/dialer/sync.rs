@@ -21,6 +21,10 @@ impl ConnectionSyncLedger for DynamoStore {
         carrier_id: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        // The connection's call events name this id: they find their user through this route. Put
+        // before the record says `synced`, so that whoever sees `synced` finds the route, and a failed
+        // put is retried with the sync (after `synced`, a redelivery would find nothing to do).
+        self.put_route(Key::connection_route(carrier_id), user, &id.to_string(), None).await?;
         self.write_connection(
             user,
             id,
@@ -36,9 +40,8 @@ impl ConnectionSyncLedger for DynamoStore {
             ],
             Conflict::Stale,
         )
-        .await?;
-        // The connection's call events name this id: they find their user through this route.
-        self.put_route(Key::connection_route(carrier_id), user, &id.to_string(), None).await
+        .await
+        .map(|_| ())
     }
 
     async fn record_connection_carrier_id(&self, user: &UserId, id: ConnectionId, carrier_id: &str) -> Result<(), StoreError> {
