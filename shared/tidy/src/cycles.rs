@@ -137,12 +137,7 @@ fn list(cycles: &[Cycle]) -> String {
 
 /// Every `.rs` file under `src` with its text, in path order (paths relative to `src/`, `/` separators).
 fn read_sources(src: &Path) -> Result<Vec<(String, String)>, String> {
-    let mut files = Vec::new();
-    crate::collect_rs(src, src, &mut files)?;
-    if files.is_empty() {
-        return Err(format!("no .rs file under {}", src.display()));
-    }
-    files.sort();
+    let files = crate::rs_files(src)?;
     let read = |f: String| match fs::read_to_string(src.join(&f)) {
         Ok(text) => Ok((f, text)),
         Err(e) => Err(format!("{}: {e}", src.join(&f).display())),

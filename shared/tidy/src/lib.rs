@@ -149,12 +149,7 @@ A new module needs a row placed on purpose; change the table itself only when th
 /// file by file in path order; a module without a row is reported once, for its first file. Fails
 /// when `src` cannot be read or holds no `.rs` file (a wrong path must not pass as a clean crate).
 pub fn check_dir(src: &Path, layers: &Layers) -> Result<Vec<Violation>, String> {
-    let mut files = Vec::new();
-    collect_rs(src, src, &mut files)?;
-    if files.is_empty() {
-        return Err(format!("no .rs file under {}", src.display()));
-    }
-    files.sort();
+    let files = rs_files(src)?;
     let read = |rel: &str| fs::read_to_string(src.join(rel)).map_err(|e| format!("{}: {e}", src.join(rel).display()));
     let exports = match ["lib.rs", "main.rs"].into_iter().find(|root| files.iter().any(|f| f == root)) {
         Some(root) => root_exports(&read(root)?),
@@ -357,6 +352,18 @@ fn file_depth(file: &str) -> usize {
 }
 
 /// Every `.rs` file under `dir`, as a path relative to `src` with `/` separators.
+/// Every `.rs` file under `src`, as paths relative to it with `/` separators, in path order; an error
+/// when there is none (a wrong path must not pass as a clean crate).
+pub(crate) fn rs_files(src: &Path) -> Result<Vec<String>, String> {
+    let mut files = Vec::new();
+    collect_rs(src, src, &mut files)?;
+    if files.is_empty() {
+        return Err(format!("no .rs file under {}", src.display()));
+    }
+    files.sort();
+    Ok(files)
+}
+
 fn collect_rs(src: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), String> {
     let entries = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for entry in entries {
