@@ -3,8 +3,10 @@
 # environment (.venv) with moto (the AWS emulator), aws-sam-translator, cfn-lint and schemathesis,
 # pinned by local/requirements.txt and local/constraints.txt; checkov (the template scan) in
 # .venv-checkov, pinned by local/requirements-checkov.txt and local/constraints-checkov.txt; and, from
-# npm (pinned by local/contract/package-lock.json), Prism for the carrier contract tests and Redocly's
-# linter for the API document. Idempotent: a second run with the same pins does nothing.
+# npm (pinned by local/contract/package-lock.json), Prism for the carrier contract tests, Redocly's
+# linter for the API document, Redoc (which renders it at /docs) and playwright-core; and Debian's
+# chromium, the browser the browser tests drive. Idempotent: a second run with the same pins does
+# nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,9 +37,21 @@ fi
 
 npm_stamp=local/contract/node_modules/.patchbay-pins
 npm_want=$(sha256sum local/contract/package-lock.json | cut -d' ' -f1)
-if ! { [ -x local/contract/node_modules/.bin/prism ] && [ -x local/contract/node_modules/.bin/redocly ] && [ -f "$npm_stamp" ] && [ "$(cat "$npm_stamp")" = "$npm_want" ]; }; then
+if ! { [ -x local/contract/node_modules/.bin/prism ] && [ -x local/contract/node_modules/.bin/redocly ] && [ -f local/contract/node_modules/redoc/bundles/redoc.standalone.js ] && [ -d local/contract/node_modules/playwright-core ] && [ -f "$npm_stamp" ] && [ "$(cat "$npm_stamp")" = "$npm_want" ]; }; then
   command -v npm >/dev/null || { echo "bootstrap: npm not found; install Node.js 18+ (apt-get install nodejs npm)" >&2; exit 1; }
-  echo "bootstrap: installing Prism (carrier spec mocks) and Redocly (the API linter) into local/contract/node_modules" >&2
+  echo "bootstrap: installing Prism (carrier spec mocks), Redocly (the API linter), Redoc and playwright-core into local/contract/node_modules" >&2
   npm ci --prefix local/contract --no-audit --no-fund --loglevel=error >&2
   echo "$npm_want" > "$npm_stamp"
+fi
+
+# Debian's Chromium for the browser tests (playwright-core drives /usr/bin/chromium; no browser is
+# downloaded). Installed with apt when missing: as root directly, otherwise through sudo.
+if ! [ -x "${PATCHBAY_CHROMIUM:-/usr/bin/chromium}" ]; then
+  command -v apt-get >/dev/null || { echo "bootstrap: no chromium at /usr/bin/chromium and no apt-get; install Chromium and set PATCHBAY_CHROMIUM to it" >&2; exit 1; }
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  echo "bootstrap: installing Debian's chromium (apt-get) for the browser tests" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q --no-install-recommends chromium >&2 \
+    || { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q --no-install-recommends chromium >&2; }
 fi

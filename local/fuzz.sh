@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Fuzzes the running code against its OpenAPI document: starts the local stack on a free port, runs
-# schemathesis with a development token, stops the stack. Fails on any server error or any response
-# the document does not allow. Usage: local/fuzz.sh [MAX_EXAMPLES]
+# Holds the running code to its OpenAPI document: starts the local stack on a free port, then
+#  1. sends every example request of the document and checks each answer against its example
+#     (local/contract/examples.py),
+#  2. opens the rendered reference (/docs) in Debian's Chromium: every operation shown, no console
+#     error, nothing fetched from another host (local/contract/docs_browser.mjs; screenshots in target/),
+#  3. fuzzes the API with schemathesis and a development token: no server error, no answer the
+#     document does not allow,
+# and stops the stack. Usage: local/fuzz.sh [MAX_EXAMPLES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 examples=${1:-${PATCHBAY_FUZZ_EXAMPLES:-60}}
@@ -19,6 +24,8 @@ for _ in $(seq 1 120); do
   kill -0 $stack 2>/dev/null || { cat "$log"; echo "fuzz: the local stack exited" >&2; exit 1; }
   sleep 0.5
 done
+.venv/bin/python local/contract/examples.py "http://127.0.0.1:$port" "$("$bin" token --sub examples-user)"
+node local/contract/docs_browser.mjs "http://127.0.0.1:$port" openapi/patchbay.yaml target/docs-screenshot.png
 token=$("$bin" token --sub "fuzz-user")
 .venv/bin/st run openapi/patchbay.yaml \
   --url "http://127.0.0.1:$port" \

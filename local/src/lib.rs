@@ -4,6 +4,7 @@
 
 pub mod coldbench;
 pub mod devauth;
+pub mod docs;
 pub mod emulator;
 pub mod faults;
 pub mod ops;

@@ -65,9 +65,15 @@ pub(crate) async fn up() -> Result<(), Error> {
     };
     let poll_task = tokio::spawn(poller.run(worker, stop_rx.clone()));
 
+    // The API reference at /docs: the document in the working tree, rendered in the browser by Redoc.
+    let reference = patchbay_local::docs::Reference::load();
+    if let Some(why) = reference.unavailable() {
+        tracing::warn!(%why, "the API reference at /docs is not available");
+    }
+
     let example = auth.mint("alice", 86_400)?;
     println!(
-        "\npatchbay local stack is up\n  API        http://127.0.0.1:{port}  (GET /healthz)\n  emulator   {} (moto; table {}, queue {})\n  carrier    {}\n  faults     {}\n  token      cargo run -q -p patchbay-local -- token --sub alice\n             e.g. curl -H 'Authorization: Bearer {example}' http://127.0.0.1:{port}/v1/messaging-profiles\nCtrl-C stops everything.\n",
+        "\npatchbay local stack is up\n  API        http://127.0.0.1:{port}  (GET /healthz)\n  reference  http://127.0.0.1:{port}/docs  (openapi/patchbay.yaml, rendered by Redoc)\n  emulator   {} (moto; table {}, queue {})\n  carrier    {}\n  faults     {}\n  token      cargo run -q -p patchbay-local -- token --sub alice\n             e.g. curl -H 'Authorization: Bearer {example}' http://127.0.0.1:{port}/v1/messaging-profiles\nCtrl-C stops everything.\n",
         stack.emulator.endpoint(),
         stack.info.table,
         stack.info.work_queue_url,
@@ -79,11 +85,9 @@ pub(crate) async fn up() -> Result<(), Error> {
     let shutdown = async move {
         let _ = stopped.changed().await;
     };
-    let routes = server::router(&wiring, auth, sandbox_hooks).merge(patchbay_local::ops::ops_routes(
-        &wiring,
-        aws_sdk_sqs::Client::new(&stack.sdk),
-        stack.info.dlq_url.clone(),
-    ));
+    let routes = server::router(&wiring, auth, sandbox_hooks)
+        .merge(patchbay_local::ops::ops_routes(&wiring, aws_sdk_sqs::Client::new(&stack.sdk), stack.info.dlq_url.clone()))
+        .merge(reference.routes());
     let serve = tokio::spawn(server::serve(listener, routes, shutdown));
 
     let mut term = signal(SignalKind::terminate())?;
