@@ -249,7 +249,7 @@ async fn with_dynamodb_contention_every_valid_request_ends_2xx_and_every_state_i
     let _one = SERIAL.lock().await;
     let env = TestEnv::new(PARTS).await;
     let control = env.shared.faults.clone().expect("this test needs the fault layer (PATCHBAY_TEST_FAULTS is off)");
-    control.set(Faults { conflict: 0.25, throttle: 0.10 });
+    control.set(Faults { conflict: 0.25, throttle: 0.10, ..Faults::OFF });
     let (calls0, conflicts0, throttles0) = control.snapshot();
     scenario(&env, "646", "faults").await;
     let (calls, conflicts, throttles) = control.snapshot();

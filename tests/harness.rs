@@ -46,7 +46,7 @@ pub struct Shared {
 }
 
 /// The faults every test binary runs its functions with (`PATCHBAY_TEST_FAULTS`).
-pub const DEFAULT_TEST_FAULTS: Faults = Faults { conflict: 0.2, throttle: 0.1 };
+pub const DEFAULT_TEST_FAULTS: Faults = Faults { conflict: 0.2, throttle: 0.1, ..Faults::OFF };
 
 fn test_faults() -> Option<std::sync::Arc<FaultControl>> {
     match std::env::var("PATCHBAY_TEST_FAULTS").ok().as_deref().map(str::trim) {

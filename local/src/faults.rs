@@ -14,11 +14,30 @@
 //! - `GetItem`, `Query` and every other call: `ThrottlingException` or
 //!   `ProvisionedThroughputExceededException` at the `throttle` rate.
 //!
+//!
+//! Two more faults are the ones a Lambda deployment meets every day, and these do have effects:
+//!
+//! - **lost answers** (`lost`): a write (`PutItem`, `UpdateItem`, `DeleteItem`,
+//!   `TransactWriteItems`, `BatchWriteItem`) is forwarded and applied, and its answer is replaced by
+//!   DynamoDB's HTTP 500 `InternalServerError`, as when a connection drops after the commit; the
+//!   SDK's own retry then sends it again. `TransactWriteItems` keeps DynamoDB's `ClientRequestToken`
+//!   behaviour: a repeat of a token whose call succeeded (within 10 minutes) is answered with the
+//!   first answer and not applied again. A single-item write has no token: its repeat meets its own
+//!   effect (a conditional one fails its condition);
+//! - **kills** (`kill`): the invocation the call belongs to (a worker batch, an API request, a
+//!   webhook: whatever runs inside [`invocation`]) is abandoned at that call, before it is sent or
+//!   after it was applied, the way a timeout, an out-of-memory or a deploy ends a Lambda: nothing
+//!   after that point runs. Calls made outside an invocation (a test's own set-up) are never killed.
+//!
 //! Only DynamoDB calls are touched (SQS and Secrets Manager pass through). The setting is
-//! `PATCHBAY_FAULTS`, e.g. `conflict=0.25,throttle=0.1`; the tests build it directly.
+//! `PATCHBAY_FAULTS`, e.g. `conflict=0.25,throttle=0.1,lost=0.1,kill=0.05`; the tests build it
+//! directly.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
@@ -37,6 +56,10 @@ pub struct Faults {
     pub conflict: f64,
     /// Throttling, inside a cancellation or as the call's error.
     pub throttle: f64,
+    /// Writes applied whose answer is lost (HTTP 500 instead; the SDK sends them again).
+    pub lost: f64,
+    /// Calls at which their invocation dies (before the call is sent, or after it was applied).
+    pub kill: f64,
 }
 
 /// The layer's live setting and what it did. Shared by every client it wraps; the rates can be
@@ -45,13 +68,26 @@ pub struct Faults {
 pub struct FaultControl {
     conflict: AtomicU64,
     throttle: AtomicU64,
+    lost: AtomicU64,
+    kill: AtomicU64,
     /// DynamoDB calls seen.
     pub calls: AtomicU64,
     /// Calls answered with a collision (cancellation or `TransactionConflictException`).
     pub conflicts: AtomicU64,
     /// Calls answered with throttling.
     pub throttles: AtomicU64,
+    /// Writes applied and answered 500.
+    pub losts: AtomicU64,
+    /// Invocations killed at a call.
+    pub kills: AtomicU64,
+    /// Transactions repeated with a token whose first call succeeded: answered from here.
+    pub replays: AtomicU64,
+    /// `ClientRequestToken` → the first successful answer's body, and when it was given.
+    tokens: Mutex<HashMap<String, (Instant, Vec<u8>)>>,
 }
+
+/// How long DynamoDB remembers a transaction's `ClientRequestToken`.
+const TOKEN_WINDOW: Duration = Duration::from_secs(600);
 
 impl FaultControl {
     pub fn new(faults: Faults) -> Arc<Self> {
@@ -63,13 +99,30 @@ impl FaultControl {
     pub fn set(&self, faults: Faults) {
         self.conflict.store(faults.conflict.to_bits(), Ordering::Relaxed);
         self.throttle.store(faults.throttle.to_bits(), Ordering::Relaxed);
+        self.lost.store(faults.lost.to_bits(), Ordering::Relaxed);
+        self.kill.store(faults.kill.to_bits(), Ordering::Relaxed);
     }
 
     pub fn faults(&self) -> Faults {
-        Faults {
-            conflict: f64::from_bits(self.conflict.load(Ordering::Relaxed)),
-            throttle: f64::from_bits(self.throttle.load(Ordering::Relaxed)),
-        }
+        let rate = |a: &AtomicU64| f64::from_bits(a.load(Ordering::Relaxed));
+        Faults { conflict: rate(&self.conflict), throttle: rate(&self.throttle), lost: rate(&self.lost), kill: rate(&self.kill) }
+    }
+
+    /// (lost answers, kills, token replays).
+    pub fn snapshot_effects(&self) -> (u64, u64, u64) {
+        (self.losts.load(Ordering::Relaxed), self.kills.load(Ordering::Relaxed), self.replays.load(Ordering::Relaxed))
+    }
+
+    /// The first answer to a transaction with this token, if it succeeded within the window.
+    fn replay(&self, token: &str) -> Option<Vec<u8>> {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        tokens.retain(|_, (at, _)| now.duration_since(*at) < TOKEN_WINDOW);
+        tokens.get(token).map(|(_, body)| body.clone())
+    }
+
+    fn remember(&self, token: String, body: Vec<u8>) {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).entry(token).or_insert((Instant::now(), body));
     }
 
     /// (calls, collisions injected, throttles injected).
@@ -87,9 +140,9 @@ impl FaultControl {
 }
 
 impl Faults {
-    /// `conflict=0.25,throttle=0.1` (either may be left out; rates are 0..=1).
+    /// `conflict=0.25,throttle=0.1,lost=0.1,kill=0.05` (any may be left out; rates are 0..=1).
     pub fn parse(spec: &str) -> Result<Self, String> {
-        let mut faults = Faults { conflict: 0.0, throttle: 0.0 };
+        let mut faults = Faults::OFF;
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').ok_or_else(|| format!("{part:?}: expected name=rate"))?;
             let rate: f64 = value.trim().parse().map_err(|_| format!("{part:?}: {value:?} is not a number"))?;
@@ -99,7 +152,9 @@ impl Faults {
             match name.trim() {
                 "conflict" => faults.conflict = rate,
                 "throttle" => faults.throttle = rate,
-                other => return Err(format!("{other:?}: the faults are conflict and throttle")),
+                "lost" => faults.lost = rate,
+                "kill" => faults.kill = rate,
+                other => return Err(format!("{other:?}: the faults are conflict, throttle, lost and kill")),
             }
         }
         Ok(faults)
@@ -113,12 +168,62 @@ impl Faults {
         }
     }
 
-    pub const OFF: Faults = Faults { conflict: 0.0, throttle: 0.0 };
+    pub const OFF: Faults = Faults { conflict: 0.0, throttle: 0.0, lost: 0.0, kill: 0.0 };
 }
 
 impl std::fmt::Display for Faults {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "conflict={},throttle={}", self.conflict, self.throttle)
+        write!(f, "conflict={},throttle={},lost={},kill={}", self.conflict, self.throttle, self.lost, self.kill)
+    }
+}
+
+/// One invocation's kill switch: set by the layer at the call where the invocation dies.
+#[derive(Debug, Default)]
+pub struct Invocation {
+    killed: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Invocation {
+    fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+}
+
+tokio::task_local! {
+    static INVOCATION: Arc<Invocation>;
+}
+
+/// The invocation was killed by the fault layer: nothing after the call it died at ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Killed;
+
+/// Runs `work` as one invocation (what one Lambda invocation runs): if the fault layer kills it at
+/// one of its DynamoDB calls, `work` is dropped right there and this answers `Killed`.
+pub async fn invocation<F: Future>(work: F) -> Result<F::Output, Killed> {
+    let inv = Arc::new(Invocation::default());
+    let run = INVOCATION.scope(inv.clone(), work);
+    tokio::pin!(run);
+    tokio::select! {
+        biased;
+        _ = inv.notify.notified() => Err(Killed),
+        out = &mut run => if inv.killed.load(Ordering::SeqCst) { Err(Killed) } else { Ok(out) },
+    }
+}
+
+/// An axum middleware: each request is one invocation; a killed one is answered as API Gateway
+/// answers a Lambda that died (503 `{"message":"Service Unavailable"}`), and the client retries.
+pub async fn invocation_layer(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match invocation(next.run(req)).await {
+        Ok(res) => res,
+        Err(Killed) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            r#"{"message":"Service Unavailable"}"#,
+        )
+            .into_response(),
     }
 }
 
@@ -143,19 +248,88 @@ struct FaultyConnector {
 impl HttpConnector for FaultyConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let operation = request.headers().get("x-amz-target").and_then(|t| t.strip_prefix("DynamoDB_20120810.")).map(str::to_owned);
-        if let Some(op) = operation {
-            self.control.calls.fetch_add(1, Ordering::Relaxed);
-            if let Some((fault, response)) = self.decide(&op, request.body().bytes()) {
-                match fault {
-                    Fault::Conflict => self.control.conflicts.fetch_add(1, Ordering::Relaxed),
-                    Fault::Throttle => self.control.throttles.fetch_add(1, Ordering::Relaxed),
-                };
-                tracing::debug!(operation = %op, ?fault, "fault layer: answered without forwarding");
-                return HttpConnectorFuture::ready(Ok(response));
-            }
+        let Some(op) = operation else { return self.inner.call(request) };
+        let control = self.control.clone();
+        control.calls.fetch_add(1, Ordering::Relaxed);
+        let token = (op == "TransactWriteItems")
+            .then(|| request.body().bytes().and_then(|b| serde_json::from_slice::<Value>(b).ok()))
+            .flatten()
+            .and_then(|v| v["ClientRequestToken"].as_str().map(str::to_owned));
+        // DynamoDB answers a repeat of a token that succeeded with the first answer, unapplied.
+        if let Some(first) = token.as_deref().and_then(|t| control.replay(t)) {
+            control.replays.fetch_add(1, Ordering::Relaxed);
+            return HttpConnectorFuture::ready(Ok(ok_response(first)));
         }
-        self.inner.call(request)
+        if let Some((fault, response)) = self.decide(&op, request.body().bytes()) {
+            match fault {
+                Fault::Conflict => control.conflicts.fetch_add(1, Ordering::Relaxed),
+                Fault::Throttle => control.throttles.fetch_add(1, Ordering::Relaxed),
+            };
+            tracing::debug!(operation = %op, ?fault, "fault layer: answered without forwarding");
+            return HttpConnectorFuture::ready(Ok(response));
+        }
+        let faults = control.faults();
+        let mut rng = rand::rng();
+        let is_write = matches!(op.as_str(), "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems" | "BatchWriteItem");
+        let lose = is_write && rng.random_bool(faults.lost.clamp(0.0, 1.0));
+        // A kill needs an invocation to end; half die before the call is sent, half after it applied.
+        let kill = INVOCATION.try_with(Arc::clone).ok().filter(|_| rng.random_bool(faults.kill.clamp(0.0, 1.0)));
+        let kill_before = rng.random_bool(0.5);
+        if let (Some(inv), true) = (&kill, kill_before) {
+            control.kills.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(operation = %op, "fault layer: the invocation dies before this call");
+            inv.kill();
+            return HttpConnectorFuture::new(std::future::pending());
+        }
+        let forwarded = self.inner.call(request);
+        HttpConnectorFuture::new(async move {
+            let response = forwarded.await?;
+            let ok = response.status().is_success();
+            // The answer is read whole (it is streamed from the emulator) so that it can be kept.
+            let (status, headers) = (response.status(), response.headers().clone());
+            let body = aws_smithy_types::byte_stream::ByteStream::new(response.into_body())
+                .collect()
+                .await
+                .map_err(|e| aws_smithy_runtime_api::client::result::ConnectorError::io(Box::new(e)))?
+                .into_bytes()
+                .to_vec();
+            if let (true, Some(token)) = (ok, token) {
+                control.remember(token, body.clone());
+            }
+            let mut response = HttpResponse::new(status, SdkBody::from(body));
+            *response.headers_mut() = headers;
+            if let Some(inv) = kill {
+                control.kills.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(operation = %op, "fault layer: the invocation dies after this call");
+                inv.kill();
+                return std::future::pending().await;
+            }
+            // Only an applied write's answer is lost (a refused one's loss would be a plain retry).
+            if lose && ok {
+                control.losts.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(operation = %op, "fault layer: applied, and the answer is lost (500)");
+                let mut lost = HttpResponse::new(
+                    StatusCode::try_from(500).expect("500 is a status"),
+                    SdkBody::from(
+                        json!({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "Internal server error"})
+                            .to_string(),
+                    ),
+                );
+                lost.headers_mut().insert("content-type", "application/x-amz-json-1.0");
+                lost.headers_mut().insert("x-amzn-requestid", uuid::Uuid::new_v4().simple().to_string());
+                return Ok(lost);
+            }
+            Ok(response)
+        })
     }
+}
+
+/// A 200 with `body`, as DynamoDB answers a replayed token.
+fn ok_response(body: Vec<u8>) -> HttpResponse {
+    let mut res = HttpResponse::new(StatusCode::try_from(200).expect("200 is a status"), SdkBody::from(body));
+    res.headers_mut().insert("content-type", "application/x-amz-json-1.0");
+    res.headers_mut().insert("x-amzn-requestid", uuid::Uuid::new_v4().simple().to_string());
+    res
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -236,8 +410,9 @@ mod tests {
 
     #[test]
     fn parses_the_setting() {
-        assert_eq!(Faults::parse("conflict=0.25,throttle=0.1").unwrap(), Faults { conflict: 0.25, throttle: 0.1 });
-        assert_eq!(Faults::parse("throttle=1").unwrap(), Faults { conflict: 0.0, throttle: 1.0 });
+        assert_eq!(Faults::parse("conflict=0.25,throttle=0.1").unwrap(), Faults { conflict: 0.25, throttle: 0.1, ..Faults::OFF });
+        assert_eq!(Faults::parse("throttle=1").unwrap(), Faults { throttle: 1.0, ..Faults::OFF });
+        assert_eq!(Faults::parse("lost=0.1,kill=0.05").unwrap(), Faults { lost: 0.1, kill: 0.05, ..Faults::OFF });
         assert!(Faults::parse("conflict=2").is_err());
         assert!(Faults::parse("conflicts=0.1").is_err());
         assert!(Faults::parse("conflict").is_err());

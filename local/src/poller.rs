@@ -1,7 +1,8 @@
 //! The local event source mapping: short-polls the work queue (a long poll would hold the
 //! single-threaded emulator), hands each batch to the same `Worker::handle_batch` Lambda runs, and
 //! deletes what succeeded. Failed messages stay, become visible again after the visibility timeout,
-//! and after the template's maxReceiveCount the queue moves them to the dead-letter queue.
+//! and after the template's maxReceiveCount the queue moves them to the dead-letter queue. Each batch
+//! runs as one invocation of the fault layer's (`faults::invocation`): a killed one deletes nothing.
 
 use std::time::Duration;
 
@@ -55,7 +56,12 @@ impl Poller {
             })
             .collect();
         let event: SqsEvent = serde_json::from_value(json!({"Records": records})).unwrap_or_default();
-        let response = worker.handle_batch(event).await;
+        // One batch is one invocation: if the fault layer kills it, nothing is deleted and every
+        // message comes back after its visibility timeout, as from a Lambda that died.
+        let Ok(response) = crate::faults::invocation(worker.handle_batch(event)).await else {
+            tracing::debug!(messages = messages.len(), "the worker's invocation was killed (fault layer)");
+            return Ok(messages.len());
+        };
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         for m in &messages {
             if failed.contains(&m.message_id().unwrap_or("")) {

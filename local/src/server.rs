@@ -226,7 +226,10 @@ pub fn router(w: &Wiring, auth: DevAuth, sandbox: Option<Arc<SandboxWebhooks>>) 
     if let Some(hooks) = sandbox {
         routes = sandbox_routes(hooks, w).merge(routes);
     }
-    routes.layer(axum::middleware::from_fn_with_state(auth, devauth::middleware))
+    // Each request is one invocation (the fault layer may kill it, as a Lambda dies mid-request).
+    routes
+        .layer(axum::middleware::from_fn_with_state(auth, devauth::middleware))
+        .layer(axum::middleware::from_fn(crate::faults::invocation_layer))
 }
 
 /// Serve on `listener` until `shutdown` resolves.

@@ -78,7 +78,7 @@ pub(crate) async fn up() -> Result<(), Error> {
         stack.info.table,
         stack.info.work_queue_url,
         env_or("PATCHBAY_CARRIER", "sandbox"),
-        faults.as_ref().map_or("off (PATCHBAY_FAULTS=conflict=0.25,throttle=0.1 turns on DynamoDB's contention)".to_owned(), |c| c.faults().to_string()),
+        faults.as_ref().map_or("off (PATCHBAY_FAULTS=conflict=0.25,throttle=0.1,lost=0.1,kill=0.05 turns on DynamoDB's contention, lost answers and killed invocations)".to_owned(), |c| c.faults().to_string()),
     );
 
     let mut stopped = stop_rx;
@@ -97,7 +97,10 @@ pub(crate) async fn up() -> Result<(), Error> {
     }
     if let Some(c) = &faults {
         let (calls, conflicts, throttles) = c.snapshot();
-        eprintln!("fault layer: {calls} DynamoDB calls, {conflicts} answered with a collision, {throttles} throttled");
+        let (lost, kills, replays) = c.snapshot_effects();
+        eprintln!(
+            "fault layer: {calls} DynamoDB calls, {conflicts} answered with a collision, {throttles} throttled, {lost} applied with their answer lost, {kills} invocations killed, {replays} transactions answered from their token"
+        );
     }
     eprintln!("stopping: API, worker, emulator");
     let _ = stop_tx.send(true);

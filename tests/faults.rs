@@ -1,0 +1,116 @@
+//! The fault layer against the real emulator: it must fail the way DynamoDB and Lambda fail, or the
+//! tests that run behind it prove nothing. A lost answer is a write applied and answered 500; the
+//! SDK's own retry sends it again; a transaction's repeat is answered from its `ClientRequestToken`
+//! (applied once), a single-item conditional write's repeat meets its own effect. A kill ends an
+//! invocation at a call: nothing after it runs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use patchbay_e2e::{Parts, TestEnv};
+use patchbay_local::faults::{invocation, FaultControl, Faults, Killed};
+use patchbay_local::stack::sdk_config;
+
+const PARTS: Parts = Parts { api: false, worker: false };
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+async fn client_behind(env: &TestEnv, faults: Faults) -> (aws_sdk_dynamodb::Client, Arc<FaultControl>) {
+    let control = FaultControl::new(faults);
+    let sdk = control.wrap(&sdk_config(&env.shared.endpoint).await);
+    (aws_sdk_dynamodb::Client::new(&sdk), control)
+}
+
+async fn item(env: &TestEnv, pk: &str) -> Option<HashMap<String, AttributeValue>> {
+    let out =
+        env.dynamo.get_item().table_name(&env.shared.info.table).key("pk", s(pk)).key("sk", s("T")).consistent_read(true).send().await;
+    out.unwrap().item
+}
+
+fn pk(name: &str) -> String {
+    format!("FAULTTEST#{name}#{}", uuid::Uuid::new_v4())
+}
+
+#[tokio::test]
+async fn a_transaction_whose_answer_is_lost_is_applied_once_and_succeeds() {
+    let env = TestEnv::new(PARTS).await;
+    let (db, control) = client_behind(&env, Faults { lost: 1.0, ..Faults::OFF }).await;
+    let (a, counter) = (pk("tx-put"), pk("tx-counter"));
+    let table = &env.shared.info.table;
+    let put = Put::builder()
+        .table_name(table)
+        .item("pk", s(&a))
+        .item("sk", s("T"))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .unwrap();
+    let bump = Update::builder()
+        .table_name(table)
+        .key("pk", s(&counter))
+        .key("sk", s("T"))
+        .update_expression("ADD n :one")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .build()
+        .unwrap();
+    let out = db
+        .transact_write_items()
+        .transact_items(TransactWriteItem::builder().put(put).build())
+        .transact_items(TransactWriteItem::builder().update(bump).build())
+        .send()
+        .await;
+    assert!(out.is_ok(), "the SDK's retry is answered from the token: {out:?}");
+    let (lost, _, replays) = control.snapshot_effects();
+    assert_eq!((lost, replays), (1, 1), "one answer lost, its repeat answered from the token");
+    assert!(item(&env, &a).await.is_some());
+    assert_eq!(item(&env, &counter).await.unwrap()["n"], AttributeValue::N("1".into()), "applied once, not twice");
+}
+
+#[tokio::test]
+async fn a_single_conditional_write_whose_answer_is_lost_meets_its_own_effect() {
+    let env = TestEnv::new(PARTS).await;
+    let (db, control) = client_behind(&env, Faults { lost: 1.0, ..Faults::OFF }).await;
+    let a = pk("single");
+    let out = db
+        .put_item()
+        .table_name(&env.shared.info.table)
+        .item("pk", s(&a))
+        .item("sk", s("T"))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await;
+    // What real DynamoDB does to an SDK retry of an applied write: its condition fails against its
+    // own effect. The write is in the table all the same.
+    let err = out.expect_err("the repeat fails its condition");
+    assert!(err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()), "{err:?}");
+    assert!(item(&env, &a).await.is_some(), "the first attempt was applied");
+    assert!(control.snapshot_effects().0 >= 1);
+}
+
+#[tokio::test]
+async fn a_killed_invocation_runs_nothing_after_the_call_it_died_at() {
+    let env = TestEnv::new(PARTS).await;
+    let (db, control) = client_behind(&env, Faults { kill: 1.0, ..Faults::OFF }).await;
+    let table = env.shared.info.table.clone();
+    let mut first_applied = 0;
+    for _ in 0..12 {
+        let (a, b) = (pk("kill-a"), pk("kill-b"));
+        let (db2, table2, a2, b2) = (db.clone(), table.clone(), a.clone(), b.clone());
+        let out = invocation(async move {
+            db2.put_item().table_name(&table2).item("pk", s(&a2)).item("sk", s("T")).send().await.ok();
+            db2.put_item().table_name(&table2).item("pk", s(&b2)).item("sk", s("T")).send().await.ok();
+        })
+        .await;
+        assert_eq!(out, Err(Killed));
+        assert!(item(&env, &b).await.is_none(), "the second write never ran");
+        first_applied += usize::from(item(&env, &a).await.is_some());
+    }
+    assert!(first_applied > 0 && first_applied < 12, "some die before their call, some after it applied: {first_applied}/12");
+    assert_eq!(control.snapshot_effects().1, 12);
+    // Outside an invocation (a test's own set-up) nothing is killed.
+    let c = pk("outside");
+    db.put_item().table_name(&table).item("pk", s(&c)).item("sk", s("T")).send().await.unwrap();
+    assert!(item(&env, &c).await.is_some());
+}
