@@ -114,3 +114,46 @@ async fn a_killed_invocation_runs_nothing_after_the_call_it_died_at() {
     db.put_item().table_name(&table).item("pk", s(&c)).item("sk", s("T")).send().await.unwrap();
     assert!(item(&env, &c).await.is_some());
 }
+
+/// The store behind the layer with every applied write's answer lost: each single-item conditional
+/// write (a put, an update, a delete) is sent again by the SDK, meets its own effect, and is
+/// recognised as applied (its `write_id`), not read as a lost race. (Before the store stamped its
+/// writes, each of these answered `already_exists`, `Stale` or `NotFound` for the caller's own write.)
+#[tokio::test]
+async fn the_stores_single_writes_whose_answers_are_lost_succeed() {
+    use patchbay_domain::kernel::provider::Created;
+    use patchbay_domain::profiles::WhitelistedDestinations;
+    use patchbay_domain::profiles::{MessagingProfile, NewProfile, ProfileName, ProfileReader, ProfileSyncLedger, ProfileWriter};
+    use patchbay_domain::{StoreError, SyncState, UserId};
+
+    let env = TestEnv::new(PARTS).await;
+    let (_, control) = client_behind(&env, Faults::OFF).await;
+    control.set(Faults { lost: 1.0, ..Faults::OFF });
+    let store = patchbay_adapters::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&control.wrap(&sdk_config(&env.shared.endpoint).await)),
+        env.shared.info.table.clone(),
+    );
+    let user = UserId::parse(&patchbay_e2e::user().0).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let p = MessagingProfile::new(
+        user.clone(),
+        NewProfile {
+            name: ProfileName::parse("Lost").unwrap(),
+            whitelisted_destinations: WhitelistedDestinations::parse(&["US"]).unwrap(),
+        },
+        now,
+    );
+    // A keyless create is a conditional PutItem (attribute_not_exists).
+    assert!(matches!(store.create_profile(&p, None).await, Ok(Created::New(_))), "the caller's own create is not a conflict");
+    // record_synced is a version-guarded UpdateItem.
+    let carrier_id = patchbay_domain::kernel::ids::CarrierProfileId::parse("lost-answer-profile").unwrap();
+    store.record_synced(&user, p.id, p.version, &carrier_id, now).await.expect("the caller's own sync is not Stale");
+    let stored = store.get_profile(&user, p.id).await.unwrap();
+    assert_eq!(stored.sync_state, SyncState::Synced);
+    let (lost, _, _) = control.snapshot_effects();
+    assert!(lost >= 2, "answers were lost: {lost}");
+    // A version-guarded delete of a record that is gone meets its own effect.
+    let d = store.mark_deleting(&user, p.id, now).await.expect("the caller's own mark is not a conflict");
+    store.purge_profile(&user, p.id, d.version).await.expect("the caller's own purge is not Stale");
+    assert!(matches!(store.get_profile(&user, p.id).await, Err(StoreError::NotFound)));
+}

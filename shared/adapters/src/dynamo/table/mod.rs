@@ -190,7 +190,24 @@ impl DynamoStore {
 
     /// One SDK call, retried while DynamoDB answers a collision or throttling. A failed condition
     /// comes back as `WriteFailure::ConditionFailed`, anything else as `WriteFailure::Other`.
-    pub(crate) async fn call<T, E, F, Fut>(&self, mut send: F) -> Result<T, WriteFailure>
+    pub(crate) async fn call<T, E, F, Fut>(&self, send: F) -> Result<T, WriteFailure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        self.call_or_own(send, |_| None).await
+    }
+
+    /// [`call`](Self::call), for a conditional write that can recognise its own effect: when its
+    /// condition fails, `own_effect` looks at the refusal (the item as it is, asked for with
+    /// `ReturnValuesOnConditionCheckFailure`) and answers the call's output if the item already
+    /// carries this very write (an SDK retry of an attempt that was applied, its answer lost).
+    pub(crate) async fn call_or_own<T, E, F, Fut>(
+        &self,
+        mut send: F,
+        own_effect: impl Fn(&SdkError<E, HttpResponse>) -> Option<T>,
+    ) -> Result<T, WriteFailure>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
@@ -203,7 +220,15 @@ impl DynamoStore {
                 Err(e) => e,
             };
             match classify_call(&err) {
-                Kind::Refused => return Err(WriteFailure::ConditionFailed),
+                Kind::Refused => {
+                    return match own_effect(&err) {
+                        Some(out) => {
+                            tracing::debug!("a conditional write met its own effect (its first answer was lost): applied");
+                            Ok(out)
+                        }
+                        None => Err(WriteFailure::ConditionFailed),
+                    }
+                }
                 Kind::Retryable(why) => {
                     attempt += 1;
                     if attempt >= self.retry.attempts {

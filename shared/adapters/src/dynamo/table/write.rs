@@ -1,17 +1,32 @@
 //! Writes: conditional single-item updates, puts and deletes, the items of a transaction, and the
 //! idempotency guard.
+//!
+//! **A write that meets its own effect succeeded.** DynamoDB can apply a write and lose its answer
+//! (a 500 or a timeout after the commit); the SDK then sends it again. A transaction is safe (the SDK
+//! keeps its `ClientRequestToken`, DynamoDB answers the repeat with the first answer), a single-item
+//! write is not: its repeat fails its own condition. So every conditional single-item update and put
+//! stamps the item with a fresh `write_id` and asks for the item back when its condition fails
+//! (`ReturnValuesOnConditionCheckFailure: ALL_OLD`): an item that carries this call's `write_id` is
+//! this write, applied, and the call succeeds with that item. A conditional delete that finds no
+//! item at all has its effect too (the item is gone).
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::delete_item::{DeleteItemError, DeleteItemOutput};
+use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use patchbay_domain::{Conflict, IdempotencyKey, StoreError, UserId};
 use time::OffsetDateTime;
 
 use super::{built, condition_of, to_item, with_expression, DynamoStore, Item, Names, Values, IDEMPOTENCY_TTL};
-use crate::dynamo::errors::WriteFailure;
+use crate::dynamo::errors::{HttpResponse, WriteFailure};
 use crate::dynamo::items::IdempotencyItem;
 use crate::dynamo::keys::Key;
+use aws_sdk_dynamodb::error::SdkError;
 
 impl DynamoStore {
-    /// One conditional UpdateItem that answers the new item.
+    /// One conditional UpdateItem that answers the new item (recognising its own effect, see above).
     pub(crate) async fn update_item(
         &self,
         key: &Key,
@@ -20,6 +35,12 @@ impl DynamoStore {
         names: Names<'_>,
         values: Values<'_>,
     ) -> Result<Option<Item>, WriteFailure> {
+        let write_id = new_write_id();
+        let update = stamped(update);
+        let mut names = names.to_vec();
+        names.push((WRITE_ID_NAME, WRITE_ID));
+        let mut values = values;
+        values.push((WRITE_ID_VALUE, AttributeValue::S(write_id.clone())));
         let req = self
             .client
             .update_item()
@@ -27,9 +48,17 @@ impl DynamoStore {
             .set_key(Some(key.to_item()))
             .update_expression(update)
             .condition_expression(condition)
-            .return_values(ReturnValue::AllNew);
-        let req = with_expression(req, names, values);
-        Ok(self.call(|| req.clone().send()).await?.attributes)
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let req = with_expression(req, &names, values);
+        let own = |err: &SdkError<UpdateItemError, HttpResponse>| match err.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(e)) => e
+                .item()
+                .filter(|old| carries(old, &write_id))
+                .map(|old| UpdateItemOutput::builder().set_attributes(Some(old.clone())).build()),
+            _ => None,
+        };
+        Ok(self.call_or_own(|| req.clone().send(), own).await?.attributes)
     }
 
     /// One conditional UpdateItem answering the item as it now is, mapped; `None` when the condition
@@ -72,17 +101,49 @@ impl DynamoStore {
         }
     }
 
-    /// One conditional PutItem.
-    pub(crate) async fn put_item(&self, item: Item, condition: &str) -> Result<(), WriteFailure> {
-        let req = self.client.put_item().table_name(&self.table).set_item(Some(item)).set_condition_expression(condition_of(condition));
-        self.call(|| req.clone().send()).await.map(|_| ())
+    /// One PutItem; a conditional one recognises its own effect (see above).
+    pub(crate) async fn put_item(&self, mut item: Item, condition: &str) -> Result<(), WriteFailure> {
+        if condition_of(condition).is_none() {
+            let req = self.client.put_item().table_name(&self.table).set_item(Some(item));
+            return self.call(|| req.clone().send()).await.map(|_| ());
+        }
+        let write_id = new_write_id();
+        item.insert(WRITE_ID.to_owned(), AttributeValue::S(write_id.clone()));
+        let req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let own = |err: &SdkError<PutItemError, HttpResponse>| match err.as_service_error() {
+            Some(PutItemError::ConditionalCheckFailedException(e)) => {
+                e.item().filter(|old| carries(old, &write_id)).map(|_| PutItemOutput::builder().build())
+            }
+            _ => None,
+        };
+        self.call_or_own(|| req.clone().send(), own).await.map(|_| ())
     }
 
-    /// One conditional DeleteItem.
+    /// One conditional DeleteItem. Its condition failing on an item that is not there at all is its
+    /// own effect (an applied attempt whose answer was lost, or a delete that somebody else made):
+    /// the item is gone, as asked.
     pub(crate) async fn delete_item(&self, key: &Key, condition: &str, names: Names<'_>, values: Values<'_>) -> Result<(), WriteFailure> {
-        let req = self.client.delete_item().table_name(&self.table).set_key(Some(key.to_item())).condition_expression(condition);
+        let req = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key.to_item()))
+            .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let req = with_expression(req, names, values);
-        self.call(|| req.clone().send()).await.map(|_| ())
+        let gone = |err: &SdkError<DeleteItemError, HttpResponse>| match err.as_service_error() {
+            Some(DeleteItemError::ConditionalCheckFailedException(e)) if e.item().is_none_or(|old| old.is_empty()) => {
+                Some(DeleteItemOutput::builder().build())
+            }
+            _ => None,
+        };
+        self.call_or_own(|| req.clone().send(), gone).await.map(|_| ())
     }
 
     /// A conditional Put, for a transaction.
@@ -158,5 +219,51 @@ impl DynamoStore {
             return Err(StoreError::Conflict(Conflict::IdempotencyKeyReused));
         }
         Ok(stored.resource_id)
+    }
+}
+
+/// The attribute a conditional single-item write stamps with its own id.
+pub(crate) const WRITE_ID: &str = "write_id";
+const WRITE_ID_NAME: &str = "#pb_write_id";
+const WRITE_ID_VALUE: &str = ":pb_write_id";
+
+fn new_write_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Whether `item` carries the write `write_id`.
+fn carries(item: &Item, write_id: &str) -> bool {
+    matches!(item.get(WRITE_ID), Some(AttributeValue::S(w)) if w == write_id)
+}
+
+/// `update` with `#pb_write_id = :pb_write_id` in its SET clause (one is added when it has none;
+/// DynamoDB takes clauses in any order, each once).
+fn stamped(update: &str) -> String {
+    let set = update.match_indices("SET ").map(|(i, _)| i).find(|&i| i == 0 || update[..i].ends_with(char::is_whitespace));
+    match set {
+        Some(i) => format!("{}SET {WRITE_ID_NAME} = {WRITE_ID_VALUE}, {}", &update[..i], &update[i + 4..]),
+        None => format!("SET {WRITE_ID_NAME} = {WRITE_ID_VALUE} {update}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_write_id_joins_the_set_clause_or_makes_one() {
+        assert_eq!(stamped("SET #a = :a, #b = :b"), "SET #pb_write_id = :pb_write_id, #a = :a, #b = :b");
+        assert_eq!(stamped("REMOVE #x SET #a = :a"), "REMOVE #x SET #pb_write_id = :pb_write_id, #a = :a");
+        assert_eq!(stamped("ADD #n :one"), "SET #pb_write_id = :pb_write_id ADD #n :one");
+        assert_eq!(stamped("REMOVE #RESET"), "SET #pb_write_id = :pb_write_id REMOVE #RESET", "a name ending in SET is not the clause");
+    }
+
+    #[test]
+    fn an_item_carries_only_its_own_write() {
+        let mut item = Item::new();
+        assert!(!carries(&item, "w1"));
+        item.insert(WRITE_ID.into(), AttributeValue::S("w1".into()));
+        assert!(carries(&item, "w1"));
+        assert!(!carries(&item, "w2"));
     }
 }
