@@ -352,3 +352,87 @@ async fn a_storm_of_duplicated_reordered_call_events_counts_each_call_once() {
     assert_eq!(t["messages_delivered"].as_i64(), Some(count("outbound", Some("delivered"))));
     assert_eq!(t["messages_failed"].as_i64(), Some(count("outbound", Some("failed"))));
 }
+
+async fn route_of(env: &TestEnv, pk: &str) -> Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let key = [("pk", s_attr(pk)), ("sk", s_attr("ROUTE"))];
+    env.dynamo
+        .get_item()
+        .table_name(&env.shared.info.table)
+        .set_key(Some(key.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+}
+
+fn s_attr(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned())
+}
+
+/// Crash-audit F1, F2 and F16: a SIP connection's call-event route and an assistant's report route
+/// are written with the id they route (one transaction), put again by a redelivered sync when they
+/// are missing (damage from before), and deleted with their resource; a report found through its
+/// number alone still names the assistant on the dashboard.
+#[tokio::test]
+async fn provider_routes_live_and_die_with_their_resource() {
+    let env = TestEnv::new(PARTS).await;
+    let (uid, token) = user();
+    let (aid, cid) = setup(&env, &token, "+13125550104", "+13125550105").await;
+    let (_, conn) = env.call(&token, Method::GET, &format!("/v1/sip-connections/{cid}"), None).await;
+    let (_, asst) = env.call(&token, Method::GET, &format!("/v1/assistants/{aid}"), None).await;
+    let conn_route = format!("TELNYXCONN#{}", conn["carrier_connection_id"].as_str().unwrap());
+    let asst_route = format!("VAPIASST#{}", asst["vapi_assistant_id"].as_str().unwrap());
+    assert!(route_of(&env, &conn_route).await.is_some(), "the connection's route was written with `synced`");
+    assert!(route_of(&env, &asst_route).await.is_some(), "the assistant's route was written with its Vapi id");
+
+    // Damage from before routes went with their state: both gone. A redelivered sync puts them back.
+    for pk in [&conn_route, &asst_route] {
+        let key = [("pk".to_owned(), s_attr(pk)), ("sk".to_owned(), s_attr("ROUTE"))];
+        env.dynamo.delete_item().table_name(&env.shared.info.table).set_key(Some(key.into())).send().await.unwrap();
+    }
+    let user_id = patchbay_domain::UserId::parse(&uid).unwrap();
+    let commands = [
+        patchbay_domain::CommandEnvelope::sync_connection(user_id.clone(), patchbay_domain::ConnectionId::parse(&cid).unwrap(), 1),
+        patchbay_domain::CommandEnvelope::sync_assistant(user_id.clone(), patchbay_domain::AssistantId::parse(&aid).unwrap(), 1),
+    ];
+    let worker = patchbay_worker::Worker::new(&env.wiring);
+    for c in &commands {
+        // Redelivered as SQS would (a store collision is retried by the next delivery).
+        let mut done = false;
+        for receive in 2..8 {
+            match worker.handle(&patchbay_e2e::record(c, receive)).await {
+                patchbay_worker::Handled::Done(_) => {
+                    done = true;
+                    break;
+                }
+                patchbay_worker::Handled::Retry(_) => continue,
+            }
+        }
+        assert!(done, "the redelivery of {c:?} never completed");
+    }
+    assert!(route_of(&env, &conn_route).await.is_some(), "the connection's route is back");
+    assert!(route_of(&env, &asst_route).await.is_some(), "the assistant's route is back");
+
+    // A report that names no assistant, on the assistant's number: the dashboard names it all the same.
+    let body = report("f16-by-number", "+13125550104", 30, 0.05);
+    assert_eq!(post_vapi(&env, &body, &[("x-vapi-secret", DEV_VAPI_SECRET.to_owned())]).await, 200);
+    let dash = env.until(&token, "/v1/dashboard", |b| b["assistants"].as_array().is_some_and(|a| !a.is_empty())).await;
+    assert_eq!(dash["assistants"][0]["name"], "Desk", "{dash}");
+
+    // Deleted with their resource.
+    let (st, _) = env.call(&token, Method::DELETE, &format!("/v1/sip-connections/{cid}/phone-numbers/+13125550105"), None).await;
+    assert_eq!(st, 202);
+    env.until(&token, &format!("/v1/sip-connections/{cid}"), |b| b["phone_numbers"].as_array().is_some_and(|p| p.is_empty())).await;
+    let (st, b) = env.call(&token, Method::DELETE, &format!("/v1/sip-connections/{cid}"), None).await;
+    assert_eq!(st, 202, "{b}");
+    let (st, b) = env.call(&token, Method::DELETE, &format!("/v1/assistants/{aid}"), None).await;
+    assert_eq!(st, 202, "{b}");
+    for path in [format!("/v1/sip-connections/{cid}"), format!("/v1/assistants/{aid}")] {
+        let gone =
+            patchbay_e2e::eventually(30, || async { (env.call(&token, Method::GET, &path, None).await.0 == 404).then_some(()) }).await;
+        assert!(gone.is_some(), "{path} was never purged");
+    }
+    assert!(route_of(&env, &conn_route).await.is_none(), "the connection's route went with it");
+    assert!(route_of(&env, &asst_route).await.is_none(), "the assistant's route went with it");
+}

@@ -4,7 +4,7 @@
 //! per user and UTC day (and per assistant and day), so a range is one Query.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use patchbay_domain::calls::{contribution_moves, Call, CallLedger, CallOutcome, CallReader, CallSource, CallUpdate, Counters, StatsRow};
 use patchbay_domain::{AssistantId, ConnectionId, Cursor, Limit, Page, StoreError, UserId, E164};
 use time::{Date, OffsetDateTime};
@@ -23,20 +23,30 @@ fn call_from(item: Item) -> Result<Call, StoreError> {
 }
 
 impl DynamoStore {
-    /// A provider-to-user route, written once the provider's id is known (idempotent).
-    pub(super) async fn put_route(&self, key: Key, user: &UserId, resource_id: &str, name: Option<&str>) -> Result<(), StoreError> {
-        let item = to_item(&RouteItem {
-            pk: key.pk,
-            sk: key.sk,
-            user_id: user.to_string(),
-            resource_id: resource_id.to_owned(),
-            name: name.map(str::to_owned),
-        })?;
+    /// A provider-to-user route put on its own (idempotent): a redelivered sync puts it again, so
+    /// that a route lost to an older version of the code comes back.
+    pub(super) async fn put_route(&self, key: Key, user: &UserId, resource_id: &str) -> Result<(), StoreError> {
+        let item = route_item(key, user, resource_id)?;
         self.put_item(item, UNCONDITIONAL).await.map_err(|e| match e {
             super::errors::WriteFailure::Other(e) => e,
             super::errors::WriteFailure::ConditionFailed => StoreError::Corrupt("an unconditional put was refused".into()),
         })
     }
+
+    /// A route's put, for the transaction that records the provider's id (`Role::ProviderRoute`):
+    /// refused only if the provider's id already routes to another user.
+    pub(super) fn route_put(&self, key: Key, user: &UserId, resource_id: &str) -> Result<TransactWriteItem, StoreError> {
+        self.put(route_item(key, user, resource_id)?, "attribute_not_exists(pk) OR user_id = :u", &[], vec![(":u", s(user.to_string()))])
+    }
+
+    /// A route's delete, for the transaction that purges its resource (`Role::ProviderRoute`).
+    pub(super) fn route_delete(&self, key: &Key, user: &UserId) -> Result<TransactWriteItem, StoreError> {
+        self.delete(key, "attribute_not_exists(pk) OR user_id = :u", &[], vec![(":u", s(user.to_string()))])
+    }
+}
+
+fn route_item(key: Key, user: &UserId, resource_id: &str) -> Result<Item, StoreError> {
+    to_item(&RouteItem { pk: key.pk, sk: key.sk, user_id: user.to_string(), resource_id: resource_id.to_owned(), name: None })
 }
 
 #[async_trait]
@@ -93,11 +103,15 @@ impl CallLedger for DynamoStore {
         Ok(Some((user, id)))
     }
 
-    async fn assistant_route(&self, vapi_assistant_id: &str) -> Result<Option<(UserId, AssistantId, String)>, StoreError> {
+    async fn assistant_route(&self, vapi_assistant_id: &str) -> Result<Option<(UserId, AssistantId)>, StoreError> {
         let Some(r) = self.get_as::<RouteItem>(&Key::assistant_route(vapi_assistant_id)).await? else { return Ok(None) };
         let user = UserId::parse(&r.user_id).map_err(|_| StoreError::Corrupt("route user".into()))?;
         let id = AssistantId::parse(&r.resource_id).map_err(|_| StoreError::Corrupt("route assistant".into()))?;
-        Ok(Some((user, id, r.name.unwrap_or_default())))
+        Ok(Some((user, id)))
+    }
+
+    async fn assistant_name(&self, user: &UserId, id: AssistantId) -> Result<Option<String>, StoreError> {
+        Ok(self.get_as::<super::items::AssistantItem>(&Key::assistant(user, id)).await?.map(|a| a.name))
     }
 
     async fn number_route(&self, e164: &E164) -> Result<Option<(UserId, Option<AssistantId>)>, StoreError> {

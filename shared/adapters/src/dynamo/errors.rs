@@ -49,6 +49,9 @@ pub enum Role {
     Assistant,
     /// A dashboard counter moved with the event it counts.
     Stats,
+    /// A provider's id → our resource (a SIP connection's call events, a Vapi assistant's reports),
+    /// written and deleted in the same transaction as the state it belongs to.
+    ProviderRoute,
 }
 
 /// Why DynamoDB cancelled one item of a transaction (`CancellationReason.Code`).

@@ -96,23 +96,23 @@ pub async fn receive_vapi_call(ledger: &dyn CallLedger, m: &VapiCallMessage, now
     let user = match (by_number, by_assistant) {
         (Some((owner, number_assistant)), assistant) => {
             // The assistant counts only if it is the owner's too.
-            match assistant.filter(|(u, _, _)| *u == owner) {
-                Some((_, aid, name)) => {
-                    update.assistant_id = Some(aid);
-                    update.assistant_name = Some(name);
-                }
-                None => update.assistant_id = number_assistant,
-            }
+            update.assistant_id = match assistant.filter(|(u, _)| *u == owner) {
+                Some((_, aid)) => Some(aid),
+                None => number_assistant,
+            };
             update.phone_number = m.number.clone();
             owner
         }
-        (None, Some((owner, aid, name))) => {
+        (None, Some((owner, aid))) => {
             update.assistant_id = Some(aid);
-            update.assistant_name = Some(name);
             owner
         }
         (None, None) => return Ok(CallReceived::NoOwner),
     };
+    // Named as it is called now, however the report found it (by its Vapi id or by its number).
+    if let Some(aid) = update.assistant_id {
+        update.assistant_name = ledger.assistant_name(&user, aid).await?;
+    }
     let outcome =
         ledger.apply_call_event(&user, &format!("vapi-{}", m.call_id), CallSource::Assistant, ("vapi", &m.event_id), &update, now).await?;
     Ok(match outcome {

@@ -33,8 +33,10 @@ pub trait CallLedger: Send + Sync {
     ) -> Result<CallOutcome, StoreError>;
     /// The user and connection a Telnyx credential connection id belongs to.
     async fn connection_route(&self, carrier_connection_id: &str) -> Result<Option<(UserId, ConnectionId)>, StoreError>;
-    /// The user and assistant (with its name) a Vapi assistant id belongs to.
-    async fn assistant_route(&self, vapi_assistant_id: &str) -> Result<Option<(UserId, AssistantId, String)>, StoreError>;
+    /// The user and assistant a Vapi assistant id belongs to.
+    async fn assistant_route(&self, vapi_assistant_id: &str) -> Result<Option<(UserId, AssistantId)>, StoreError>;
+    /// The assistant's name as it is now (`None` once it is gone): what the dashboard shows.
+    async fn assistant_name(&self, user: &UserId, id: AssistantId) -> Result<Option<String>, StoreError>;
     /// The owner of a number, and the assistant its calls go to.
     async fn number_route(&self, e164: &E164) -> Result<Option<(UserId, Option<AssistantId>)>, StoreError>;
 }

@@ -92,6 +92,10 @@ pub trait ConnectionSyncLedger: ConnectionReader + NumberReader {
     ) -> Result<(), StoreError>;
     /// Keep the carrier id of a connection created while the record moved on.
     async fn record_connection_carrier_id(&self, user: &UserId, id: ConnectionId, carrier_id: &str) -> Result<(), StoreError>;
+
+    /// The connection's call-event route put again (idempotent): a redelivered sync of a synced
+    /// connection repairs a route lost before routes were written with their state.
+    async fn ensure_connection_route(&self, user: &UserId, id: ConnectionId, carrier_id: &str) -> Result<(), StoreError>;
     /// The carrier refused `version` for good: `failed` with why (a deleting connection stays deleting).
     async fn record_connection_failed(
         &self,

@@ -54,6 +54,9 @@ pub async fn sync_connection(
         return settle(store.purge_connection(user, id, c.version).await, SyncOutcome::Deleted);
     }
     if c.sync_state != SyncState::Pending {
+        if let (SyncState::Synced, Some(cid)) = (c.sync_state, &c.carrier_connection_id) {
+            store.ensure_connection_route(user, id, cid).await.map_err(SyncRetry::Store)?;
+        }
         return Ok(SyncOutcome::UpToDate);
     }
     let password = match secrets.get_password(id).await.map_err(secret_down)? {

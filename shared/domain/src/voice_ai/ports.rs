@@ -64,6 +64,9 @@ pub trait AssistantWriter: AssistantReader + NumberReader {
 pub trait AssistantSyncLedger: AssistantReader + NumberReader {
     /// Keep Vapi's id for the assistant; the first one stored wins and is answered.
     async fn record_vapi_assistant(&self, user: &UserId, id: AssistantId, vapi_id: &str) -> Result<String, StoreError>;
+    /// The assistant's report route put again (idempotent): a redelivered saga that finds the Vapi
+    /// id stored repairs a route lost before routes were written with their id.
+    async fn ensure_assistant_route(&self, user: &UserId, id: AssistantId, vapi_id: &str) -> Result<(), StoreError>;
     /// The saga finished: `active`. `Conflict(Stale)` if the version moved.
     async fn record_assistant_active(&self, user: &UserId, id: AssistantId, version: u64, now: OffsetDateTime) -> Result<(), StoreError>;
     /// The saga ended for good (or a delete was refused): the reason, and `failed` unless deleting.

@@ -163,7 +163,13 @@ pub async fn sync_assistant(
                 }
             }
         }
-        AssistantStatus::Active => Ok(SyncOutcome::UpToDate),
+        AssistantStatus::Active => {
+            // A redelivery repairs a report route lost before routes were written with their id.
+            if let Some(vapi_id) = &a.vapi_assistant_id {
+                store.ensure_assistant_route(user, id, vapi_id).await.map_err(SyncRetry::Store)?;
+            }
+            Ok(SyncOutcome::UpToDate)
+        }
         AssistantStatus::Pending => {
             // Step 1: the selected number, through the purchase path.
             if let Some(e164) = &a.selected_number {
@@ -200,7 +206,10 @@ pub async fn sync_assistant(
             }
             // Step 2: the Vapi assistant, found again after a lost answer rather than made twice.
             let vapi_id = match &a.vapi_assistant_id {
-                Some(v) => v.clone(),
+                Some(v) => {
+                    store.ensure_assistant_route(user, id, v).await.map_err(SyncRetry::Store)?;
+                    v.clone()
+                }
                 None => {
                     let made = match voice_ai.find_assistant(id).await {
                         Ok(Some(v)) => Ok(v),

@@ -22,27 +22,6 @@ pub(super) fn assistant_from(item: Item) -> Result<Assistant, StoreError> {
 }
 
 impl DynamoStore {
-    /// Keep Vapi's id for the assistant; the first one stored wins and is answered.
-    async fn keep_vapi_assistant(&self, user: &UserId, id: AssistantId, vapi_id: &str) -> Result<String, StoreError> {
-        match self
-            .update_item(
-                &Key::assistant(user, id),
-                "SET #va = :va",
-                "attribute_exists(pk) AND attribute_not_exists(#va)",
-                &[("#va", "vapi_assistant_id")],
-                vec![(":va", s(vapi_id))],
-            )
-            .await
-        {
-            Ok(_) => Ok(vapi_id.to_owned()),
-            Err(WriteFailure::ConditionFailed) => {
-                let a = self.assistant_or_404(user, id).await?;
-                a.vapi_assistant_id.ok_or_else(|| StoreError::Contended("the Vapi id was not readable yet".into()))
-            }
-            Err(WriteFailure::Other(e)) => Err(e),
-        }
-    }
-
     async fn assistant_or_404(&self, user: &UserId, id: AssistantId) -> Result<Assistant, StoreError> {
         self.get(&Key::assistant(user, id)).await?.map(assistant_from).transpose()?.ok_or(StoreError::NotFound)
     }

@@ -6,19 +6,45 @@ use patchbay_domain::voice_ai::{AssistantStatus, AssistantSyncLedger};
 use patchbay_domain::{AssistantId, Conflict, StoreError, SyncError, SyncState, UserId, E164};
 use time::OffsetDateTime;
 
-use crate::dynamo::errors::WriteFailure;
+use super::assistant_from;
+use crate::dynamo::errors::{Role, TxFailure, WriteFailure};
 use crate::dynamo::keys::Key;
-use crate::dynamo::table::{attr, n, s, DynamoStore, Values};
+use crate::dynamo::table::{attr, n, s, DynamoStore, Tx, Values};
 use crate::wire::rfc3339;
 
 #[async_trait]
 impl AssistantSyncLedger for DynamoStore {
     async fn record_vapi_assistant(&self, user: &UserId, id: AssistantId, vapi_id: &str) -> Result<String, StoreError> {
-        let kept = self.keep_vapi_assistant(user, id, vapi_id).await?;
-        // Vapi's call reports name this id: they find their user (and the assistant's name) through it.
-        let name = self.assistant_or_404(user, id).await?.name.as_str().to_owned();
-        self.put_route(Key::assistant_route(&kept), user, &id.to_string(), Some(&name)).await?;
-        Ok(kept)
+        // Vapi's call reports name this id and find their user through its route: the id and its
+        // route are one transaction. An id already stored (a lost answer, a concurrent saga) wins,
+        // and its route is put.
+        let tx = Tx::new()
+            .with(
+                Role::Record,
+                self.update(
+                    &Key::assistant(user, id),
+                    "SET #va = :va",
+                    "attribute_exists(pk) AND (attribute_not_exists(#va) OR #va = :va)",
+                    &[("#va", "vapi_assistant_id")],
+                    vec![(":va", s(vapi_id))],
+                )?,
+            )
+            .with(Role::ProviderRoute, self.route_put(Key::assistant_route(vapi_id), user, &id.to_string())?);
+        match self.transact(tx).await {
+            Ok(()) => Ok(vapi_id.to_owned()),
+            Err(TxFailure::Refused(c)) if c.failed(Role::Record) => {
+                let kept = self.assistant_or_404(user, id).await?.vapi_assistant_id;
+                let kept = kept.ok_or_else(|| StoreError::Contended("the Vapi id was not readable yet".into()))?;
+                self.put_route(Key::assistant_route(&kept), user, &id.to_string()).await?;
+                Ok(kept)
+            }
+            Err(TxFailure::Refused(_)) => Err(StoreError::Corrupt("the Vapi assistant already routes to another user".into())),
+            Err(TxFailure::Other(e)) => Err(e),
+        }
+    }
+
+    async fn ensure_assistant_route(&self, user: &UserId, id: AssistantId, vapi_id: &str) -> Result<(), StoreError> {
+        self.put_route(Key::assistant_route(vapi_id), user, &id.to_string()).await
     }
 
     async fn record_assistant_active(&self, user: &UserId, id: AssistantId, version: u64, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -83,18 +109,29 @@ impl AssistantSyncLedger for DynamoStore {
     }
 
     async fn purge_assistant(&self, user: &UserId, id: AssistantId, version: u64) -> Result<(), StoreError> {
-        match self
-            .delete_item(
+        // The record and its report route go together (the Vapi id read here is pinned by the
+        // delete's version condition).
+        let Some(a) = self.get(&Key::assistant(user, id)).await?.map(assistant_from).transpose()? else { return Ok(()) };
+        let mut tx = Tx::new().with(
+            Role::Record,
+            self.delete(
                 &Key::assistant(user, id),
                 "#v = :v AND #st = :deleting",
                 &[("#v", "version"), ("#st", "status")],
                 vec![(":v", n(version)), (":deleting", attr(&AssistantStatus::Deleting))],
-            )
-            .await
-        {
+            )?,
+        );
+        if let Some(vapi_id) = &a.vapi_assistant_id {
+            tx = tx.with(Role::ProviderRoute, self.route_delete(&Key::assistant_route(vapi_id), user)?);
+        }
+        match self.transact(tx).await {
             Ok(()) => Ok(()),
-            Err(WriteFailure::ConditionFailed) => Err(StoreError::Conflict(Conflict::Stale)),
-            Err(WriteFailure::Other(e)) => Err(e),
+            Err(TxFailure::Refused(c)) if c.failed(Role::Record) => match self.get(&Key::assistant(user, id)).await? {
+                None => Ok(()),
+                Some(_) => Err(StoreError::Conflict(Conflict::Stale)),
+            },
+            Err(TxFailure::Refused(_)) => Err(StoreError::Corrupt("the assistant's report route belongs to another user".into())),
+            Err(TxFailure::Other(e)) => Err(e),
         }
     }
 
