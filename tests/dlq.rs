@@ -36,6 +36,8 @@ async fn a_poisoned_command_lands_in_the_dead_letter_queue_and_a_redrive_after_t
     let worker = || Worker { max_receive_count: 5, ..Worker::new(&wiring) };
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(poller().run(worker(), stop_rx));
+    // The API's command reaches the queue through the outbox.
+    let _relay = env.spawn_relay().await;
 
     let uid = format!("user-{}", uuid::Uuid::new_v4().simple());
     let token = DevAuth::new(DEV_SECRET).mint(&uid, 3600).unwrap();

@@ -157,3 +157,54 @@ async fn the_stores_single_writes_whose_answers_are_lost_succeed() {
     store.purge_profile(&user, p.id, d.version).await.expect("the caller's own purge is not Stale");
     assert!(matches!(store.get_profile(&user, p.id).await, Err(StoreError::NotFound)));
 }
+
+/// The transactional outbox (crash-audit F4): a profile create whose invocation dies right after its
+/// transaction applied has started its sync all the same: the command is an item of that
+/// transaction, and the relay takes it from the table's stream to the work queue. (When the API
+/// wrote, then sent the command, a death between the two left the profile `pending` for ever.)
+#[tokio::test]
+async fn a_state_change_whose_invocation_dies_after_it_still_starts_its_work() {
+    use patchbay_domain::profiles::{NewProfile, ProfileName, ProfileReader, Profiles, WhitelistedDestinations};
+    use patchbay_domain::UserId;
+
+    let env = TestEnv::new(PARTS).await;
+    let control = FaultControl::new(Faults { kill: 1.0, ..Faults::OFF });
+    let store = patchbay_adapters::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&control.wrap(&sdk_config(&env.shared.endpoint).await)),
+        env.shared.info.table.clone(),
+    );
+    let user = UserId::parse(&patchbay_e2e::user().0).unwrap();
+    // Every call dies (half before it is sent, half after it applied): try until one applied.
+    let mut applied = None;
+    for attempt in 0..40 {
+        let input = NewProfile {
+            name: ProfileName::parse(&format!("Dies {attempt}")).unwrap(),
+            whitelisted_destinations: WhitelistedDestinations::parse(&["US"]).unwrap(),
+        };
+        let out = invocation(Profiles { store: &store }.create(&user, input, None, time::OffsetDateTime::now_utc())).await;
+        assert!(out.is_err(), "the invocation was killed");
+        let profiles = env.store.list_profiles(&user, None, patchbay_domain::Limit::parse(Some("50")).unwrap()).await.unwrap();
+        if let Some(p) = profiles.data.into_iter().next() {
+            applied = Some(p);
+            break;
+        }
+    }
+    let p = applied.expect("a create applied before its invocation died");
+    let want = format!("sync-profile-{}-v{}", p.id, p.version);
+    // Its command reaches the work queue through the outbox: the relay, as the local stack runs it.
+    let _relay = env.spawn_relay().await;
+    let found = patchbay_e2e::eventually(30, || async {
+        let out = env
+            .sqs
+            .receive_message()
+            .queue_url(&env.shared.info.work_queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .ok()?;
+        out.messages().iter().any(|m| m.body().is_some_and(|b| b.contains(&want))).then_some(())
+    })
+    .await;
+    assert!(found.is_some(), "{want} was never queued");
+}

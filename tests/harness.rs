@@ -62,7 +62,8 @@ static SHARED: OnceLock<Shared> = OnceLock::new();
 #[derive(Clone, Copy)]
 pub struct Parts {
     pub api: bool,
-    /// Poll the work queue with the sandbox carrier (visibility 1 s, so retries come quickly).
+    /// Poll the work queue with the sandbox carrier (visibility 1 s, so retries come quickly), and
+    /// relay the outbox from the table's stream to the queue.
     pub worker: bool,
 }
 
@@ -96,6 +97,15 @@ pub fn shared(parts: Parts) -> Shared {
                         Wiring::new(&functions_sdk, stack.config().expect("config")).with_carriers(carriers).with_webhooks(webhooks);
                     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
                     if parts.worker {
+                        // The outbox relay with the worker, as on AWS: the commands of state changes
+                        // reach the queue through it. (A binary without the worker drives commands by
+                        // hand, and its queue holds only what its tests put there.)
+                        let streams = patchbay_local::streams::StreamPoller {
+                            client: aws_sdk_dynamodbstreams::Client::new(&stack.sdk),
+                            stream_arn: stack.info.stream_arn.clone(),
+                            idle: Duration::from_millis(50),
+                        };
+                        tokio::spawn(streams.run(patchbay_outbox_relay::Relay { queue: wiring.queue.clone() }, stop_rx.clone()));
                         let poller = Poller {
                             sqs: aws_sdk_sqs::Client::new(&stack.sdk),
                             queue_url: stack.info.work_queue_url.clone(),
@@ -182,6 +192,19 @@ impl TestEnv {
         ));
         tokio::spawn(server::serve(listener, routes, std::future::pending()));
         base
+    }
+
+    /// The outbox relay (the table's stream to the work queue), for a binary that runs its own worker;
+    /// it runs until the answered sender is dropped.
+    pub async fn spawn_relay(&self) -> tokio::sync::watch::Sender<bool> {
+        let streams = patchbay_local::streams::StreamPoller {
+            client: aws_sdk_dynamodbstreams::Client::new(&sdk_config(&self.shared.endpoint).await),
+            stream_arn: self.shared.info.stream_arn.clone(),
+            idle: Duration::from_millis(50),
+        };
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(streams.run(patchbay_outbox_relay::Relay { queue: std::sync::Arc::new(self.queue.clone()) }, stop_rx));
+        stop
     }
 
     /// A poller of the work queue (the local event source mapping), failed messages back after 1 s.

@@ -27,6 +27,7 @@ struct Stack {
     dialer: Arc<SandboxDialer>,
     voice: Arc<SandboxVoiceAi>,
     _stop: tokio::sync::watch::Sender<bool>,
+    _relay: tokio::sync::watch::Sender<bool>,
 }
 
 impl Stack {
@@ -47,7 +48,9 @@ impl Stack {
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let poller = env.poller();
         tokio::spawn(poller.run(Worker { max_receive_count: 3, ..Worker::new(&wiring) }, stop_rx));
-        Self { env, base, sandbox, dialer, voice, _stop: stop }
+        // The API's (and the reconciler's) profile commands reach the queue through the outbox.
+        let _relay = env.spawn_relay().await;
+        Self { env, base, sandbox, dialer, voice, _stop: stop, _relay }
     }
 
     async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -11,6 +11,7 @@ pub mod ops;
 pub mod poller;
 pub mod server;
 pub mod stack;
+pub mod streams;
 pub mod telemetry;
 
 pub use emulator::Emulator;

@@ -16,6 +16,8 @@ pub struct StackInfo {
     pub table: String,
     pub work_queue_url: String,
     pub dlq_url: String,
+    /// The table's stream (the outbox relay reads it).
+    pub stream_arn: String,
     pub secret_id: String,
     pub resources: Vec<String>,
 }

@@ -13,7 +13,6 @@ use patchbay_adapters::http::views::{PageView, ProfilePageView, ProfileView};
 use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, IdPath, JsonBody, QueryParams};
 use patchbay_adapters::Wiring;
 use patchbay_domain::kernel::provider::Created;
-use patchbay_domain::kernel::work::WorkQueue;
 use patchbay_domain::numbers::NumberReader;
 use patchbay_domain::profiles::{NewProfile, ProfileName, ProfilePatch, ProfileWriter, Profiles, WhitelistedDestinations};
 use patchbay_domain::{Cursor, Limit, ProfileId, ValidationError};
@@ -25,16 +24,15 @@ pub struct ProfilesApi {
     pub store: Arc<dyn ProfileWriter>,
     /// Read for the profile page (assigned and still-available numbers).
     pub numbers: Arc<dyn NumberReader>,
-    pub queue: Arc<dyn WorkQueue>,
 }
 
 impl ProfilesApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { store: w.store.clone(), numbers: w.store.clone(), queue: w.queue.clone() }
+        Self { store: w.store.clone(), numbers: w.store.clone() }
     }
 
     fn ops(&self) -> Profiles<'_> {
-        Profiles { store: self.store.as_ref(), queue: self.queue.as_ref() }
+        Profiles { store: self.store.as_ref() }
     }
 }
 

@@ -64,6 +64,14 @@ pub(crate) async fn up() -> Result<(), Error> {
         idle: Duration::from_millis(250),
     };
     let poll_task = tokio::spawn(poller.run(worker, stop_rx.clone()));
+    // The outbox relay: the table's stream to the work queue, as the stream's event source mapping
+    // runs it on AWS.
+    let streams = patchbay_local::streams::StreamPoller {
+        client: aws_sdk_dynamodbstreams::Client::new(&stack.sdk),
+        stream_arn: stack.info.stream_arn.clone(),
+        idle: Duration::from_millis(100),
+    };
+    let relay_task = tokio::spawn(streams.run(patchbay_outbox_relay::Relay { queue: wiring.queue.clone() }, stop_rx.clone()));
 
     // The API reference at /docs: the document in the working tree, rendered in the browser by Redoc.
     let reference = patchbay_local::docs::Reference::load();
@@ -102,10 +110,11 @@ pub(crate) async fn up() -> Result<(), Error> {
             "fault layer: {calls} DynamoDB calls, {conflicts} answered with a collision, {throttles} throttled, {lost} applied with their answer lost, {kills} invocations killed, {replays} transactions answered from their token"
         );
     }
-    eprintln!("stopping: API, worker, emulator");
+    eprintln!("stopping: API, worker, outbox relay, emulator");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), serve).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), poll_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), relay_task).await;
     drop(stack); // kills the emulator
     Ok(())
 }

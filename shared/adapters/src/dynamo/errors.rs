@@ -52,6 +52,8 @@ pub enum Role {
     /// A provider's id → our resource (a SIP connection's call events, a Vapi assistant's reports),
     /// written and deleted in the same transaction as the state it belongs to.
     ProviderRoute,
+    /// The work a state change starts (an outbox item), relayed from the stream to the work queue.
+    Outbox,
 }
 
 /// Why DynamoDB cancelled one item of a transaction (`CancellationReason.Code`).

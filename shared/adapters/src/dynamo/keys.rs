@@ -22,6 +22,7 @@
 //! | WebRTC token counter | `USER#{user}` | `RATE#WEBRTC#{unix minute}` (TTL)    |
 //! | reconciler cursor + lease | `RECONCILER` | `CURSOR`                        |
 //! | reported look-alike  | `RECONCILER#UNKNOWN#{kind}#{provider}` | `{provider id}` |
+//! | outbox item (work a state change starts) | `USER#{user}` | `OUT#{command id}` (TTL) |
 //!
 //! GSI2, the provider index: numbers `RECON#number#{carrier}`, SIP connections
 //! `RECON#connection#{carrier}`, messaging profiles `RECON#profile`, assistants `RECON#assistant`;
@@ -43,6 +44,8 @@ pub const CONTACT_PREFIX: &str = "CONTACT#";
 pub const CONNECTION_PREFIX: &str = "SIPCONN#";
 pub const ASSISTANT_PREFIX: &str = "ASSISTANT#";
 pub const STATS_PREFIX: &str = "STATS#";
+/// Outbox items; the relay's stream filter and `patchbay_outbox_relay::OUTBOX_PREFIX` name the same.
+pub const OUTBOX_PREFIX: &str = "OUT#";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
@@ -175,6 +178,11 @@ impl Key {
     /// Once-only guard of a webhook event.
     pub fn webhook_event(carrier: CarrierName, event_id: &str) -> Self {
         Self { pk: format!("EVENT#{carrier}#{event_id}"), sk: "EVENT".to_owned() }
+    }
+
+    /// The outbox item of one command (its id names the state change: `sync-profile-{id}-v{n}`).
+    pub fn outbox(user: &UserId, command_id: &str) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("{OUTBOX_PREFIX}{command_id}") }
     }
 
     pub fn idempotency(user: &UserId, scope: &str, key: &IdempotencyKey) -> Self {

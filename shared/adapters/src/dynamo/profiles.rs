@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Get, TransactGetItem};
 use patchbay_domain::kernel::provider::Created;
 use patchbay_domain::profiles::{Activation, MessagingProfile, ProfilePatch, ProfileReader, ProfileSyncLedger, ProfileWriter};
 use patchbay_domain::{
-    CarrierProfileId, Conflict, Cursor, IdempotencyKey, Limit, Page, ProfileId, StoreError, SyncError, SyncState, UserId,
+    CarrierProfileId, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, Page, ProfileId, StoreError, SyncError, SyncState, UserId,
 };
 use time::OffsetDateTime;
 
@@ -99,19 +99,23 @@ impl ProfileWriter for DynamoStore {
         idempotency: Option<(&IdempotencyKey, &str)>,
     ) -> Result<Created<MessagingProfile>, StoreError> {
         let item = to_item(&ProfileItem::from(profile))?;
-        let Some((key, fingerprint)) = idempotency else {
-            return match self.put_item(item, "attribute_not_exists(pk)").await {
-                Ok(()) => Ok(Created::New(profile.clone())),
-                Err(WriteFailure::ConditionFailed) => Err(StoreError::Conflict(Conflict::AlreadyExists)),
-                Err(WriteFailure::Other(e)) => Err(e),
-            };
+        let work = CommandEnvelope::sync_profile(profile.user_id.clone(), profile.id, profile.version);
+        let mut tx = Tx::new()
+            .with(Role::Record, self.put(item, "attribute_not_exists(pk)", &[], vec![])?)
+            .with(Role::Outbox, self.outbox_put(&profile.user_id, &work)?);
+        let guard_key = match idempotency {
+            Some((key, fingerprint)) => {
+                let (guard_key, guard) =
+                    self.idempotency_put(&profile.user_id, "create-profile", key, &profile.id.to_string(), fingerprint)?;
+                tx.push(Role::Idempotency, guard);
+                Some((guard_key, fingerprint))
+            }
+            None => None,
         };
-
-        let (guard_key, guard) = self.idempotency_put(&profile.user_id, "create-profile", key, &profile.id.to_string(), fingerprint)?;
-        let tx = Tx::new().with(Role::Record, self.put(item, "attribute_not_exists(pk)", &[], vec![])?).with(Role::Idempotency, guard);
         match self.transact(tx).await {
             Ok(()) => Ok(Created::New(profile.clone())),
             Err(TxFailure::Refused(c)) if c.failed(Role::Idempotency) => {
+                let (guard_key, fingerprint) = guard_key.ok_or_else(|| StoreError::Corrupt("a guard refused without a key".into()))?;
                 let resource = self.idempotent_resource(&guard_key, fingerprint).await?;
                 let id = ProfileId::parse(&resource).map_err(|_| StoreError::Corrupt("idempotency resource_id".into()))?;
                 match self.get_profile_item(&profile.user_id, id).await? {
@@ -131,33 +135,68 @@ impl ProfileWriter for DynamoStore {
         patch: &ProfilePatch,
         now: OffsetDateTime,
     ) -> Result<MessagingProfile, StoreError> {
-        let mut sets = vec!["#v = #v + :one", "#ss = :pending", "#ua = :now"];
-        let mut values = vec![
-            (":one", n(1)),
-            (":pending", attr(&SyncState::Pending)),
-            (":deleting", attr(&SyncState::Deleting)),
-            (":now", s(rfc3339(now))),
-        ];
-        if let Some(name) = &patch.name {
-            sets.push("#name = :name");
-            values.push((":name", s(name.as_str())));
+        for attempt in 0..RACE_ATTEMPTS {
+            // The version is read, so that the sync command names the version this write makes, and
+            // the write is conditioned on it.
+            let Some(current) = self.get_profile_item(user, id).await? else { return Err(StoreError::NotFound) };
+            if current.is_deleting() {
+                return Err(StoreError::Conflict(Conflict::ProfileDeleting));
+            }
+            let next = current.version + 1;
+            let mut sets = vec!["#v = :next", "#ss = :pending", "#ua = :now"];
+            let mut values = vec![
+                (":next", n(next)),
+                (":v", n(current.version)),
+                (":pending", attr(&SyncState::Pending)),
+                (":deleting", attr(&SyncState::Deleting)),
+                (":now", s(rfc3339(now))),
+            ];
+            if let Some(name) = &patch.name {
+                sets.push("#name = :name");
+                values.push((":name", s(name.as_str())));
+            }
+            if let Some(wl) = &patch.whitelisted_destinations {
+                sets.push("#wl = :wl");
+                values.push((":wl", AttributeValue::L(wl.as_strings().into_iter().map(s).collect())));
+            }
+            let update = format!("SET {} REMOVE #se", sets.join(", "));
+            let names = [
+                ("#v", "version"),
+                ("#ss", "sync_state"),
+                ("#ua", "updated_at"),
+                ("#name", "name"),
+                ("#wl", "whitelisted_destinations"),
+                ("#se", "sync_error"),
+            ];
+            // DynamoDB refuses names an expression does not use.
+            let used: Vec<(&str, &str)> = names.iter().copied().filter(|(k, _)| update.contains(k)).collect();
+            let tx = Tx::new()
+                .with(
+                    Role::Record,
+                    self.update(&Key::profile(user, id), &update, "attribute_exists(pk) AND #v = :v AND #ss <> :deleting", &used, values)?,
+                )
+                .with(Role::Outbox, self.outbox_put(user, &CommandEnvelope::sync_profile(user.clone(), id, next))?);
+            match self.transact(tx).await {
+                Ok(()) => {
+                    let mut p = current;
+                    if let Some(name) = &patch.name {
+                        p.name = name.clone();
+                    }
+                    if let Some(wl) = &patch.whitelisted_destinations {
+                        p.whitelisted_destinations = wl.clone();
+                    }
+                    p.version = next;
+                    p.sync_state = SyncState::Pending;
+                    p.sync_error = None;
+                    p.updated_at = now;
+                    return Ok(p);
+                }
+                // Changed (or deleted) since it was read: read again.
+                Err(TxFailure::Refused(_)) => backoff(attempt).await,
+                Err(TxFailure::Other(e)) => return Err(e),
+            }
         }
-        if let Some(wl) = &patch.whitelisted_destinations {
-            sets.push("#wl = :wl");
-            values.push((":wl", AttributeValue::L(wl.as_strings().into_iter().map(s).collect())));
-        }
-        let update = format!("SET {} REMOVE #se", sets.join(", "));
-        let names = [
-            ("#v", "version"),
-            ("#ss", "sync_state"),
-            ("#ua", "updated_at"),
-            ("#name", "name"),
-            ("#wl", "whitelisted_destinations"),
-            ("#se", "sync_error"),
-        ];
-        // DynamoDB refuses names an expression does not use.
-        let used: Vec<(&str, &str)> = names.iter().copied().filter(|(k, _)| update.contains(k)).collect();
-        self.write_profile(user, id, &update, "attribute_exists(pk) AND #ss <> :deleting", &used, values, Conflict::ProfileDeleting).await
+        Err(StoreError::Contended("the profile kept changing while it was being updated".into()))
     }
 
     async fn mark_deleting(&self, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<MessagingProfile, StoreError> {
@@ -169,19 +208,41 @@ impl ProfileWriter for DynamoStore {
             }
             let current = MessagingProfile::try_from(item)?;
             if current.is_deleting() {
-                return Ok(current);
+                // Already being deleted: its sync is written again (a repeated DELETE retries a
+                // delete the carrier refused), as long as it is still deleting at that version.
+                let work = CommandEnvelope::sync_profile(user.clone(), id, current.version);
+                let tx = Tx::new()
+                    .with(
+                        Role::Record,
+                        self.check(
+                            &Key::profile(user, id),
+                            "#v = :v AND #ss = :deleting",
+                            &[("#v", "version"), ("#ss", "sync_state")],
+                            vec![(":v", n(current.version)), (":deleting", attr(&SyncState::Deleting))],
+                        )?,
+                    )
+                    .with(Role::Outbox, self.outbox_put_again(user, &work)?);
+                match self.transact(tx).await {
+                    Ok(()) => return Ok(current),
+                    Err(TxFailure::Refused(_)) => {
+                        backoff(attempt).await;
+                        continue;
+                    }
+                    Err(TxFailure::Other(e)) => return Err(e),
+                }
             }
             let names = [("#v", "version"), ("#ss", "sync_state"), ("#ua", "updated_at"), ("#act", "active"), ("#nc", "assigned_count")];
-            // Conditions pin the state we read: if an activation or an assignment slips in between,
-            // the condition fails and we read again.
+            // Conditions pin the state we read (its version among it): if an activation, an
+            // assignment or an update slips in between, the condition fails and we read again.
             let mark = self.update(
                 &Key::profile(user, id),
-                "SET #v = #v + :one, #ss = :deleting, #ua = :now, #act = :false",
+                "SET #v = :next, #ss = :deleting, #ua = :now, #act = :false",
                 // No number may be assigned meanwhile: assignments move the count in their own transaction.
-                "attribute_exists(pk) AND #ss <> :deleting AND #act = :was AND (attribute_not_exists(#nc) OR #nc = :zero)",
+                "attribute_exists(pk) AND #v = :v AND #ss <> :deleting AND #act = :was AND (attribute_not_exists(#nc) OR #nc = :zero)",
                 &names,
                 vec![
-                    (":one", n(1)),
+                    (":next", n(current.version + 1)),
+                    (":v", n(current.version)),
                     (":deleting", attr(&SyncState::Deleting)),
                     (":now", s(rfc3339(now))),
                     (":false", AttributeValue::Bool(false)),
@@ -189,7 +250,8 @@ impl ProfileWriter for DynamoStore {
                     (":zero", n(0)),
                 ],
             )?;
-            let mut tx = Tx::new().with(Role::Record, mark);
+            let work = CommandEnvelope::sync_profile(user.clone(), id, current.version + 1);
+            let mut tx = Tx::new().with(Role::Record, mark).with(Role::Outbox, self.outbox_put(user, &work)?);
             if current.active {
                 tx.push(
                     Role::ActivePointer,

@@ -1,6 +1,7 @@
 //! Messaging profile operations: what the messaging-profiles and activate-profile functions call.
-//! Each is a store operation (a conditional write or a transaction) plus, where carrier work
-//! follows, one command.
+//! Each is one store operation (a conditional write or a transaction); where carrier work follows,
+//! its command is an outbox item in that same transaction (relayed to the work queue from the
+//! table's stream), never a separate send.
 
 use time::OffsetDateTime;
 
@@ -8,8 +9,7 @@ use crate::kernel::error::{Conflict, StoreError};
 use crate::kernel::ids::{IdempotencyKey, ProfileId, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
 use crate::kernel::provider::Created;
-use crate::kernel::sync::SyncState;
-use crate::kernel::work::{CommandEnvelope, QueueError, WorkQueue};
+use crate::kernel::work::QueueError;
 use crate::profiles::model::{Activation, MessagingProfile, NewProfile, ProfilePatch};
 use crate::profiles::ports::ProfileWriter;
 
@@ -39,13 +39,12 @@ impl From<StoreError> for ProfileError {
 /// The API side: handlers hold one of these, built once per cold start.
 pub struct Profiles<'a> {
     pub store: &'a dyn ProfileWriter,
-    pub queue: &'a dyn WorkQueue,
 }
 
 impl Profiles<'_> {
-    /// Create a profile (pending sync) and enqueue its mirror at the carrier. A replay with the same
-    /// `Idempotency-Key` answers the stored profile and enqueues its sync again if it is still pending
-    /// (the FIFO queue drops the copy if the first one went through).
+    /// Create a profile (pending sync) and, in the same transaction, its mirror at the carrier (the
+    /// sync command, an outbox item). A replay with the same `Idempotency-Key` answers the stored
+    /// profile and writes nothing.
     pub async fn create(
         &self,
         user: &UserId,
@@ -55,14 +54,7 @@ impl Profiles<'_> {
     ) -> Result<Created<MessagingProfile>, ProfileError> {
         let fingerprint = input.fingerprint();
         let profile = MessagingProfile::new(user.clone(), input, now);
-        let created = self.store.create_profile(&profile, key.map(|k| (k, fingerprint.as_str()))).await?;
-        let stored = match &created {
-            Created::New(p) | Created::Replayed(p) => p,
-        };
-        if stored.sync_state == SyncState::Pending || stored.sync_state == SyncState::Deleting {
-            self.enqueue_sync(stored).await?;
-        }
-        Ok(created)
+        Ok(self.store.create_profile(&profile, key.map(|k| (k, fingerprint.as_str()))).await?)
     }
 
     pub async fn get(&self, user: &UserId, id: ProfileId) -> Result<MessagingProfile, ProfileError> {
@@ -80,21 +72,14 @@ impl Profiles<'_> {
         patch: &ProfilePatch,
         now: OffsetDateTime,
     ) -> Result<MessagingProfile, ProfileError> {
-        let updated = self.store.update_profile(user, id, patch, now).await?;
-        self.enqueue_sync(&updated).await?;
-        Ok(updated)
+        Ok(self.store.update_profile(user, id, patch, now).await?)
     }
 
-    /// Start a delete. Deleting a profile that is already being deleted answers it again (and
-    /// re-enqueues its sync), so a retried DELETE is harmless.
+    /// Start a delete (its sync in the same transaction). Deleting a profile that is already being
+    /// deleted answers it again and writes its sync again, so a retried DELETE is harmless and
+    /// retries a delete the carrier refused.
     pub async fn delete(&self, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<MessagingProfile, ProfileError> {
-        let deleting = self.store.mark_deleting(user, id, now).await?;
-        self.enqueue_sync(&deleting).await?;
-        Ok(deleting)
-    }
-
-    async fn enqueue_sync(&self, p: &MessagingProfile) -> Result<(), QueueError> {
-        self.queue.enqueue(&CommandEnvelope::sync_profile(p.user_id.clone(), p.id, p.version)).await
+        Ok(self.store.mark_deleting(user, id, now).await?)
     }
 }
 

@@ -28,17 +28,20 @@ pub trait ProfileReader: Send + Sync {
 /// The API's profile writes.
 #[async_trait]
 pub trait ProfileWriter: ProfileReader + Send + Sync {
-    /// Put a new profile (`attribute_not_exists`). With a key, the key's guard item is written in the
-    /// same transaction; a repeat with the same fingerprint answers `Replayed` with the current record,
-    /// a different fingerprint `Conflict(IdempotencyKeyReused)`.
+    /// Put a new profile (`attribute_not_exists`) and, in the same transaction, the work it starts:
+    /// its sync (`CommandEnvelope::sync_profile` of its version, an outbox item). With a key, the
+    /// key's guard item is written in that transaction too; a repeat with the same fingerprint
+    /// answers `Replayed` with the current record (and writes nothing), a different fingerprint
+    /// `Conflict(IdempotencyKeyReused)`.
     async fn create_profile(
         &self,
         profile: &MessagingProfile,
         idempotency: Option<(&IdempotencyKey, &str)>,
     ) -> Result<Created<MessagingProfile>, StoreError>;
 
-    /// Apply a rename/settings change, bump the version and mark the profile pending sync.
-    /// `Conflict(ProfileDeleting)` once a delete has started.
+    /// Apply a rename/settings change, bump the version and mark the profile pending sync, with the
+    /// sync of the new version (an outbox item) in the same transaction. `Conflict(ProfileDeleting)`
+    /// once a delete has started.
     async fn update_profile(
         &self,
         user: &UserId,
@@ -48,7 +51,9 @@ pub trait ProfileWriter: ProfileReader + Send + Sync {
     ) -> Result<MessagingProfile, StoreError>;
 
     /// Start a delete: the profile turns `deleting`, and if it was the active one the user's pointer
-    /// is cleared in the same transaction, leaving the user with no active profile.
+    /// is cleared in the same transaction, leaving the user with no active profile; the sync that
+    /// deletes it at the carrier (an outbox item) is in that transaction too. A profile already
+    /// `deleting` is answered as it is (its sync was written when it turned `deleting`).
     async fn mark_deleting(&self, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<MessagingProfile, StoreError>;
 
     /// Make `id` the user's one active profile and the previous one inactive, in one transaction

@@ -65,7 +65,8 @@ impl From<&Call> for CallItem {
             pk: key.pk,
             sk: key.sk,
             gsi1pk: Key::calls_index(&c.user_id),
-            gsi1sk: format!("{}#{}", rfc3339(c.started()), c.id),
+            // When the call started, as a key that sorts as the time does: the list is newest first.
+            gsi1sk: format!("{}#{}", crate::wire::sortable(c.started()), c.id),
             id: c.id.clone(),
             user_id: c.user_id.to_string(),
             source: c.source,

@@ -31,6 +31,18 @@ pub struct IdempotencyItem {
     pub expires_at: i64,
 }
 
+/// An outbox item: the work a state change starts, written in the state change's own transaction
+/// and relayed from the table's stream to the work queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxItem {
+    pub pk: String,
+    pub sk: String,
+    /// The command envelope, as JSON (what the relay sends as the message body).
+    pub work: String,
+    /// TTL attribute (epoch seconds): kept a while to look at, then removed by DynamoDB.
+    pub expires_at: i64,
+}
+
 pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("messaging item: {what}"))
 }

@@ -16,12 +16,12 @@ use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use patchbay_domain::{Conflict, IdempotencyKey, StoreError, UserId};
+use patchbay_domain::{CommandEnvelope, Conflict, IdempotencyKey, StoreError, UserId};
 use time::OffsetDateTime;
 
 use super::{built, condition_of, to_item, with_expression, DynamoStore, Item, Names, Values, IDEMPOTENCY_TTL};
 use crate::dynamo::errors::{HttpResponse, WriteFailure};
-use crate::dynamo::items::IdempotencyItem;
+use crate::dynamo::items::{IdempotencyItem, OutboxItem};
 use crate::dynamo::keys::Key;
 use aws_sdk_dynamodb::error::SdkError;
 
@@ -185,6 +185,29 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().condition_check(built(c.build())?).build())
     }
 
+    /// The outbox item of `work`, to go in the transaction of the state change that starts it
+    /// (`Role::Outbox`). Unconditional: the same command again (a replayed write) is the same item.
+    pub(crate) fn outbox_put(&self, user: &UserId, work: &CommandEnvelope) -> Result<TransactWriteItem, StoreError> {
+        self.outbox_item(Key::outbox(user, &work.id), work)
+    }
+
+    /// The same command written again by a repeated request (a DELETE of what is already being
+    /// deleted): an item of its own, so that the stream relays it again; the queue's deduplication
+    /// still drops it if the first one went through less than five minutes ago.
+    pub(crate) fn outbox_put_again(&self, user: &UserId, work: &CommandEnvelope) -> Result<TransactWriteItem, StoreError> {
+        self.outbox_item(Key::outbox(user, &format!("{}#again-{}", work.id, uuid::Uuid::new_v4())), work)
+    }
+
+    fn outbox_item(&self, key: Key, work: &CommandEnvelope) -> Result<TransactWriteItem, StoreError> {
+        let item = to_item(&OutboxItem {
+            pk: key.pk,
+            sk: key.sk,
+            work: serde_json::to_string(work).map_err(|e| StoreError::Corrupt(format!("a command that is not JSON: {e}")))?,
+            expires_at: OffsetDateTime::now_utc().unix_timestamp() + OUTBOX_TTL.as_secs() as i64,
+        })?;
+        self.put(item, "", &[], vec![])
+    }
+
     /// The idempotency guard for `key` (scope: which operation), to go in the creating transaction
     /// under `Role::Idempotency`. An expired guard that TTL has not removed yet no longer counts.
     pub(crate) fn idempotency_put(
@@ -221,6 +244,9 @@ impl DynamoStore {
         Ok(stored.resource_id)
     }
 }
+
+/// How long an outbox item is kept after it was written (it is relayed within seconds).
+const OUTBOX_TTL: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3600);
 
 /// The attribute a conditional single-item write stamps with its own id.
 pub(crate) const WRITE_ID: &str = "write_id";
