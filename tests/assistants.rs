@@ -183,6 +183,12 @@ async fn bad_input_and_foreign_ids_are_4xx_naming_the_field_and_reserve_nothing(
     assert_eq!((st, b["field"].as_str()), (422, Some("assistant_id")), "{b}");
     let (st, b) = env.call(&stranger, Method::PATCH, "/v1/phone-numbers/+19175550131", Some(json!({}))).await;
     assert_eq!((st, b["field"].as_str()), (422, Some("assistant_id")), "{b}");
+    // An unknown field is named, whatever else the body holds.
+    let body = json!({"assistant_id": null, "colour": "red"});
+    let (st, b) = env.call(&stranger, Method::PATCH, "/v1/phone-numbers/+19175550131", Some(body)).await;
+    assert_eq!((st, b["field"].as_str(), b["code"].as_str()), (422, Some("colour"), Some("unknown_field")), "{b}");
+    let (st, b) = env.call(&stranger, Method::PATCH, "/v1/phone-numbers/+19175550131", Some(json!({"assistant_id": 7}))).await;
+    assert_eq!((st, b["field"].as_str()), (422, Some("assistant_id")), "{b}");
     let (st, b) = env.call(&token, Method::GET, "/v1/assistants/not-an-id", None).await;
     assert_eq!((st, b["field"].as_str()), (400, Some("id")), "{b}");
 }

@@ -436,3 +436,33 @@ async fn provider_routes_live_and_die_with_their_resource() {
     assert!(route_of(&env, &conn_route).await.is_none(), "the connection's route went with it");
     assert!(route_of(&env, &asst_route).await.is_none(), "the assistant's route went with it");
 }
+
+/// `/v1/calls` is newest first by when each call started, whatever order the reports came in: ten
+/// reports a quarter of a second apart (so several share a second, and some start on a whole
+/// second), posted shuffled.
+#[tokio::test]
+async fn calls_are_listed_by_when_they_started_newest_first() {
+    let env = TestEnv::new(PARTS).await;
+    let (_, token) = user();
+    setup(&env, &token, "+13125550106", "+13125550107").await;
+    let base = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap() - time::Duration::minutes(30);
+    let mut order: Vec<i64> = (0..10).collect();
+    patchbay_e2e::shuffle(&mut order, 7);
+    for i in &order {
+        let start = base + time::Duration::milliseconds(250 * i);
+        let end = start + time::Duration::seconds(20);
+        let body = json!({"message": {
+            "type": "end-of-call-report", "endedReason": "customer-ended-call",
+            "call": {"id": format!("order-{i}"), "type": "inboundPhoneCall", "customer": {"number": "+14155550123"}},
+            "phoneNumber": {"number": "+13125550106"},
+            "startedAt": patchbay_adapters::wire::rfc3339(start), "endedAt": patchbay_adapters::wire::rfc3339(end),
+            "durationSeconds": 20, "cost": 0.01, "artifact": {}, "analysis": {}
+        }})
+        .to_string();
+        assert_eq!(post_vapi(&env, &body, &[("x-vapi-secret", DEV_VAPI_SECRET.to_owned())]).await, 200);
+    }
+    let list = env.until(&token, "/v1/calls?limit=50", |b| b["data"].as_array().is_some_and(|d| d.len() == 10)).await;
+    let ids: Vec<&str> = list["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let want: Vec<String> = (0..10).rev().map(|i| format!("vapi-order-{i}")).collect();
+    assert_eq!(ids, want, "newest start first");
+}

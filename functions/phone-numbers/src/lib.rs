@@ -140,6 +140,9 @@ async fn connect(
     E164Path(e164): E164Path,
     JsonBody(body): JsonBody<serde_json::Value>,
 ) -> Result<Response, ApiError> {
+    // Unknown fields and wrong types first, each named (`{"assistant_id": null, "colour": "red"}`
+    // is about `colour`); then the one field this takes must be there.
+    let parsed: ConnectBody = http::json::parse_json(body.to_string().as_bytes())?;
     if body.get("assistant_id").is_none() {
         return Err(ApiError::unprocessable(ValidationError::new(
             "assistant_id",
@@ -147,13 +150,7 @@ async fn connect(
             "must be given: an assistant id, or null to disconnect",
         )));
     }
-    let body: ConnectBody = serde_json::from_value(body).map_err(|e| {
-        ApiError::unprocessable(ValidationError::new(
-            "assistant_id",
-            "invalid_body",
-            format!("must be {{\"assistant_id\": id or null}} ({e})"),
-        ))
-    })?;
+    let body = parsed;
     let assistant =
         body.assistant_id.as_deref().map(AssistantId::parse).transpose().map_err(|e| ApiError::unprocessable(e.at("assistant_id")))?;
     let n = api.assistant_ops().connect(&user, &e164, assistant, OffsetDateTime::now_utc()).await?;
