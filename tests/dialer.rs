@@ -192,16 +192,7 @@ async fn a_whole_dialer_run_shows_each_password_once_and_never_again() {
     // Nor in the table (the user's items, the number records) or on the queue.
     let items = format!("{:?}", env.user_items(&uid).await);
     assert!(!items.contains(&password) && !items.contains(&rotated_pw));
-    let queued = env
-        .sqs
-        .receive_message()
-        .queue_url(&env.shared.info.work_queue_url)
-        .max_number_of_messages(10)
-        .visibility_timeout(0)
-        .send()
-        .await
-        .unwrap();
-    let queued = format!("{:?}", queued.messages);
+    let queued = format!("{:?}", env.peek_work_queue().await);
     assert!(!queued.contains(&password) && !queued.contains(&rotated_pw));
     // The secret is gone with the connection.
     let secrets = aws_sdk_secretsmanager_list(&env).await;

@@ -193,18 +193,7 @@ async fn a_state_change_whose_invocation_dies_after_it_still_starts_its_work() {
     let want = format!("sync-profile-{}-v{}", p.id, p.version);
     // Its command reaches the work queue through the outbox: the relay, as the local stack runs it.
     let _relay = env.spawn_relay().await;
-    let found = patchbay_e2e::eventually(30, || async {
-        let out = env
-            .sqs
-            .receive_message()
-            .queue_url(&env.shared.info.work_queue_url)
-            .max_number_of_messages(10)
-            .visibility_timeout(0)
-            .send()
-            .await
-            .ok()?;
-        out.messages().iter().any(|m| m.body().is_some_and(|b| b.contains(&want))).then_some(())
-    })
-    .await;
+    let found =
+        patchbay_e2e::eventually(30, || async { env.peek_work_queue().await.iter().any(|b| b.contains(&want)).then_some(()) }).await;
     assert!(found.is_some(), "{want} was never queued");
 }

@@ -207,6 +207,20 @@ impl TestEnv {
         stop
     }
 
+    /// The bodies of up to 10 messages on the work queue, looked at without taking them (visibility 0).
+    pub async fn peek_work_queue(&self) -> Vec<String> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.shared.info.work_queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("receive from the work queue");
+        out.messages().iter().filter_map(|m| m.body().map(str::to_owned)).collect()
+    }
+
     /// A poller of the work queue (the local event source mapping), failed messages back after 1 s.
     pub fn poller(&self) -> Poller {
         Poller {
