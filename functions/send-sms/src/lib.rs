@@ -1,6 +1,7 @@
 //! `POST /v1/messages`: send a text from one of the caller's numbers. Checks and writes happen in one
 //! transaction (the number is the caller's, active, on the caller's active profile; the contact has
-//! not opted out), then the send is queued: 202 with the message `queued`, its segments and encoding.
+//! not opted out), with the send it starts (an outbox item): 202 with the message `queued`, its
+//! segments and encoding.
 
 use std::sync::Arc;
 
@@ -13,7 +14,6 @@ use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, JsonBod
 use patchbay_adapters::wire::rfc3339;
 use patchbay_adapters::Wiring;
 use patchbay_domain::kernel::provider::Created;
-use patchbay_domain::kernel::work::WorkQueue;
 use patchbay_domain::messaging::{queue_send, Message, OutboundSms, Outbox, SendError};
 use patchbay_domain::numbers::NumberReader;
 use patchbay_domain::E164;
@@ -23,12 +23,11 @@ use time::OffsetDateTime;
 pub struct SendApi {
     pub messages: Arc<dyn Outbox>,
     pub numbers: Arc<dyn NumberReader>,
-    pub queue: Arc<dyn WorkQueue>,
 }
 
 impl SendApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { messages: w.store.clone(), numbers: w.store.clone(), queue: w.queue.clone() }
+        Self { messages: w.store.clone(), numbers: w.store.clone() }
     }
 }
 
@@ -83,17 +82,15 @@ async fn send(
     let from = E164::parse(&body.from).map_err(|e| ApiError::unprocessable(e.at("from")))?;
     let to = E164::parse(&body.to).map_err(|e| ApiError::unprocessable(e.at("to")))?;
     let sms = OutboundSms::new(from, to, body.text).map_err(ApiError::unprocessable)?;
-    let created =
-        queue_send(api.messages.as_ref(), api.numbers.as_ref(), api.queue.as_ref(), &user, sms, key.as_ref(), OffsetDateTime::now_utc())
-            .await
-            .map_err(|e| match e {
-                SendError::NotOwned => {
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "number_not_owned", "`from` must be one of your numbers")
-                        .with_field("from")
-                }
-                SendError::Store(e) => ApiError::from(e),
-                SendError::Queue(e) => ApiError::unavailable("work queue", &e),
-            })?;
+    let created = queue_send(api.messages.as_ref(), api.numbers.as_ref(), &user, sms, key.as_ref(), OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| match e {
+            SendError::NotOwned => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "number_not_owned", "`from` must be one of your numbers").with_field("from")
+            }
+            SendError::Store(e) => ApiError::from(e),
+            SendError::Queue(e) => ApiError::unavailable("work queue", &e),
+        })?;
     let (m, replayed) = match &created {
         Created::New(m) => (m, false),
         Created::Replayed(m) => (m, true),

@@ -9,17 +9,16 @@ use crate::kernel::ids::{ConversationId, IdempotencyKey, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
 use crate::kernel::phone::E164;
 use crate::kernel::provider::Created;
-use crate::kernel::work::{CommandEnvelope, QueueError, WorkQueue};
-use crate::messaging::model::{Contact, Conversation, Message, MessageStatus, OutboundSms};
+use crate::kernel::work::QueueError;
+use crate::messaging::model::{Contact, Conversation, Message, OutboundSms};
 use crate::messaging::ports::{ConversationStore, Outbox};
 use crate::numbers::ports::NumberReader;
 
-/// Queue a send: checks and writes in one transaction, then the command. A replay with the same key
-/// answers the first message and enqueues its send again while it is queued (the FIFO queue drops the copy).
+/// Queue a send: the checks, the message and its send command (an outbox item) in one transaction.
+/// A replay with the same key answers the first message.
 pub async fn queue_send(
     store: &dyn Outbox,
     numbers: &dyn NumberReader,
-    queue: &dyn WorkQueue,
     user: &UserId,
     sms: OutboundSms,
     key: Option<&IdempotencyKey>,
@@ -31,17 +30,10 @@ pub async fn queue_send(
     })?;
     let message = sms.into_message(user, number.carrier, now);
     let fingerprint = sms.fingerprint();
-    let created = store.queue_outbound(&sms, &number, &message, key.map(|k| (k, fingerprint.as_str()))).await.map_err(|e| match e {
+    store.queue_outbound(&sms, &number, &message, key.map(|k| (k, fingerprint.as_str()))).await.map_err(|e| match e {
         StoreError::NotFound => SendError::NotOwned,
         other => SendError::Store(other),
-    })?;
-    let m = match &created {
-        Created::New(m) | Created::Replayed(m) => m,
-    };
-    if m.status == MessageStatus::Queued {
-        queue.enqueue(&CommandEnvelope::send_sms(user.clone(), m.conversation_id.clone(), m.id.to_string())).await?;
-    }
-    Ok(created)
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

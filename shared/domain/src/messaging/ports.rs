@@ -58,7 +58,8 @@ pub trait Outbox: Send + Sync {
     /// Queue an outbound message in one transaction: condition checks on the sending number's record
     /// (the caller's, active, on a profile) and on the user's active-profile pointer (naming that
     /// profile), the contact's upsert (not opted out), the message, its conversation, the day's `sent`
-    /// counter, and with a key the key's guard.
+    /// counter, its send (`CommandEnvelope::send_sms`, an outbox item), and with a key the key's guard.
+    /// A replay with the same key answers the first message and writes nothing.
     async fn queue_outbound(
         &self,
         sms: &OutboundSms,

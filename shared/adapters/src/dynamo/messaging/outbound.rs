@@ -6,7 +6,7 @@ use patchbay_domain::calls::Counters;
 use patchbay_domain::kernel::provider::Created;
 use patchbay_domain::messaging::{Message, MessageStatus, OutboundSms, Outbox, SendLedger};
 use patchbay_domain::numbers::NumberStatus;
-use patchbay_domain::{Conflict, ConversationId, IdempotencyKey, StoreError, SyncError, UserId};
+use patchbay_domain::{CommandEnvelope, Conflict, ConversationId, IdempotencyKey, StoreError, SyncError, UserId};
 use time::OffsetDateTime;
 
 use super::{message_from, message_key, PREVIEW_CHARS};
@@ -73,7 +73,9 @@ impl Outbox for DynamoStore {
             .with(
                 Role::Stats,
                 self.stats_move(user, &day_of(message.created_at), None, &Counters { messages_sent: 1, ..Default::default() })?,
-            );
+            )
+            // The send it starts: an outbox item, relayed to the work queue from the stream.
+            .with(Role::Outbox, self.outbox_put(user, &CommandEnvelope::send_sms(user.clone(), conv.clone(), message.id.to_string()))?);
         let idem = match idempotency {
             Some((key, fingerprint)) => {
                 let resource = format!("{conv}/{}", message.id);
