@@ -245,3 +245,30 @@ async fn an_oversized_webhook_is_a_problem_not_a_crash() {
     let (st, body, ct) = parts(res).await;
     assert_eq!((st, body["code"].as_str(), ct.as_str()), (413, Some("body_too_large"), "application/problem+json"));
 }
+
+/// Conversations are listed by their last activity, newest first, also within one second: a reply at
+/// a whole second and another half a second later list the later one first (the index key is the
+/// fixed-width time; an RFC 3339 key without trailing zeros sorted `…:00.5Z` before `…:00Z`).
+#[tokio::test]
+async fn conversations_are_listed_by_last_activity_within_a_second() {
+    use patchbay_domain::messaging::{ConversationStore, InboundSms, Inbox};
+    let env = TestEnv::new(PARTS).await;
+    let (uid, _) = owner_of(&env, "+13125550199").await;
+    let owner = UserId::parse(&uid).unwrap();
+    let second = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    for (contact, at) in [("+14155550191", second), ("+14155550192", second + time::Duration::milliseconds(500))] {
+        let sms = InboundSms {
+            event_id: format!("order-{contact}-{}", uuid::Uuid::new_v4()),
+            carrier: CarrierName::Sandbox,
+            carrier_message_id: format!("m-{contact}"),
+            from: E164::parse(contact).unwrap(),
+            to: E164::parse("+13125550199").unwrap(),
+            text: "hi".into(),
+        };
+        patchbay_e2e::as_client(|| env.store.record_inbound(&owner, &sms, at)).await;
+    }
+    let page =
+        patchbay_e2e::as_client(|| env.store.list_conversations(&owner, None, patchbay_domain::Limit::parse(Some("10")).unwrap())).await;
+    let contacts: Vec<&str> = page.data.iter().map(|c| c.contact.as_str()).collect();
+    assert_eq!(contacts, vec!["+14155550192", "+14155550191"], "the later activity first");
+}

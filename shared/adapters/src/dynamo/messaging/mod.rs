@@ -69,10 +69,12 @@ impl DynamoStore {
         conv: &ConversationId,
         ours: &E164,
         contact: &E164,
-        at: &str,
+        at: OffsetDateTime,
         preview: String,
         unread: u64,
     ) -> Result<TransactWriteItem, StoreError> {
+        // The index key is the fixed-width time (it sorts as the times do); the attribute is RFC 3339.
+        let (last, index_sk) = (rfc3339(at), Key::conversations_index_sk(&crate::wire::sortable(at), conv));
         self.update(
             &Key::conversation(user, conv),
             "SET #id = :id, #ours = :ours, #contact = :contact, #last = :at, #preview = :preview, #g1pk = :g1pk, #g1sk = :g1sk ADD #unread :n",
@@ -91,10 +93,10 @@ impl DynamoStore {
                 (":id", s(conv.as_str())),
                 (":ours", s(ours.as_str())),
                 (":contact", s(contact.as_str())),
-                (":at", s(at)),
+                (":at", s(last)),
                 (":preview", s(preview)),
                 (":g1pk", s(Key::conversations_index(user))),
-                (":g1sk", s(Key::conversations_index_sk(at, conv))),
+                (":g1sk", s(index_sk)),
                 (":n", n(unread)),
             ],
         )
@@ -151,7 +153,7 @@ impl Inbox for DynamoStore {
             .with(Role::OwnerGuard, self.check(&Key::number_owner(&sms.to), "user_id = :u", &[], vec![(":u", s(owner.as_str()))])?)
             .with(Role::Message, self.put(to_item(&MessageItem::from(&message))?, "attribute_not_exists(pk)", &[], vec![])?)
             // The conversation, created on its first message; unread moves with the message.
-            .with(Role::Conversation, self.conversation_upsert(owner, &message.conversation_id, &sms.to, &sms.from, &at, preview, 1)?)
+            .with(Role::Conversation, self.conversation_upsert(owner, &message.conversation_id, &sms.to, &sms.from, now, preview, 1)?)
             .with(Role::Contact, self.contact_upsert(owner, sms, &at)?)
             // The dashboard counts it with it.
             .with(Role::Stats, self.stats_move(owner, &day_of(now), None, &Counters { messages_received: 1, ..Default::default() })?);

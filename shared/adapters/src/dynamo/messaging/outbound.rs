@@ -68,7 +68,7 @@ impl Outbox for DynamoStore {
             )
             .with(Role::Record, self.put(to_item(&MessageItem::from(message))?, "attribute_not_exists(pk)", &[], vec![])?)
             // Outbound messages do not raise unread.
-            .with(Role::Conversation, self.conversation_upsert(user, conv, &sms.from, &sms.to, &at, preview, 0)?)
+            .with(Role::Conversation, self.conversation_upsert(user, conv, &sms.from, &sms.to, message.created_at, preview, 0)?)
             // Accepted for sending: counted with the message.
             .with(
                 Role::Stats,
