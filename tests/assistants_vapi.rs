@@ -114,7 +114,8 @@ async fn start(env: &TestEnv, fakes: &Fakes, name: &str, number: &E164) -> (User
         .create(&u, AssistantName::parse(name).unwrap(), settings, Some(number.clone()), None, None, OffsetDateTime::now_utc())
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .assistant;
     let cmd = CommandEnvelope::sync_assistant(u.clone(), a.id, a.version);
     (u, a, cmd)
 }

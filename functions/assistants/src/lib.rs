@@ -207,11 +207,11 @@ async fn create(
     let carrier = body.carrier.as_deref().map(CarrierName::parse).transpose().map_err(|e| ApiError::unprocessable(e.at("carrier")))?;
     let now = OffsetDateTime::now_utc();
     let created = api.carrier_ops().await?.create(&user, name, settings, selected, carrier, key.as_ref(), now).await?;
-    let (a, replayed) = match created {
-        Created::New(a) => (a, false),
-        Created::Replayed(a) => (a, true),
+    let (page, replayed) = match created {
+        Created::New(p) => (p, false),
+        Created::Replayed(p) => (p, true),
     };
-    Ok(accepted(&api.ops().get(&user, a.id).await?, replayed))
+    Ok(accepted(&page, replayed))
 }
 
 async fn list(State(api): State<Arc<AssistantsApi>>, AuthUser(user): AuthUser, q: QueryParams) -> Result<Response, ApiError> {

@@ -79,7 +79,7 @@ impl Assistants<'_> {
         carrier: Option<CarrierName>,
         key: Option<&IdempotencyKey>,
         now: OffsetDateTime,
-    ) -> Result<Created<Assistant>, AssistantError> {
+    ) -> Result<Created<AssistantPage>, AssistantError> {
         let (carrier, _) = self.carriers.pick(carrier).map_err(AssistantError::CarrierNotConfigured)?;
         let assistant = Assistant::new(user.clone(), name, settings, selected.clone(), carrier, now);
         let reserve = selected.map(|e164| {
@@ -96,7 +96,12 @@ impl Assistants<'_> {
         if a.status == AssistantStatus::Pending {
             self.queue.enqueue(&saga_command(a)).await?;
         }
-        Ok(created)
+        // A new assistant is answered as written (the worker may have moved it on already); a
+        // replay answers it as it is now.
+        Ok(match created {
+            Created::New(a) => Created::New(AssistantPage { assistant: a, numbers: reserve.into_iter().collect() }),
+            Created::Replayed(a) => Created::Replayed(self.get(user, a.id).await?),
+        })
     }
 
     pub async fn get(&self, user: &UserId, id: AssistantId) -> Result<AssistantPage, AssistantError> {
