@@ -89,7 +89,6 @@ async fn send(
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "number_not_owned", "`from` must be one of your numbers").with_field("from")
             }
             SendError::Store(e) => ApiError::from(e),
-            SendError::Queue(e) => ApiError::unavailable("work queue", &e),
         })?;
     let (m, replayed) = match &created {
         Created::New(m) => (m, false),

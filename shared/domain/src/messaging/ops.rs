@@ -9,7 +9,6 @@ use crate::kernel::ids::{ConversationId, IdempotencyKey, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
 use crate::kernel::phone::E164;
 use crate::kernel::provider::Created;
-use crate::kernel::work::QueueError;
 use crate::messaging::model::{Contact, Conversation, Message, OutboundSms};
 use crate::messaging::ports::{ConversationStore, Outbox};
 use crate::numbers::ports::NumberReader;
@@ -42,8 +41,6 @@ pub enum SendError {
     NotOwned,
     #[error(transparent)]
     Store(StoreError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
 }
 
 /// Why a conversations request did not answer what was asked. Each variant decides one status.
