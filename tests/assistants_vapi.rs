@@ -103,7 +103,7 @@ impl Fakes {
 async fn start(env: &TestEnv, fakes: &Fakes, name: &str, number: &E164) -> (UserId, Assistant, CommandEnvelope) {
     let u = UserId::parse(&user().0).unwrap();
     let carriers = fakes.carriers();
-    let ops = Assistants { store: env.wiring.store.as_ref(), queue: &env.queue, carriers: &carriers };
+    let ops = Assistants { store: env.wiring.store.as_ref(), carriers: &carriers };
     let settings = AssistantSettings {
         first_message: Some("Hello".into()),
         system_prompt: Some("Be brief.".into()),
@@ -273,7 +273,7 @@ async fn a_refused_attach_leaves_the_assistant_active_and_is_repaired_by_connect
         .mount(&fakes.vapi)
         .await;
     let carriers = fakes.carriers();
-    let ops = Assistants { store: env.wiring.store.as_ref(), queue: &env.queue, carriers: &carriers };
+    let ops = Assistants { store: env.wiring.store.as_ref(), carriers: &carriers };
     let n = ops.connect(&u, &e164, Some(a.id), OffsetDateTime::now_utc()).await.unwrap();
     let sync = CommandEnvelope::sync_number(u.clone(), e164.clone(), n.version);
     assert_eq!(w.handle(&record(&sync, 1)).await, Handled::Done(SyncOutcome::Updated));
@@ -346,7 +346,7 @@ async fn releasing_a_number_imported_at_vapi_removes_the_import_before_the_carri
 
     // Released: `releasing`, still naming its Vapi import (the worker removes it).
     let carriers = fakes.carriers();
-    let numbers = patchbay_domain::numbers::Numbers { store: env.wiring.store.as_ref(), queue: &env.queue, carriers: &carriers };
+    let numbers = patchbay_domain::numbers::Numbers { store: env.wiring.store.as_ref(), carriers: &carriers };
     let patchbay_domain::numbers::Release::Releasing(releasing) = numbers.release(&u, &e164, OffsetDateTime::now_utc()).await.unwrap()
     else {
         panic!("an active number is released at the carrier")
@@ -385,7 +385,7 @@ async fn releasing_a_number_imported_at_vapi_removes_the_import_before_the_carri
     assert!(env.store.get_number(&u, &e164).await.is_err(), "the record is gone");
     assert_eq!(env.owner_in_table(e164.as_str()).await, None, "the number is free again");
     // The assistant stays, active at Vapi, with no number.
-    let ops = Assistants { store: env.wiring.store.as_ref(), queue: &env.queue, carriers: &carriers };
+    let ops = Assistants { store: env.wiring.store.as_ref(), carriers: &carriers };
     let page = ops.get(&u, a.id).await.unwrap();
     assert_eq!((page.assistant.status, page.assistant.vapi_assistant_id.as_deref()), (AssistantStatus::Active, Some("asst-6")));
     assert!(page.numbers.is_empty(), "{:?}", page.numbers);

@@ -63,7 +63,7 @@ impl Rig {
 
     fn ops(&self) -> Dialer<'_> {
         let env = &self.env;
-        Dialer { store: env.wiring.store.as_ref(), secrets: env.wiring.sip_secrets().as_ref(), queue: &env.queue, dialers: &self.dialers }
+        Dialer { store: env.wiring.store.as_ref(), secrets: env.wiring.sip_secrets().as_ref(), dialers: &self.dialers }
     }
 
     /// An active Telnyx number of the user's, with the carrier's id `carrier_id`.
@@ -117,7 +117,15 @@ async fn a_connection_is_created_rotated_and_issues_tokens_at_telnyx() {
 
     // Rotation: the new password goes to Telnyx with a PATCH.
     let (rotated, new_password) = ops.rotate_password(&u, conn.id, OffsetDateTime::now_utc()).await.unwrap();
-    assert_eq!(env.wiring.sip_secrets().get_password(conn.id).await.unwrap().as_ref(), Some(&new_password));
+    assert_eq!(
+        env.wiring
+            .sip_secrets()
+            .get_password(conn.id, env.wiring.store.get_connection(&u, conn.id).await.unwrap().password_version.as_ref())
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&new_password)
+    );
     Mock::given(method("PATCH"))
         .and(path("/credential_connections/1234567890"))
         .and(body_partial_json(json!({"password": new_password.expose(), "user_name": conn.sip_username})))
@@ -269,7 +277,7 @@ async fn releasing_a_number_on_a_sip_connection_frees_its_slot_and_releases_it_a
     assert_eq!(before.number_count, 1);
 
     // Released: off the connection in the same write that marks it releasing.
-    let numbers = patchbay_domain::numbers::Numbers { store: env.wiring.store.as_ref(), queue: &env.queue, carriers: &w.carriers };
+    let numbers = patchbay_domain::numbers::Numbers { store: env.wiring.store.as_ref(), carriers: &w.carriers };
     let patchbay_domain::numbers::Release::Releasing(releasing) = numbers.release(&u, &e164, OffsetDateTime::now_utc()).await.unwrap()
     else {
         panic!("an active number is released at the carrier")

@@ -110,7 +110,7 @@ async fn sample_events_drive_the_functions() {
     c.id = ConnectionId::parse(CID).unwrap();
     c.sip_username = c.id.sip_username();
     env.store.create_connection(&c, None).await.unwrap();
-    wiring.sip_secrets().put_password(c.id, &SipPassword::generate()).await.unwrap();
+    wiring.sip_secrets().create_password(c.id, &SipPassword::generate()).await.unwrap();
     let connection_batch: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&event("worker/sync-connection.json")).unwrap();
     assert!(worker.handle_batch(connection_batch).await.batch_item_failures.is_empty());
     let (s, synced) = invoke(&router, "sip-connections/show.json").await;

@@ -124,7 +124,11 @@ async fn refused_webhooks_store_nothing() {
         assert_eq!(post_telnyx(&env, b, sg, t).await, 401);
     }
     assert!(!event_guard_exists(&env, "telnyx", "ev-bad").await);
-    assert!(env.user_items(&uid).await.iter().all(|i| s(i, "sk").starts_with("NUMBER#")), "only the number: nothing from the webhooks");
+    // The number and the purchase's outbox item: nothing from the webhooks.
+    assert!(
+        env.user_items(&uid).await.iter().all(|i| s(i, "sk").starts_with("NUMBER#") || s(i, "sk").starts_with("OUT#")),
+        "only the number: nothing from the webhooks"
+    );
     // The genuine one goes through.
     assert_eq!(post_telnyx(&env, &body, Some(&sig), Some(&ts)).await, 200);
     assert!(event_guard_exists(&env, "telnyx", "ev-bad").await);
@@ -160,7 +164,7 @@ async fn twilio_inbound_is_verified_against_the_public_url() {
     let post = |sig: &str| env.http.post(&url).header("x-twilio-signature", sig).form(&params).send();
     assert_eq!(post(&elsewhere).await.unwrap().status(), 401);
     assert_eq!(post("bm9wZQ==").await.unwrap().status(), 401);
-    assert!(env.user_items(&uid).await.iter().all(|i| s(i, "sk").starts_with("NUMBER#")));
+    assert!(env.user_items(&uid).await.iter().all(|i| s(i, "sk").starts_with("NUMBER#") || s(i, "sk").starts_with("OUT#")));
     let res = post(&good).await.unwrap();
     assert_eq!((res.status().as_u16(), res.headers()["content-type"].to_str().unwrap()), (200, "text/xml"));
     assert_eq!(post(&good).await.unwrap().status(), 200, "a retried webhook answers 2xx");

@@ -58,12 +58,14 @@ async fn a_twilio_purchase_retried_by_the_client_and_redelivered_by_sqs_buys_onc
     env.sqs.purge_queue().queue_url(&env.shared.info.work_queue_url).send().await.unwrap();
     let u = uid();
     let key = IdempotencyKey::parse("buy-twice").unwrap();
-    let ops = Numbers { store: &env.store, queue: &env.queue, carriers: &carriers };
+    let ops = Numbers { store: &env.store, carriers: &carriers };
     // The client sends the same buy twice (a retry after a lost answer).
     for _ in 0..2 {
         ops.buy(&u, e164.clone(), Some(CarrierName::Twilio), Some(&key), OffsetDateTime::now_utc()).await.unwrap();
     }
-    // The worker drains the queue as Lambda would (the FIFO queue dropped the duplicate command).
+    // The purchase's command is an outbox item of its transaction: the relay takes it from the
+    // table's stream to the queue, and the worker drains the queue as Lambda would.
+    let _relay = env.spawn_relay().await;
     let poller = Poller {
         sqs: env.sqs.clone(),
         queue_url: env.shared.info.work_queue_url.clone(),
@@ -233,7 +235,7 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
     );
     env.store.create_profile(&profile, None).await.unwrap();
     env.store.record_synced(&u, profile.id, 1, &CarrierProfileId::parse(cid).unwrap(), OffsetDateTime::now_utc()).await.unwrap();
-    let assigned = numbers::assign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+    let assigned = numbers::assign(&env.store, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
     let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), assigned.version);
     assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Updated));
     assert_eq!(env.store.get_number(&u, &e164).await.unwrap().profile_sync, patchbay_domain::SyncState::Synced);
@@ -249,7 +251,7 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
         .expect(1)
         .mount(&server)
         .await;
-    let off = numbers::unassign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+    let off = numbers::unassign(&env.store, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
     let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), off.version);
     assert!(matches!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Failed(e)) if e.code == "10015"));
     let refused = env.store.get_number(&u, &e164).await.unwrap();
@@ -258,7 +260,7 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
         (patchbay_domain::SyncState::Failed, Some("10015".to_owned()))
     );
     // Back on the profile for the release below.
-    numbers::assign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+    numbers::assign(&env.store, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
 
     // Release: off the profile (its count back to zero), then gone at the carrier and here.
     let releasing = env.store.mark_releasing(&u, &e164, OffsetDateTime::now_utc()).await.unwrap();
@@ -376,7 +378,7 @@ async fn a_send_is_retried_after_a_5xx_and_never_sent_twice() {
     env.store.create_profile(&profile, None).await.unwrap();
     env.store.record_synced(&u, profile.id, 1, &CarrierProfileId::parse(cid).unwrap(), OffsetDateTime::now_utc()).await.unwrap();
     env.store.activate_profile(&u, profile.id, OffsetDateTime::now_utc()).await.unwrap();
-    numbers::assign(&env.store, &env.queue, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+    numbers::assign(&env.store, &u, &e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
 
     let sms = OutboundSms::new(e164.clone(), E164::parse("+16465550100").unwrap(), "hello".into()).unwrap();
     // Queued through the store, not the queue: this binary's tests share the queue, and one of them polls it.

@@ -165,7 +165,7 @@ async fn timeouts_are_retried_a_bounded_number_of_times_then_recorded() {
 }
 
 #[tokio::test]
-async fn a_fifo_batch_stops_at_the_first_failure() {
+async fn a_failure_stops_only_its_own_message_group() {
     let env = TestEnv::new(PARTS).await;
     let server = MockServer::start().await;
     Mock::given(method("POST"))
@@ -177,19 +177,47 @@ async fn a_fifo_batch_stops_at_the_first_failure() {
     Mock::given(method("POST"))
         .and(path("/messaging_profiles"))
         .respond_with(ResponseTemplate::new(200).set_body_json(telnyx_profile("22222222-2222-4333-8444-555555555555", "ok")))
+        .expect(2)
         .mount(&server)
         .await;
     let w = worker(&env, telnyx(&server, 2000));
     let mut records = Vec::new();
+    let mut profiles = Vec::new();
     for name in ["ok", "fails", "ok"] {
         let (u, p) = new_profile(&env, name).await;
-        records.push(record(&CommandEnvelope::sync_profile(u, p.id, p.version), 1));
+        records.push(record(&CommandEnvelope::sync_profile(u.clone(), p.id, p.version), 1));
+        profiles.push((u, p));
     }
+    // A second command of the failing profile's group, after the healthy third one.
+    let (u, p) = &profiles[1];
+    records.push(record(&CommandEnvelope::sync_profile(u.clone(), p.id, p.version + 1), 1));
     let ids: Vec<String> = records.iter().map(|r| r.message_id.clone().unwrap()).collect();
     let event: SqsEvent = serde_json::from_value(json!({"Records": records})).unwrap();
     let res = w.handle_batch(event).await;
     let failed: Vec<&str> = res.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
-    assert_eq!(failed, vec![ids[1].as_str(), ids[2].as_str()], "the failure and everything after it go back, in order");
+    assert_eq!(failed, vec![ids[1].as_str(), ids[3].as_str()], "the failure and its group's later message go back, in order");
+    // The other groups went on: both healthy profiles are at the carrier.
+    for (u, p) in [&profiles[0], &profiles[2]] {
+        assert_eq!(env.store.get_profile(u, p.id).await.unwrap().sync_state, SyncState::Synced);
+    }
+}
+
+#[tokio::test]
+async fn a_batch_near_its_deadline_gives_the_rest_back_unattempted() {
+    let env = TestEnv::new(PARTS).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/messaging_profiles")).respond_with(ResponseTemplate::new(500)).expect(0).mount(&server).await;
+    let w = worker(&env, telnyx(&server, 2000));
+    let (u, p) = new_profile(&env, "Late").await;
+    let rec = record(&CommandEnvelope::sync_profile(u.clone(), p.id, p.version), 1);
+    let id = rec.message_id.clone().unwrap();
+    let event: SqsEvent = serde_json::from_value(json!({"Records": [rec]})).unwrap();
+    // Less than one command's time left in the invocation: nothing is started.
+    let deadline = std::time::Instant::now() + patchbay_worker::COMMAND_TIME / 2;
+    let res = w.handle_batch_until(event, Some(deadline)).await;
+    let failed: Vec<&str> = res.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, vec![id.as_str()]);
+    assert_eq!(env.store.get_profile(&u, p.id).await.unwrap().sync_state, SyncState::Pending);
 }
 
 #[tokio::test]

@@ -12,19 +12,17 @@ use axum::{Json, Router};
 use patchbay_adapters::http::views::NumberView;
 use patchbay_adapters::http::{ApiError, AuthUser, ProfileNumberPath};
 use patchbay_adapters::Wiring;
-use patchbay_domain::kernel::work::WorkQueue;
 use patchbay_domain::numbers;
 use patchbay_domain::numbers::NumberWriter;
 use time::OffsetDateTime;
 
 pub struct AssignApi {
     pub store: Arc<dyn NumberWriter>,
-    pub queue: Arc<dyn WorkQueue>,
 }
 
 impl AssignApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { store: w.store.clone(), queue: w.queue.clone() }
+        Self { store: w.store.clone() }
     }
 }
 
@@ -37,7 +35,7 @@ async fn assign(
     AuthUser(user): AuthUser,
     ProfileNumberPath(profile, e164): ProfileNumberPath,
 ) -> Result<Response, ApiError> {
-    let n = numbers::assign(api.store.as_ref(), api.queue.as_ref(), &user, &e164, profile, OffsetDateTime::now_utc()).await?;
+    let n = numbers::assign(api.store.as_ref(), &user, &e164, profile, OffsetDateTime::now_utc()).await?;
     Ok((StatusCode::ACCEPTED, Json(NumberView::from(&n))).into_response())
 }
 
@@ -46,6 +44,6 @@ async fn unassign(
     AuthUser(user): AuthUser,
     ProfileNumberPath(profile, e164): ProfileNumberPath,
 ) -> Result<Response, ApiError> {
-    let n = numbers::unassign(api.store.as_ref(), api.queue.as_ref(), &user, &e164, profile, OffsetDateTime::now_utc()).await?;
+    let n = numbers::unassign(api.store.as_ref(), &user, &e164, profile, OffsetDateTime::now_utc()).await?;
     Ok((StatusCode::ACCEPTED, Json(NumberView::from(&n))).into_response())
 }

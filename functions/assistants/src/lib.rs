@@ -16,7 +16,6 @@ use patchbay_adapters::wire::rfc3339;
 use patchbay_adapters::Wiring;
 use patchbay_domain::kernel::provider::Created;
 use patchbay_domain::kernel::text::parse_text;
-use patchbay_domain::kernel::work::WorkQueue;
 use patchbay_domain::numbers::Carriers;
 use patchbay_domain::voice_ai::{
     AssistantName, AssistantPage, AssistantPatch, AssistantSettings, AssistantStatus, AssistantWriter, Assistants, ProviderChoice,
@@ -31,7 +30,6 @@ const PROMPT_MAX: usize = 20_000;
 
 pub struct AssistantsApi {
     pub store: Arc<dyn AssistantWriter>,
-    pub queue: Arc<dyn WorkQueue>,
     /// Built from the carrier secret on the first creation (which picks the carrier of the number it
     /// buys); the other routes never read it.
     pub carriers: OnDemand<Carriers>,
@@ -42,16 +40,16 @@ static NO_CARRIERS: Carriers = Carriers::none();
 
 impl AssistantsApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { store: w.store.clone(), queue: w.queue.clone(), carriers: w.carriers_on_demand() }
+        Self { store: w.store.clone(), carriers: w.carriers_on_demand() }
     }
 
     fn ops(&self) -> Assistants<'_> {
-        Assistants { store: self.store.as_ref(), queue: self.queue.as_ref(), carriers: &NO_CARRIERS }
+        Assistants { store: self.store.as_ref(), carriers: &NO_CARRIERS }
     }
 
     /// `ops` for a creation, which picks a carrier: the carriers are built first.
     async fn carrier_ops(&self) -> Result<Assistants<'_>, ApiError> {
-        Ok(Assistants { store: self.store.as_ref(), queue: self.queue.as_ref(), carriers: self.carriers.get().await? })
+        Ok(Assistants { store: self.store.as_ref(), carriers: self.carriers.get().await? })
     }
 }
 

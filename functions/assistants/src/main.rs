@@ -1,4 +1,4 @@
-//! Lambda entry point for the voice-AI assistant routes: store and queue built once per cold start,
+//! Lambda entry point for the voice-AI assistant routes: the store built once per cold start,
 //! the carriers on the first creation (the saga itself runs in the worker).
 
 use std::sync::Arc;

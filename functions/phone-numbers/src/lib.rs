@@ -13,7 +13,6 @@ use patchbay_adapters::http::{self, idempotency_key, ApiError, AuthUser, E164Pat
 use patchbay_adapters::ondemand::OnDemand;
 use patchbay_adapters::Wiring;
 use patchbay_domain::kernel::provider::Created;
-use patchbay_domain::kernel::work::WorkQueue;
 use patchbay_domain::numbers::{Carriers, NumberSearch, NumberWriter, Numbers, PhoneNumber, Release};
 use patchbay_domain::voice_ai::{AssistantWriter, Assistants};
 use patchbay_domain::{AssistantId, CarrierName, Cursor, Limit, ValidationError, E164};
@@ -24,7 +23,6 @@ pub struct NumbersApi {
     pub store: Arc<dyn NumberWriter>,
     /// Numbers connected to voice-AI assistants.
     pub assistants: Arc<dyn AssistantWriter>,
-    pub queue: Arc<dyn WorkQueue>,
     /// Built from the carrier secret on the first search or purchase (a list never reads it).
     pub carriers: OnDemand<Carriers>,
 }
@@ -34,20 +32,20 @@ static NO_CARRIERS: Carriers = Carriers::none();
 
 impl NumbersApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { store: w.store.clone(), assistants: w.store.clone(), queue: w.queue.clone(), carriers: w.carriers_on_demand() }
+        Self { store: w.store.clone(), assistants: w.store.clone(), carriers: w.carriers_on_demand() }
     }
 
     fn assistant_ops(&self) -> Assistants<'_> {
-        Assistants { store: self.assistants.as_ref(), queue: self.queue.as_ref(), carriers: &NO_CARRIERS }
+        Assistants { store: self.assistants.as_ref(), carriers: &NO_CARRIERS }
     }
 
     fn ops(&self) -> Numbers<'_> {
-        Numbers { store: self.store.as_ref(), queue: self.queue.as_ref(), carriers: &NO_CARRIERS }
+        Numbers { store: self.store.as_ref(), carriers: &NO_CARRIERS }
     }
 
     /// `ops` for a search or a purchase, which pick a carrier: the carriers are built first.
     async fn carrier_ops(&self) -> Result<Numbers<'_>, ApiError> {
-        Ok(Numbers { store: self.store.as_ref(), queue: self.queue.as_ref(), carriers: self.carriers.get().await? })
+        Ok(Numbers { store: self.store.as_ref(), carriers: self.carriers.get().await? })
     }
 }
 

@@ -1,4 +1,4 @@
-//! Lambda entry point: store and queue built once per cold start; the carriers from the carrier
+//! Lambda entry point: the store built once per cold start; the carriers from the carrier
 //! secret on the first search or purchase (`carriers_on_demand`), so a list never reads it.
 
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use patchbay_adapters::{DynamoStore, SqsQueue, Wiring};
+use patchbay_adapters::{DynamoStore, Wiring};
 use patchbay_domain::dialer::Dialers;
 use patchbay_domain::numbers::Carriers;
 use patchbay_domain::profiles::ProfileCarrier;
@@ -16,7 +16,6 @@ use time::OffsetDateTime;
 /// What a pass is made of, built once per cold start.
 pub struct ReconcilerFunction {
     store: Arc<DynamoStore>,
-    queue: Arc<SqsQueue>,
     carriers: Carriers,
     profile_carrier: Arc<dyn ProfileCarrier>,
     dialers: Dialers,
@@ -28,7 +27,6 @@ impl ReconcilerFunction {
     pub fn new(w: &Wiring) -> Self {
         Self {
             store: w.store.clone(),
-            queue: w.queue.clone(),
             carriers: w.carriers().clone(),
             profile_carrier: w.profile_carrier().clone(),
             dialers: w.dialers().clone(),
@@ -46,7 +44,6 @@ impl ReconcilerFunction {
             ledger: self.store.as_ref(),
             profiles: self.store.as_ref(),
             assistants: self.store.as_ref(),
-            queue: self.queue.as_ref(),
             carriers: &self.carriers,
             profile_carrier: self.profile_carrier.as_ref(),
             dialers: &self.dialers,

@@ -21,7 +21,6 @@ use patchbay_domain::dialer::{
     SipPassword, SipSecrets,
 };
 use patchbay_domain::kernel::provider::Created;
-use patchbay_domain::kernel::work::WorkQueue;
 use patchbay_domain::numbers::NumberRole;
 use patchbay_domain::{CarrierName, ConnectionId, Cursor, Limit, SyncState, ValidationError, E164};
 use serde::{Deserialize, Serialize};
@@ -30,7 +29,6 @@ use time::OffsetDateTime;
 pub struct SipConnectionsApi {
     pub store: Arc<dyn ConnectionWriter>,
     pub secrets: Arc<dyn SipSecrets>,
-    pub queue: Arc<dyn WorkQueue>,
     /// Built from the carrier secret on the first creation, carrier listing or WebRTC token; the
     /// other routes never read it.
     pub dialers: OnDemand<Dialers>,
@@ -41,17 +39,17 @@ static NO_DIALERS: Dialers = Dialers::none();
 
 impl SipConnectionsApi {
     pub fn new(w: &Wiring) -> Self {
-        Self { store: w.store.clone(), secrets: w.sip_secrets().clone(), queue: w.queue.clone(), dialers: w.dialers_on_demand() }
+        Self { store: w.store.clone(), secrets: w.sip_secrets().clone(), dialers: w.dialers_on_demand() }
     }
 
     fn ops(&self) -> Dialer<'_> {
-        Dialer { store: self.store.as_ref(), secrets: self.secrets.as_ref(), queue: self.queue.as_ref(), dialers: &NO_DIALERS }
+        Dialer { store: self.store.as_ref(), secrets: self.secrets.as_ref(), dialers: &NO_DIALERS }
     }
 
     /// `ops` for what picks a carrier (a creation, a carrier listing, a token): the dialers first.
     async fn carrier_ops(&self) -> Result<Dialer<'_>, ApiError> {
         let dialers = self.dialers.get().await?;
-        Ok(Dialer { store: self.store.as_ref(), secrets: self.secrets.as_ref(), queue: self.queue.as_ref(), dialers })
+        Ok(Dialer { store: self.store.as_ref(), secrets: self.secrets.as_ref(), dialers })
     }
 }
 

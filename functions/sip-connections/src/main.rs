@@ -1,4 +1,4 @@
-//! Lambda entry point for the dialer routes: store, queue and secret store built once per cold
+//! Lambda entry point for the dialer routes: store and secret store built once per cold
 //! start, the dialer carriers on the first creation, carrier listing or token.
 
 use std::sync::Arc;

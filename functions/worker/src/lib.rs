@@ -1,18 +1,21 @@
 //! The SQS worker: performs queued carrier work and records the outcome on the resource.
 //!
-//! The queue is FIFO (one message group per resource), so a batch is processed in order and, as
-//! Lambda requires for FIFO sources, the first message that must be retried stops the batch: it and
-//! every message after it are reported as failures (`ReportBatchItemFailures`) and come back in order.
-//! Nothing is ever dropped silently; a message that keeps failing reaches the dead-letter queue with
-//! its reason logged.
+//! The queue is FIFO (one message group per resource), so a batch is processed in order, and the
+//! first message of a group that must be retried stops that group: it and every later message of
+//! the same group are reported as failures (`ReportBatchItemFailures`) and come back in order, while
+//! the other groups of the batch go on (ordering is per resource, so one poisoned resource does not
+//! spend the receives of healthy ones). A batch near the invocation's deadline gives the rest back
+//! unattempted. Nothing is ever dropped silently; a message that keeps failing reaches the
+//! dead-letter queue with its reason logged.
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use patchbay_adapters::Wiring;
 use patchbay_domain::dialer::{sync_connection, ConnectionSyncLedger, Dialers, SipRoute, SipSecrets};
 use patchbay_domain::kernel::sync::SyncOutcome;
-use patchbay_domain::kernel::work::WorkQueue;
 use patchbay_domain::messaging::{send_sms, SendLedger, SendPorts};
 use patchbay_domain::numbers::{sync_number, Carriers, NumberPorts, NumberSyncLedger, PurchasePorts};
 use patchbay_domain::profiles::{sync_profile, ProfileCarrier, ProfileSyncLedger};
@@ -34,10 +37,18 @@ pub struct Worker {
     pub assistants: Arc<dyn AssistantSyncLedger>,
     pub voice_ai: Arc<dyn VoiceAi>,
     pub vapi_server: VapiServer,
-    /// The saga's compensation enqueues the release of a number it bought.
-    pub queue: Arc<dyn WorkQueue>,
     /// The queue's `maxReceiveCount`: the delivery with this count is the last one.
     pub max_receive_count: u32,
+}
+
+/// The time one command may take (several carrier calls of up to 8 s are rare; two are common): a
+/// command is started only with at least this much of the invocation left.
+pub const COMMAND_TIME: Duration = Duration::from_secs(10);
+
+/// The message group of a command read from its body, when SQS did not say (a test's record).
+fn group_of(record: &SqsMessage) -> Option<String> {
+    let envelope: CommandEnvelope = serde_json::from_str(record.body.as_deref()?).ok()?;
+    Some(envelope.group())
 }
 
 /// What became of one message.
@@ -73,24 +84,44 @@ impl Worker {
             assistants: w.store.clone(),
             voice_ai: w.voice_ai().clone(),
             vapi_server: w.vapi_server.clone(),
-            queue: w.queue.clone(),
             max_receive_count: w.max_receive_count(),
         }
     }
 
+    /// A batch with no deadline (tests, and the local poller without one).
     pub async fn handle_batch(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_batch_until(event, None).await
+    }
+
+    /// A batch, in order. A failure stops only its own message group: the later messages of that
+    /// group go back unattempted (FIFO order within a resource), every other group goes on. Once
+    /// less than [`COMMAND_TIME`] is left before `deadline` (the invocation's), the rest of the batch
+    /// goes back unattempted, instead of being cut off between two writes by the timeout.
+    pub async fn handle_batch_until(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
         let mut response = SqsBatchResponse::default();
-        let mut stopped = false;
+        let mut stopped_groups: HashSet<String> = HashSet::new();
+        let mut out_of_time = false;
         for record in event.records {
             let id = record.message_id.clone().unwrap_or_default();
-            if stopped {
+            let group = record.attributes.get("MessageGroupId").cloned().or_else(|| group_of(&record));
+            out_of_time = out_of_time || deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < COMMAND_TIME);
+            if out_of_time || group.as_ref().is_some_and(|g| stopped_groups.contains(g)) {
                 response.add_failure(id);
                 continue;
             }
             if let Handled::Retry(_) = self.handle(&record).await {
-                stopped = true;
                 response.add_failure(id);
+                match group {
+                    Some(g) => {
+                        stopped_groups.insert(g);
+                    }
+                    // A message with no group to tell by (an unreadable body): stop everything after it.
+                    None => out_of_time = true,
+                }
             }
+        }
+        if out_of_time {
+            tracing::warn!("the rest of the batch goes back unattempted");
         }
         response
     }
@@ -134,7 +165,6 @@ impl Worker {
                 let ports = SagaPorts {
                     assistants: self.assistant_route(),
                     purchase: PurchasePorts { store: self.numbers.as_ref(), carriers: &self.carriers },
-                    queue: self.queue.as_ref(),
                     server: &self.vapi_server,
                 };
                 sync_assistant(ports, user_id, *assistant_id, final_attempt, OffsetDateTime::now_utc()).await

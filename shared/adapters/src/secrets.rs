@@ -5,7 +5,7 @@ use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
 use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
-use patchbay_domain::dialer::{SecretError, SipPassword, SipSecrets};
+use patchbay_domain::dialer::{PasswordVersion, SecretError, SipPassword, SipSecrets};
 use patchbay_domain::ConnectionId;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -105,46 +105,88 @@ fn secret_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> SecretErr
     SecretError(Box::new(e))
 }
 
+/// The label a rotation's new version carries until the worker has pushed it (then `AWSCURRENT`).
+const STAGED: &str = "PATCHBAY_STAGED";
+
 #[async_trait::async_trait]
 impl SipSecrets for SipSecretStore {
-    async fn put_password(&self, id: ConnectionId, password: &SipPassword) -> Result<(), SecretError> {
+    async fn create_password(&self, id: ConnectionId, password: &SipPassword) -> Result<(), SecretError> {
         let name = self.name(id);
-        match self.client.put_secret_value().secret_id(&name).secret_string(password.expose()).send().await {
+        let created = self
+            .client
+            .create_secret()
+            .name(&name)
+            .description("Patchbay SIP connection password")
+            .secret_string(password.expose())
+            .send()
+            .await;
+        match created {
             Ok(_) => Ok(()),
             Err(e) => match e.into_service_error() {
-                PutSecretValueError::ResourceNotFoundException(_) => {
-                    match self
-                        .client
-                        .create_secret()
-                        .name(&name)
-                        .description("Patchbay SIP connection password")
-                        .secret_string(password.expose())
-                        .send()
-                        .await
-                    {
-                        Ok(_) => Ok(()),
-                        Err(e) => match e.into_service_error() {
-                            // Created meanwhile by a concurrent retry: put this value over it.
-                            CreateSecretError::ResourceExistsException(_) => self
-                                .client
-                                .put_secret_value()
-                                .secret_id(&name)
-                                .secret_string(password.expose())
-                                .send()
-                                .await
-                                .map(|_| ())
-                                .map_err(|e| secret_error(e.into_service_error())),
-                            other => Err(secret_error(other)),
-                        },
-                    }
-                }
+                // The connection's id is new, so this is our own create answered twice (its
+                // answer lost): put the value over it, current.
+                CreateSecretError::ResourceExistsException(_) => self
+                    .client
+                    .put_secret_value()
+                    .secret_id(&name)
+                    .secret_string(password.expose())
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| secret_error(e.into_service_error())),
                 other => Err(secret_error(other)),
             },
         }
     }
 
-    async fn get_password(&self, id: ConnectionId) -> Result<Option<SipPassword>, SecretError> {
-        match self.client.get_secret_value().secret_id(self.name(id)).send().await {
+    async fn stage_password(&self, id: ConnectionId, version: &PasswordVersion, password: &SipPassword) -> Result<bool, SecretError> {
+        // The version id is ours (the client request token), so the record can name it before the
+        // worker reads it, and a repeat of this call is the same version. Never re-created: a
+        // connection without its secret was deleted.
+        let put = self
+            .client
+            .put_secret_value()
+            .secret_id(self.name(id))
+            .client_request_token(version.as_str())
+            .secret_string(password.expose())
+            .version_stages(STAGED)
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) => match e.into_service_error() {
+                PutSecretValueError::ResourceNotFoundException(_) => Ok(false),
+                other => Err(secret_error(other)),
+            },
+        }
+    }
+
+    async fn promote_password(&self, id: ConnectionId, version: &PasswordVersion) -> Result<(), SecretError> {
+        let name = self.name(id);
+        let current = match self.client.describe_secret().secret_id(&name).send().await {
+            Ok(d) => d
+                .version_ids_to_stages()
+                .and_then(|m| m.iter().find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT")).map(|(v, _)| v.clone())),
+            Err(e) => return Err(secret_error(e.into_service_error())),
+        };
+        if current.as_deref() == Some(version.as_str()) {
+            return Ok(());
+        }
+        self.client
+            .update_secret_version_stage()
+            .secret_id(&name)
+            .version_stage("AWSCURRENT")
+            .move_to_version_id(version.as_str())
+            .set_remove_from_version_id(current)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| secret_error(e.into_service_error()))
+    }
+
+    async fn get_password(&self, id: ConnectionId, version: Option<&PasswordVersion>) -> Result<Option<SipPassword>, SecretError> {
+        let req = self.client.get_secret_value().secret_id(self.name(id)).set_version_id(version.map(|v| v.as_str().to_owned()));
+        match req.send().await {
             Ok(out) => Ok(out.secret_string().map(|s| SipPassword::from_stored(s.to_owned()))),
             Err(e) => match e.into_service_error() {
                 GetSecretValueError::ResourceNotFoundException(_) => Ok(None),

@@ -211,25 +211,21 @@ impl ProfileWriter for DynamoStore {
                 // Already being deleted: its sync is written again (a repeated DELETE retries a
                 // delete the carrier refused), as long as it is still deleting at that version.
                 let work = CommandEnvelope::sync_profile(user.clone(), id, current.version);
-                let tx = Tx::new()
-                    .with(
-                        Role::Record,
-                        self.check(
-                            &Key::profile(user, id),
-                            "#v = :v AND #ss = :deleting",
-                            &[("#v", "version"), ("#ss", "sync_state")],
-                            vec![(":v", n(current.version)), (":deleting", attr(&SyncState::Deleting))],
-                        )?,
+                if self
+                    .write_again(
+                        &Key::profile(user, id),
+                        "#v = :v AND #ss = :deleting",
+                        &[("#v", "version"), ("#ss", "sync_state")],
+                        vec![(":v", n(current.version)), (":deleting", attr(&SyncState::Deleting))],
+                        user,
+                        &work,
                     )
-                    .with(Role::Outbox, self.outbox_put_again(user, &work)?);
-                match self.transact(tx).await {
-                    Ok(()) => return Ok(current),
-                    Err(TxFailure::Refused(_)) => {
-                        backoff(attempt).await;
-                        continue;
-                    }
-                    Err(TxFailure::Other(e)) => return Err(e),
+                    .await?
+                {
+                    return Ok(current);
                 }
+                backoff(attempt).await;
+                continue;
             }
             let names = [("#v", "version"), ("#ss", "sync_state"), ("#ua", "updated_at"), ("#act", "active"), ("#nc", "assigned_count")];
             // Conditions pin the state we read (its version among it): if an activation, an

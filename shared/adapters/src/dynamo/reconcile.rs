@@ -7,17 +7,27 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use patchbay_domain::numbers::{NumberStatus, PhoneNumber};
 use patchbay_domain::reconcile::{Indexed, Kind, PassCursor, ReconcileLedger, Resync, Segment};
-use patchbay_domain::{Conflict, StoreError, SyncState};
+use patchbay_domain::{Conflict, StoreError, SyncState, UserId};
 use time::OffsetDateTime;
 
 use super::dialer::connection_from;
 use super::errors::{Role, TxFailure, WriteFailure};
 use super::keys::{Key, GSI2, PK, SK};
-use super::numbers::{number_from, owner_guard};
+use super::numbers::{next_sync, number_from, owner_guard};
 use super::profiles::profile_from;
 use super::table::{attr, n, s, DynamoStore, Item, Tx};
 use super::voice_ai::assistant_from;
 use crate::wire::rfc3339;
+
+/// The user a re-sync is about.
+fn user_of<'a>(what: &Resync<'a>) -> &'a UserId {
+    match *what {
+        Resync::NumberProfile(x) | Resync::NumberAssistant(x, _) => &x.user_id,
+        Resync::Profile(p, _) => &p.user_id,
+        Resync::Connection(c) => &c.user_id,
+        Resync::Assistant(a) => &a.user_id,
+    }
+}
 
 /// Records per index page: small enough for a pass to stop soon after its time is up.
 const PAGE: i32 = 100;
@@ -71,14 +81,22 @@ impl ReconcileLedger for DynamoStore {
 
     async fn set_number_lost(&self, num: &PhoneNumber, lost: bool, now: OffsetDateTime) -> Result<(), StoreError> {
         let (from, to) = if lost { (NumberStatus::Active, NumberStatus::Lost) } else { (NumberStatus::Lost, NumberStatus::Active) };
-        self.update_guarded(
-            &Key::number(&num.user_id, &num.e164),
-            "SET #st = :to, #v = #v + :one, #ua = :now",
-            "#v = :v AND #st = :from",
-            &[("#st", "status"), ("#v", "version"), ("#ua", "updated_at")],
-            vec![(":to", attr(&to)), (":from", attr(&from)), (":one", n(1)), (":v", n(num.version)), (":now", s(rfc3339(now)))],
-        )
-        .await
+        let key = Key::number(&num.user_id, &num.e164);
+        // No version bump without its command: a sync in flight at the old version leaves the rest
+        // to this one.
+        let tx = Tx::new()
+            .with(
+                Role::Record,
+                self.update(
+                    &key,
+                    "SET #st = :to, #v = #v + :one, #ua = :now",
+                    "#v = :v AND #st = :from",
+                    &[("#st", "status"), ("#v", "version"), ("#ua", "updated_at")],
+                    vec![(":to", attr(&to)), (":from", attr(&from)), (":one", n(1)), (":v", n(num.version)), (":now", s(rfc3339(now)))],
+                )?,
+            )
+            .with(Role::Outbox, self.outbox_put(&num.user_id, &next_sync(num))?);
+        self.transact_guarded(tx, &key).await
     }
 
     async fn adopt_number(&self, num: &PhoneNumber, carrier_number_id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -112,7 +130,8 @@ impl ReconcileLedger for DynamoStore {
             .with(
                 Role::OwnerGuard,
                 self.put(guard, "attribute_not_exists(pk) OR user_id = :u", &[], vec![(":u", s(num.user_id.as_str()))])?,
-            );
+            )
+            .with(Role::Outbox, self.outbox_put(&num.user_id, &next_sync(num))?);
         match self.transact(tx).await {
             Ok(()) => Ok(()),
             Err(TxFailure::Refused(c)) if c.failed(Role::OwnerGuard) => Err(StoreError::Conflict(Conflict::NumberUnavailable)),
@@ -135,15 +154,21 @@ impl ReconcileLedger for DynamoStore {
             Resync::Connection(c) => (Key::connection(&c.user_id, c.id), c.version, "sync_state", ""),
             Resync::Assistant(a) => (Key::assistant(&a.user_id, a.id), a.version, "sync_state", ""),
         };
-        // Only from `synced`: a change the user made meanwhile has its own sync under way.
-        self.update_guarded(
-            &key,
-            &format!("SET #s = :pending, #v = #v + :one, #ua = :now{extra}"),
-            "#v = :v AND #s = :synced",
-            &[("#s", state), ("#v", "version"), ("#ua", "updated_at")],
-            vec![(":pending", pending), (":synced", synced), (":one", n(1)), (":v", n(version)), (":now", s(rfc3339(now)))],
-        )
-        .await?;
+        // Only from `synced`: a change the user made meanwhile has its own sync under way. The sync
+        // that pushes our copy again is an outbox item of the same transaction.
+        let tx = Tx::new()
+            .with(
+                Role::Record,
+                self.update(
+                    &key,
+                    &format!("SET #s = :pending, #v = #v + :one, #ua = :now{extra}"),
+                    "#v = :v AND #s = :synced",
+                    &[("#s", state), ("#v", "version"), ("#ua", "updated_at")],
+                    vec![(":pending", pending), (":synced", synced), (":one", n(1)), (":v", n(version)), (":now", s(rfc3339(now)))],
+                )?,
+            )
+            .with(Role::Outbox, self.outbox_put(user_of(&what), &what.command(version + 1))?);
+        self.transact_guarded(tx, &key).await?;
         Ok(version + 1)
     }
 

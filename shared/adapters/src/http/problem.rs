@@ -145,7 +145,6 @@ impl From<ProfileError> for ApiError {
             ProfileError::Store(StoreError::Corrupt(m)) => ApiError::internal(&std::io::Error::other(format!("corrupt item: {m}"))),
             ProfileError::Store(e @ StoreError::Contended(_)) => ApiError::contended(&e),
             ProfileError::Store(e) => ApiError::unavailable("store", &e),
-            ProfileError::Queue(e) => ApiError::unavailable("work queue", &e),
         }
     }
 }
@@ -181,7 +180,6 @@ impl From<NumberError> for ApiError {
             .with_field("carrier"),
             NumberError::Carrier(name, e) => ApiError::carrier(name, e),
             NumberError::Store(e) => ProfileError::Store(e).into(),
-            NumberError::Queue(e) => ProfileError::Queue(e).into(),
         }
     }
 }
@@ -235,7 +233,6 @@ impl From<DialerError> for ApiError {
                 err
             }
             DialerError::Store(e) => ProfileError::Store(e).into(),
-            DialerError::Queue(e) => ProfileError::Queue(e).into(),
             DialerError::Secrets(e) => ApiError::unavailable("secret store", &e),
         }
     }
@@ -254,7 +251,6 @@ impl From<AssistantError> for ApiError {
             )
             .with_field("carrier"),
             AssistantError::Store(e) => ProfileError::Store(e).into(),
-            AssistantError::Queue(e) => ProfileError::Queue(e).into(),
         }
     }
 }

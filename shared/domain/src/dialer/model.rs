@@ -84,6 +84,10 @@ pub struct SipConnection {
     pub telephony_credential_id: Option<String>,
     /// How many of the user's numbers are on it (a delete waits for zero).
     pub number_count: u32,
+    /// Which stored password is the connection's: the secret's version a rotation staged and this
+    /// record names (`None`: the one stored when the connection was created). The worker pushes
+    /// only this one, so a rotation that never reached the record changes nothing.
+    pub password_version: Option<PasswordVersion>,
     pub version: u64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -104,6 +108,7 @@ impl SipConnection {
             carrier_connection_id: None,
             telephony_credential_id: None,
             number_count: 0,
+            password_version: None,
             version: 1,
             created_at: now,
             updated_at: now,
@@ -113,6 +118,39 @@ impl SipConnection {
     /// The request fingerprint for `Idempotency-Key` replays.
     pub fn fingerprint(name: &ConnectionName, carrier: CarrierName) -> String {
         format!("sip-connection\n{}\n{carrier}", name.as_str())
+    }
+}
+
+impl SipConnection {
+    /// As a change leaves it: the patch applied, its sync pending at the next version.
+    pub fn patched(mut self, patch: &ConnectionPatch, now: OffsetDateTime) -> Self {
+        if let Some(name) = &patch.name {
+            self.name = name.clone();
+        }
+        if let Some(active) = patch.active {
+            self.active = active;
+        }
+        self.sync_state = SyncState::Pending;
+        self.sync_error = None;
+        self.version += 1;
+        self.updated_at = now;
+        self
+    }
+}
+
+/// The id of one stored version of a connection's password (a UUID, the secret store's version id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordVersion(String);
+
+impl PasswordVersion {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

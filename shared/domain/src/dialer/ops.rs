@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use crate::dialer::model::{
     connection_numbers, default_caller_id, is_patchbay_user_name, AssignmentPatch, CarrierConnection, ConnectionName, ConnectionPatch,
-    SipConnection, SipPassword, WebrtcToken, TOKENS_PER_MINUTE, TOKEN_LIFETIME,
+    PasswordVersion, SipConnection, SipPassword, WebrtcToken, TOKENS_PER_MINUTE, TOKEN_LIFETIME,
 };
 use crate::dialer::ports::{ConnectionWriter, DialerCarrier, SecretError, SipSecrets};
 use crate::kernel::error::{Conflict, StoreError};
@@ -15,7 +15,6 @@ use crate::kernel::page::{Cursor, Limit, Page};
 use crate::kernel::phone::E164;
 use crate::kernel::provider::{ByCarrier, CarrierError, CarrierName, Created};
 use crate::kernel::sync::{SyncError, SyncState};
-use crate::kernel::work::{CommandEnvelope, QueueError, WorkQueue};
 use crate::numbers::model::{NumberRole, PhoneNumber, VoiceAssignment};
 
 /// The dialer carriers (Telnyx, the sandbox; Twilio has none).
@@ -38,8 +37,6 @@ pub enum DialerError {
     RateLimited { retry_after: u64 },
     #[error(transparent)]
     Store(StoreError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
     #[error(transparent)]
     Secrets(#[from] SecretError),
 }
@@ -87,7 +84,6 @@ pub struct IssuedToken {
 pub struct Dialer<'a> {
     pub store: &'a dyn ConnectionWriter,
     pub secrets: &'a dyn SipSecrets,
-    pub queue: &'a dyn WorkQueue,
     pub dialers: &'a Dialers,
 }
 
@@ -96,10 +92,12 @@ impl Dialer<'_> {
         self.dialers.pick(requested).map_err(DialerError::CarrierNotConfigured)
     }
 
-    /// Create a connection: the record (with the key's guard), then its password in the secret store,
-    /// then the worker's command. The password is answered only when this call stored it: a replay
-    /// answers the record without it (rotate to get a new one), unless the first attempt never got as
-    /// far as storing one.
+    /// Create a connection: its password in the secret store first (under the new connection's id),
+    /// then the record with the key's guard and its sync in one transaction. A break before the
+    /// record leaves only an unused secret, never a record without a password. The password is
+    /// answered by the call that made it, and by a replay of the same key while the connection is
+    /// still pending (the same caller asking again for the answer it lost); once synced, a replay
+    /// answers without it (rotate to get a new one).
     pub async fn create(
         &self,
         user: &UserId,
@@ -111,24 +109,34 @@ impl Dialer<'_> {
         let (carrier, _) = self.carrier(carrier)?;
         let fingerprint = SipConnection::fingerprint(&name, carrier);
         let connection = SipConnection::new(user.clone(), name, carrier, now);
-        let created = self.store.create_connection(&connection, key.map(|k| (k, fingerprint.as_str()))).await?;
-        let c = match &created {
-            Created::New(c) | Created::Replayed(c) => c,
-        };
-        let shown = match &created {
-            Created::New(_) => Some(SipPassword::generate()),
-            Created::Replayed(c) if c.sync_state == SyncState::Pending && self.secrets.get_password(c.id).await?.is_none() => {
-                Some(SipPassword::generate())
+        let password = SipPassword::generate();
+        self.secrets.create_password(connection.id, &password).await?;
+        let created = match self.store.create_connection(&connection, key.map(|k| (k, fingerprint.as_str()))).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.forget_password(connection.id).await;
+                return Err(e.into());
             }
-            Created::Replayed(_) => None,
         };
-        if let Some(p) = &shown {
-            self.secrets.put_password(c.id, p).await?;
+        match created {
+            Created::New(c) => Ok((Created::New(c), Some(password))),
+            Created::Replayed(c) => {
+                self.forget_password(connection.id).await;
+                let shown = match c.sync_state {
+                    SyncState::Pending => self.secrets.get_password(c.id, c.password_version.as_ref()).await?,
+                    _ => None,
+                };
+                Ok((Created::Replayed(c), shown))
+            }
         }
-        if c.sync_state == SyncState::Pending {
-            self.queue.enqueue(&sync_command(c)).await?;
+    }
+
+    /// The secret of a connection that was never recorded (a replay answered another, or the record
+    /// was refused): deleted, best effort (what is left is an unused secret under the prefix).
+    async fn forget_password(&self, id: ConnectionId) {
+        if let Err(e) = self.secrets.delete_password(id).await {
+            tracing::warn!(connection_id = %id, error = %e, "an unused SIP password secret was left behind");
         }
-        Ok((created, shown))
     }
 
     pub async fn get(&self, user: &UserId, id: ConnectionId) -> Result<ConnectionPage, DialerError> {
@@ -178,6 +186,7 @@ impl Dialer<'_> {
             .collect())
     }
 
+    /// Rename or (de)activate; the carrier's copy follows (its sync is in the same transaction).
     pub async fn update(
         &self,
         user: &UserId,
@@ -185,18 +194,18 @@ impl Dialer<'_> {
         patch: &ConnectionPatch,
         now: OffsetDateTime,
     ) -> Result<SipConnection, DialerError> {
-        let c = self.store.update_connection(user, id, patch, now).await?;
-        self.queue.enqueue(&sync_command(&c)).await?;
-        Ok(c)
+        Ok(self.store.update_connection(user, id, patch, now).await?)
     }
 
+    /// Start a delete (its sync in the same transaction; a repeated DELETE writes it again).
     pub async fn delete(&self, user: &UserId, id: ConnectionId, now: OffsetDateTime) -> Result<SipConnection, DialerError> {
-        let c = self.store.mark_connection_deleting(user, id, now).await?;
-        self.queue.enqueue(&sync_command(&c)).await?;
-        Ok(c)
+        Ok(self.store.mark_connection_deleting(user, id, now).await?)
     }
 
-    /// A new password: stored, then the record's version bumped so the worker pushes it to the carrier.
+    /// A new password: staged as a new version of the connection's secret, then named by the record
+    /// (version bumped, the sync that pushes it in the same transaction). The password in use at the
+    /// carrier changes only once the record names the new one: a rotation that fails before that
+    /// leaves an unused version, and one that meets a deleted connection re-creates nothing.
     pub async fn rotate_password(
         &self,
         user: &UserId,
@@ -207,10 +216,17 @@ impl Dialer<'_> {
         if current.sync_state == SyncState::Deleting {
             return Err(DialerError::Conflict(Conflict::ConnectionDeleting));
         }
-        let password = SipPassword::generate();
-        self.secrets.put_password(id, &password).await?;
-        let c = self.store.password_rotated(user, id, now).await?;
-        self.queue.enqueue(&sync_command(&c)).await?;
+        let (version, password) = (PasswordVersion::generate(), SipPassword::generate());
+        if !self.secrets.stage_password(id, &version, &password).await? {
+            // The secret went with the connection: it was deleted meanwhile.
+            return Err(self
+                .store
+                .get_connection(user, id)
+                .await
+                .err()
+                .map_or(DialerError::Conflict(Conflict::ConnectionDeleting), Into::into));
+        }
+        let c = self.store.password_rotated(user, id, &version, now).await?;
         Ok((c, password))
     }
 
@@ -223,8 +239,7 @@ impl Dialer<'_> {
         now: OffsetDateTime,
     ) -> Result<ConnectionPage, DialerError> {
         self.store.get_connection(user, id).await?;
-        let n = self.store.assign_voice(user, e164, id, role, now).await.map_err(number_error)?;
-        self.queue.enqueue(&CommandEnvelope::sync_number(user.clone(), n.e164.clone(), n.version)).await?;
+        self.store.assign_voice(user, e164, id, role, now).await.map_err(number_error)?;
         self.get(user, id).await
     }
 
@@ -243,8 +258,7 @@ impl Dialer<'_> {
 
     pub async fn unassign(&self, user: &UserId, id: ConnectionId, e164: &E164, now: OffsetDateTime) -> Result<ConnectionPage, DialerError> {
         self.store.get_connection(user, id).await?;
-        let n = self.store.unassign_voice(user, e164, id, now).await.map_err(number_error)?;
-        self.queue.enqueue(&CommandEnvelope::sync_number(user.clone(), n.e164.clone(), n.version)).await?;
+        self.store.unassign_voice(user, e164, id, now).await.map_err(number_error)?;
         self.get(user, id).await
     }
 
@@ -284,10 +298,6 @@ impl Dialer<'_> {
         let caller_ids = page.numbers.iter().filter(|(_, v)| v.active).map(|(e, _)| e.clone()).collect();
         Ok(IssuedToken { token, connection_id: id, caller_ids })
     }
-}
-
-fn sync_command(c: &SipConnection) -> CommandEnvelope {
-    CommandEnvelope::sync_connection(c.user_id.clone(), c.id, c.version)
 }
 
 fn page(connection: SipConnection, numbers: &[PhoneNumber]) -> ConnectionPage {

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::dialer::model::{AssignmentPatch, CarrierConnection, ConnectionPatch, ConnectionSpec, SipConnection, SipPassword, WebrtcToken};
+use crate::dialer::model::{
+    AssignmentPatch, CarrierConnection, ConnectionPatch, ConnectionSpec, PasswordVersion, SipConnection, SipPassword, WebrtcToken,
+};
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{ConnectionId, IdempotencyKey, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
@@ -25,13 +27,15 @@ pub trait ConnectionReader: Send + Sync {
 /// The dialer API's writes. Every rule is a condition in the same write.
 #[async_trait]
 pub trait ConnectionWriter: ConnectionReader + NumberReader {
-    /// Put a new connection (`attribute_not_exists`), with the key's guard in the same transaction.
+    /// Put a new connection (`attribute_not_exists`), with the key's guard and its sync (an outbox
+    /// item) in the same transaction.
     async fn create_connection(
         &self,
         connection: &SipConnection,
         idempotency: Option<(&IdempotencyKey, &str)>,
     ) -> Result<Created<SipConnection>, StoreError>;
-    /// Rename or (de)activate; bumps the version, `pending`. `Conflict(ConnectionDeleting)` once deleting.
+    /// Rename or (de)activate; bumps the version, `pending`, its sync in the same transaction.
+    /// `Conflict(ConnectionDeleting)` once deleting.
     async fn update_connection(
         &self,
         user: &UserId,
@@ -39,16 +43,26 @@ pub trait ConnectionWriter: ConnectionReader + NumberReader {
         patch: &ConnectionPatch,
         now: OffsetDateTime,
     ) -> Result<SipConnection, StoreError>;
-    /// A new password is in the secret store: bump the version and mark `pending` so the worker pushes it.
-    async fn password_rotated(&self, user: &UserId, id: ConnectionId, now: OffsetDateTime) -> Result<SipConnection, StoreError>;
-    /// Start a delete (`deleting`), only while no number is on the connection
-    /// (`Conflict(ConnectionHasNumbers)`).
+    /// A new password is staged in the secret store as `password`: the record names it, its version
+    /// bumped and `pending`, the sync that pushes it in the same transaction.
+    /// `Conflict(ConnectionDeleting)` once deleting.
+    async fn password_rotated(
+        &self,
+        user: &UserId,
+        id: ConnectionId,
+        password: &PasswordVersion,
+        now: OffsetDateTime,
+    ) -> Result<SipConnection, StoreError>;
+    /// Start a delete (`deleting`, its sync in the same transaction), only while no number is on the
+    /// connection (`Conflict(ConnectionHasNumbers)`). A connection already deleting is answered, its
+    /// sync written again.
     async fn mark_connection_deleting(&self, user: &UserId, id: ConnectionId, now: OffsetDateTime) -> Result<SipConnection, StoreError>;
     /// Put one of the user's active numbers on a connection with a role, in one transaction of two
     /// items: the number's record (its SIP side, guarded by its version: on no other connection, and
     /// no voice-AI assistant, since a number's calls go to one place: `Conflict(NumberVoiceInUse)`) and
     /// the connection (not deleting; its number count; a `primary` takes its one primary slot:
-    /// `Conflict(PrimaryTaken)`). Putting a number already there changes its role.
+    /// `Conflict(PrimaryTaken)`). Putting a number already there changes its role. Every change writes
+    /// the number's sync at its new version in the same transaction.
     async fn assign_voice(
         &self,
         user: &UserId,
@@ -68,7 +82,8 @@ pub trait ConnectionWriter: ConnectionReader + NumberReader {
         now: OffsetDateTime,
     ) -> Result<PhoneNumber, StoreError>;
     /// Take a number off a connection, in one transaction: the number's record and the connection (its
-    /// count, and its primary slot if the number held it).
+    /// count, and its primary slot if the number held it). A retry that finds the number off every
+    /// connection, its carrier side still pending, answers it and writes its sync again.
     async fn unassign_voice(&self, user: &UserId, e164: &E164, id: ConnectionId, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
     /// Remember the connection's telephony credential; the first one stored wins and is answered.
     async fn remember_telephony_credential(&self, user: &UserId, id: ConnectionId, credential_id: &str) -> Result<String, StoreError>;
@@ -124,12 +139,20 @@ pub trait ConnectionSyncLedger: ConnectionReader + NumberReader {
 #[error("secret store unavailable: {0}")]
 pub struct SecretError(#[source] pub Box<dyn std::error::Error + Send + Sync + 'static>);
 
-/// Where SIP passwords live (Secrets Manager, one secret per connection), and nowhere else.
+/// Where SIP passwords live (Secrets Manager, one secret per connection), and nowhere else. A
+/// connection's password has versions: the one made with the connection, then one per rotation,
+/// each staged before the record names it (so a rotation that fails changes nothing in use).
 #[async_trait]
 pub trait SipSecrets: Send + Sync {
-    /// Store (create or replace) the connection's password.
-    async fn put_password(&self, id: ConnectionId, password: &SipPassword) -> Result<(), SecretError>;
-    async fn get_password(&self, id: ConnectionId) -> Result<Option<SipPassword>, SecretError>;
+    /// Store the password of a new connection (its first version).
+    async fn create_password(&self, id: ConnectionId, password: &SipPassword) -> Result<(), SecretError>;
+    /// Stage a new version for a rotation; `false` when the connection has no secret (it was deleted).
+    async fn stage_password(&self, id: ConnectionId, version: &PasswordVersion, password: &SipPassword) -> Result<bool, SecretError>;
+    /// Make the version the record names the secret's current one, once the carrier holds it
+    /// (idempotent), so that the version in use is the one the secret store keeps.
+    async fn promote_password(&self, id: ConnectionId, version: &PasswordVersion) -> Result<(), SecretError>;
+    /// The version the record names (`None`: the first).
+    async fn get_password(&self, id: ConnectionId, version: Option<&PasswordVersion>) -> Result<Option<SipPassword>, SecretError>;
     /// Delete it for good (no recovery window); absent is done.
     async fn delete_password(&self, id: ConnectionId) -> Result<(), SecretError>;
 }

@@ -59,10 +59,10 @@ pub async fn sync_connection(
         }
         return Ok(SyncOutcome::UpToDate);
     }
-    let password = match secrets.get_password(id).await.map_err(secret_down)? {
+    let password = match secrets.get_password(id, c.password_version.as_ref()).await.map_err(secret_down)? {
         Some(p) => p,
-        // The API stores the password before it enqueues; a create whose secret write failed is
-        // retried by its client. Wait for it.
+        // The API stores every version before a record names it, so this is a secret store that has
+        // not caught up (or a record from before versions were written first): wait for it.
         None => return Err(SyncRetry::Carrier(CarrierError::Transient("the connection's password is not stored yet".into()))),
     };
     let spec = ConnectionSpec {
@@ -85,6 +85,10 @@ pub async fn sync_connection(
         Some(cid) => dialer.update_credential_connection(cid, &spec).await.map(|()| cid.clone()),
         None => dialer.create_credential_connection(&spec).await,
     };
+    if let (Ok(_), Some(v)) = (&result, &c.password_version) {
+        // The carrier holds this version now: it becomes the secret's current one.
+        secrets.promote_password(id, v).await.map_err(secret_down)?;
+    }
     match result {
         Ok(cid) => match store.record_connection_synced(user, id, c.version, &cid, now).await {
             Err(StoreError::Conflict(_)) if c.carrier_connection_id.is_none() => {

@@ -9,7 +9,6 @@ use crate::kernel::ids::{IdempotencyKey, ProfileId, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
 use crate::kernel::phone::E164;
 use crate::kernel::provider::{ByCarrier, CarrierError, CarrierName, Created};
-use crate::kernel::work::{CommandEnvelope, QueueError, WorkQueue};
 use crate::numbers::model::{AvailableNumber, NumberSearch, NumberStatus, PhoneNumber};
 use crate::numbers::ports::{NumberCarrier, NumberWriter};
 
@@ -28,8 +27,6 @@ pub enum NumberError {
     Carrier(CarrierName, CarrierError),
     #[error(transparent)]
     Store(StoreError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
 }
 
 impl From<StoreError> for NumberError {
@@ -53,7 +50,6 @@ pub enum Release {
 
 pub struct Numbers<'a> {
     pub store: &'a dyn NumberWriter,
-    pub queue: &'a dyn WorkQueue,
     pub carriers: &'a Carriers,
 }
 
@@ -67,9 +63,9 @@ impl Numbers<'_> {
         c.search(query).await.map_err(|e| NumberError::Carrier(name, e))
     }
 
-    /// Claim the number (guard + pending record in one transaction) and queue the purchase. A replay
-    /// with the same key answers the first record and queues its sync again while it is pending (the
-    /// FIFO queue drops the copy).
+    /// Claim the number: its guard, its pending record and its purchase (the sync command, an outbox
+    /// item) in one transaction. A replay with the same key answers the first record and writes
+    /// nothing; so does a keyless retry that finds the caller's own pending purchase of the number.
     pub async fn buy(
         &self,
         user: &UserId,
@@ -81,14 +77,7 @@ impl Numbers<'_> {
         let (name, _) = self.carrier(carrier)?;
         let fingerprint = PhoneNumber::purchase_fingerprint(&e164, name);
         let number = PhoneNumber::new_purchase(user.clone(), e164, name, now);
-        let created = self.store.create_purchase(&number, key.map(|k| (k, fingerprint.as_str()))).await?;
-        let stored = match &created {
-            Created::New(n) | Created::Replayed(n) => n,
-        };
-        if stored.status == NumberStatus::Pending {
-            self.enqueue(stored).await?;
-        }
-        Ok(created)
+        Ok(self.store.create_purchase(&number, key.map(|k| (k, fingerprint.as_str()))).await?)
     }
 
     pub async fn get(&self, user: &UserId, e164: &E164) -> Result<PhoneNumber, NumberError> {
@@ -105,44 +94,32 @@ impl Numbers<'_> {
             self.store.forget_failed(user, e164).await?;
             return Ok(Release::Forgotten);
         }
+        // Marked releasing with its sync in the same transaction (a repeated DELETE writes it again).
         let releasing = self.store.mark_releasing(user, e164, now).await?;
-        self.enqueue(&releasing).await?;
         Ok(Release::Releasing(Box::new(releasing)))
     }
-
-    async fn enqueue(&self, n: &PhoneNumber) -> Result<(), QueueError> {
-        enqueue_sync(self.queue, n).await
-    }
 }
 
-async fn enqueue_sync(queue: &dyn WorkQueue, n: &PhoneNumber) -> Result<(), QueueError> {
-    queue.enqueue(&CommandEnvelope::sync_number(n.user_id.clone(), n.e164.clone(), n.version)).await
-}
-
-/// Put an owned, active number on one of the user's profiles, and queue the carrier's copy of it.
+/// Put an owned, active number on one of the user's profiles; the carrier's copy follows (its sync is
+/// in the same transaction).
 pub async fn assign(
     store: &dyn NumberWriter,
-    queue: &dyn WorkQueue,
     user: &UserId,
     e164: &E164,
     profile: ProfileId,
     now: OffsetDateTime,
 ) -> Result<PhoneNumber, NumberError> {
-    let n = store.assign_number(user, e164, profile, now).await?;
-    enqueue_sync(queue, &n).await?;
-    Ok(n)
+    Ok(store.assign_number(user, e164, profile, now).await?)
 }
 
-/// Take a number off the profile it is on, and queue the carrier's copy of it.
+/// Take a number off the profile it is on; the carrier's copy follows (its sync is in the same
+/// transaction). A retry that finds it off every profile, its sync still to come, answers it.
 pub async fn unassign(
     store: &dyn NumberWriter,
-    queue: &dyn WorkQueue,
     user: &UserId,
     e164: &E164,
     profile: ProfileId,
     now: OffsetDateTime,
 ) -> Result<PhoneNumber, NumberError> {
-    let n = store.unassign_number(user, e164, profile, now).await?;
-    enqueue_sync(queue, &n).await?;
-    Ok(n)
+    Ok(store.unassign_number(user, e164, profile, now).await?)
 }

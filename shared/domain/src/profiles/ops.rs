@@ -9,7 +9,6 @@ use crate::kernel::error::{Conflict, StoreError};
 use crate::kernel::ids::{IdempotencyKey, ProfileId, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
 use crate::kernel::provider::Created;
-use crate::kernel::work::QueueError;
 use crate::profiles::model::{Activation, MessagingProfile, NewProfile, ProfilePatch};
 use crate::profiles::ports::ProfileWriter;
 
@@ -22,8 +21,6 @@ pub enum ProfileError {
     Conflict(Conflict),
     #[error(transparent)]
     Store(StoreError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
 }
 
 impl From<StoreError> for ProfileError {

@@ -10,7 +10,6 @@ use crate::kernel::error::StoreError;
 use crate::kernel::ids::{AssistantId, ProfileId, UserId};
 use crate::kernel::provider::CarrierName;
 use crate::kernel::sync::SyncState;
-use crate::kernel::work::CommandEnvelope;
 use crate::numbers::model::{NumberStatus, PhoneNumber};
 use crate::numbers::ports::ListedNumber;
 use crate::reconcile::model::{Action, Indexed, Kind, ReconcileError, Report, Resync, Segment};
@@ -206,24 +205,11 @@ impl Reconciler<'_> {
         report: &mut Report,
         now: OffsetDateTime,
     ) -> Result<(), ReconcileError> {
-        let version = match self.ledger.mark_resync(what, now).await {
-            Ok(v) => v,
-            Err(e) => {
-                self.wrote(Err::<(), _>(e), report)?;
-                return Ok(());
-            }
-        };
-        let command = match what {
-            Resync::NumberProfile(n) | Resync::NumberAssistant(n, _) => {
-                CommandEnvelope::sync_number(n.user_id.clone(), n.e164.clone(), version)
-            }
-            Resync::Profile(p, _) => CommandEnvelope::sync_profile(p.user_id.clone(), p.id, version),
-            Resync::Connection(c) => CommandEnvelope::sync_connection(c.user_id.clone(), c.id, version),
-            Resync::Assistant(a) => CommandEnvelope::sync_assistant(a.user_id.clone(), a.id, version),
-        };
-        // Marked pending first, then queued: a lost enqueue leaves a visible `pending` that the next
-        // pass does not count as drift, and the user's next change queues it again.
-        self.queue.enqueue(&command).await?;
+        // Marked pending with its sync in the same transaction.
+        if let Err(e) = self.ledger.mark_resync(what, now).await {
+            self.wrote(Err::<(), _>(e), report)?;
+            return Ok(());
+        }
         report.find(kind, provider, Action::Resynced, user, id, why);
         Ok(())
     }

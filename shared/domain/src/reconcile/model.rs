@@ -7,7 +7,7 @@ use crate::dialer::model::SipConnection;
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::UserId;
 use crate::kernel::provider::CarrierName;
-use crate::kernel::work::QueueError;
+use crate::kernel::work::CommandEnvelope;
 use crate::numbers::model::PhoneNumber;
 use crate::profiles::model::MessagingProfile;
 use crate::voice_ai::model::Assistant;
@@ -92,6 +92,20 @@ pub enum Resync<'a> {
     Profile(&'a MessagingProfile, bool),
     Connection(&'a SipConnection),
     Assistant(&'a Assistant),
+}
+
+impl Resync<'_> {
+    /// The sync that pushes our copy again at `version` (written with the mark, in its transaction).
+    pub fn command(&self, version: u64) -> CommandEnvelope {
+        match *self {
+            Resync::NumberProfile(n) | Resync::NumberAssistant(n, _) => {
+                CommandEnvelope::sync_number(n.user_id.clone(), n.e164.clone(), version)
+            }
+            Resync::Profile(p, _) => CommandEnvelope::sync_profile(p.user_id.clone(), p.id, version),
+            Resync::Connection(c) => CommandEnvelope::sync_connection(c.user_id.clone(), c.id, version),
+            Resync::Assistant(a) => CommandEnvelope::sync_assistant(a.user_id.clone(), a.id, version),
+        }
+    }
 }
 
 /// Where a pass stands, saved between runs.
@@ -187,8 +201,6 @@ impl Report {
 pub enum ReconcileError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
 }
 
 /// The report's counts as one CloudWatch Embedded Metric Format line (namespace `Patchbay`,

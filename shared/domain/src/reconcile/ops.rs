@@ -7,7 +7,6 @@ use time::OffsetDateTime;
 use crate::dialer::model::CarrierConnection;
 use crate::dialer::ops::Dialers;
 use crate::kernel::provider::{CarrierError, CarrierName};
-use crate::kernel::work::WorkQueue;
 use crate::numbers::ops::Carriers;
 use crate::numbers::ports::ListedNumber;
 use crate::profiles::ports::{ListedProfile, ProfileCarrier, ProfileReader};
@@ -20,7 +19,6 @@ pub struct Reconciler<'a> {
     pub ledger: &'a dyn ReconcileLedger,
     pub profiles: &'a dyn ProfileReader,
     pub assistants: &'a dyn AssistantReader,
-    pub queue: &'a dyn WorkQueue,
     pub carriers: &'a Carriers,
     pub profile_carrier: &'a dyn ProfileCarrier,
     pub dialers: &'a Dialers,

@@ -17,7 +17,8 @@ pub trait ReconcileLedger: Send + Sync {
     /// A pending or failed purchase the carrier completed: active with the carrier's id, the owner
     /// guard taken again in the same transaction (`Conflict(NumberUnavailable)`: someone else holds it).
     async fn adopt_number(&self, n: &PhoneNumber, carrier_number_id: &str, now: OffsetDateTime) -> Result<(), StoreError>;
-    /// Mark one side pending with a new version; answers that version (its sync command's).
+    /// Mark one side pending with a new version, its sync at that version in the same transaction;
+    /// answers that version.
     async fn mark_resync(&self, what: Resync<'_>, now: OffsetDateTime) -> Result<u64, StoreError>;
     /// Take the pass lease (`None`: another pass holds it) and answer the saved cursor.
     async fn begin_pass(&self, pass_id: &str, now: OffsetDateTime, lease_seconds: i64) -> Result<Option<PassCursor>, StoreError>;

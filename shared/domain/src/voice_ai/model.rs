@@ -133,6 +133,33 @@ impl Assistant {
     }
 }
 
+impl Assistant {
+    /// As a settings change leaves it: the patch applied, its sync pending at the next version.
+    pub fn patched(mut self, patch: &AssistantPatch, now: OffsetDateTime) -> Self {
+        if let Some(name) = &patch.name {
+            self.name = name.clone();
+        }
+        let s = &mut self.settings;
+        if let Some(v) = &patch.first_message {
+            s.first_message = Some(v.clone());
+        }
+        if let Some(v) = &patch.system_prompt {
+            s.system_prompt = Some(v.clone());
+        }
+        if let Some(v) = &patch.model {
+            s.model = Some(v.clone());
+        }
+        if let Some(v) = &patch.voice {
+            s.voice = Some(v.clone());
+        }
+        self.sync_state = SyncState::Pending;
+        self.sync_error = None;
+        self.version += 1;
+        self.updated_at = now;
+        self
+    }
+}
+
 /// A settings change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AssistantPatch {

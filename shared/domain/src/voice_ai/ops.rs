@@ -10,10 +10,9 @@ use crate::kernel::page::{Cursor, Limit, Page};
 use crate::kernel::phone::E164;
 use crate::kernel::provider::{CarrierName, Created};
 use crate::kernel::sync::SyncState;
-use crate::kernel::work::{CommandEnvelope, QueueError, WorkQueue};
 use crate::numbers::model::PhoneNumber;
 use crate::numbers::ops::Carriers;
-use crate::voice_ai::model::{Assistant, AssistantName, AssistantPatch, AssistantSettings, AssistantStatus};
+use crate::voice_ai::model::{Assistant, AssistantName, AssistantPatch, AssistantSettings};
 use crate::voice_ai::ports::{AssistantWriter, VoiceAi};
 
 /// Why an assistants request did not do what was asked. Each variant decides one status.
@@ -29,8 +28,6 @@ pub enum AssistantError {
     CarrierNotConfigured(CarrierName),
     #[error(transparent)]
     Store(StoreError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
 }
 
 impl From<StoreError> for AssistantError {
@@ -57,18 +54,15 @@ pub struct AssistantPage {
     pub numbers: Vec<PhoneNumber>,
 }
 
-fn saga_command(a: &Assistant) -> CommandEnvelope {
-    CommandEnvelope::sync_assistant(a.user_id.clone(), a.id, a.version)
-}
-
 pub struct Assistants<'a> {
     pub store: &'a dyn AssistantWriter,
-    pub queue: &'a dyn WorkQueue,
     pub carriers: &'a Carriers,
 }
 
 impl Assistants<'_> {
-    /// Create an assistant (and reserve its selected number), then hand the saga to the worker.
+    /// Create an assistant, its selected number's reservation and its saga (an outbox item) in one
+    /// transaction; the worker runs the saga. A keyless retry that finds this same request's pending
+    /// assistant answers it.
     #[allow(clippy::too_many_arguments)] // the request's parts
     pub async fn create(
         &self,
@@ -90,12 +84,6 @@ impl Assistants<'_> {
         });
         let fingerprint = assistant.fingerprint();
         let created = self.store.create_assistant(&assistant, reserve.as_ref(), key.map(|k| (k, fingerprint.as_str()))).await?;
-        let a = match &created {
-            Created::New(a) | Created::Replayed(a) => a,
-        };
-        if a.status == AssistantStatus::Pending {
-            self.queue.enqueue(&saga_command(a)).await?;
-        }
         // A new assistant is answered as written (the worker may have moved it on already); a
         // replay answers it as it is now.
         Ok(match created {
@@ -139,15 +127,12 @@ impl Assistants<'_> {
         now: OffsetDateTime,
     ) -> Result<AssistantPage, AssistantError> {
         let assistant = self.store.update_assistant(user, id, patch, now).await?;
-        self.queue.enqueue(&saga_command(&assistant)).await?;
         // Answered from the write itself, never read back: the worker may have synced it already.
         Ok(AssistantPage { numbers: self.connected(user, id).await?, assistant })
     }
 
     pub async fn delete(&self, user: &UserId, id: AssistantId, now: OffsetDateTime) -> Result<Assistant, AssistantError> {
-        let a = self.store.mark_assistant_deleting(user, id, now).await?;
-        self.queue.enqueue(&saga_command(&a)).await?;
-        Ok(a)
+        Ok(self.store.mark_assistant_deleting(user, id, now).await?)
     }
 
     /// Connect a number to one of the caller's assistants, or disconnect it (`None`); Vapi follows.
@@ -161,12 +146,10 @@ impl Assistants<'_> {
         if let Some(id) = assistant {
             self.store.get_assistant(user, id).await?;
         }
-        let n = self.store.connect_number(user, e164, assistant, now).await.map_err(|e| match e {
+        self.store.connect_number(user, e164, assistant, now).await.map_err(|e| match e {
             StoreError::NotFound => AssistantError::NumberNotFound,
             other => other.into(),
-        })?;
-        self.queue.enqueue(&CommandEnvelope::sync_number(user.clone(), e164.clone(), n.version)).await?;
-        Ok(n)
+        })
     }
 }
 

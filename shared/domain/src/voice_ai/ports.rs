@@ -88,7 +88,9 @@ pub trait AssistantSyncLedger: AssistantReader + NumberReader {
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
     async fn purge_assistant(&self, user: &UserId, id: AssistantId, version: u64) -> Result<(), StoreError>;
-    /// Disconnect a number from a deleting assistant (kept by its owner).
+    /// Disconnect a number from a deleting assistant (kept by its owner), with the number's sync (it
+    /// takes the number off the assistant at Vapi) in the same transaction: a saga that stops after
+    /// this leaves the Vapi side to that command, never to a list it can no longer rebuild.
     async fn detach_number(
         &self,
         user: &UserId,
@@ -96,10 +98,18 @@ pub trait AssistantSyncLedger: AssistantReader + NumberReader {
         assistant: AssistantId,
         now: OffsetDateTime,
     ) -> Result<PhoneNumber, StoreError>;
-    /// Compensation: release a number the saga bought for an assistant Vapi refused. The same
-    /// transaction as `NumberWriter::mark_releasing` (the number's record, its profile's count, its SIP
-    /// connection's count and slot); the saga then queues the release.
-    async fn release_reserved(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
+    /// Compensation, one transaction: the number the saga bought for an assistant Vapi refused goes
+    /// to `releasing` (as `NumberWriter::mark_releasing` moves it, its release command with it) and
+    /// the assistant (still pending at `version`) to `failed` with Vapi's reason.
+    async fn compensate(
+        &self,
+        user: &UserId,
+        id: AssistantId,
+        version: u64,
+        e164: &E164,
+        reason: &SyncError,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// What Vapi did with a number's connection: its Vapi id (or none), `assistant_sync` synced or failed.
     async fn record_number_assistant(
         &self,

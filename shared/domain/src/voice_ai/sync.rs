@@ -13,7 +13,7 @@ use crate::kernel::error::StoreError;
 use crate::kernel::ids::{AssistantId, UserId};
 use crate::kernel::provider::CarrierError;
 use crate::kernel::sync::{settle, SyncError, SyncOutcome, SyncRetry, SyncState};
-use crate::kernel::work::{CommandEnvelope, WorkQueue};
+
 use crate::numbers::model::{NumberStatus, PhoneNumber};
 use crate::numbers::ports::CallRoute;
 use crate::numbers::sync::{purchase, PurchasePorts};
@@ -100,7 +100,6 @@ pub struct SagaPorts<'a> {
     pub assistants: AssistantRoute<'a>,
     /// Step 1 buys the selected number through the purchase alone.
     pub purchase: PurchasePorts<'a>,
-    pub queue: &'a dyn WorkQueue,
     pub server: &'a VapiServer,
 }
 
@@ -122,7 +121,7 @@ pub async fn sync_assistant(
     final_attempt: bool,
     now: OffsetDateTime,
 ) -> Result<SyncOutcome, SyncRetry> {
-    let SagaPorts { assistants, purchase: buying, queue, server } = ports;
+    let SagaPorts { assistants, purchase: buying, server } = ports;
     let store = assistants.store;
     let a = match store.get_assistant(user, id).await {
         Ok(a) => a,
@@ -220,19 +219,14 @@ pub async fn sync_assistant(
                         Ok(v) => store.record_vapi_assistant(user, id, &v).await.map_err(SyncRetry::Store)?,
                         Err(e @ CarrierError::Transient(_)) if !final_attempt => return Err(SyncRetry::Carrier(e)),
                         Err(e) => {
-                            // Compensation: the number bought for it goes back.
-                            if let Some(e164) = &a.selected_number {
-                                let released = store.release_reserved(user, e164, now).await.map_err(SyncRetry::Store)?;
-                                queue
-                                    .enqueue(&CommandEnvelope::sync_number(user.clone(), e164.clone(), released.version))
-                                    .await
-                                    .map_err(|q| SyncRetry::Carrier(CarrierError::Transient(q.to_string())))?;
-                            }
                             let reason = e.failure_reason();
-                            return settle(
-                                store.record_assistant_failed(user, id, a.version, &reason, now).await,
-                                SyncOutcome::Failed(reason),
-                            );
+                            // Compensation: the number bought for it goes back, in the same
+                            // transaction as the failure it answers (Vapi's reason kept).
+                            let recorded = match &a.selected_number {
+                                Some(e164) => store.compensate(user, id, a.version, e164, &reason, now).await,
+                                None => store.record_assistant_failed(user, id, a.version, &reason, now).await,
+                            };
+                            return settle(recorded, SyncOutcome::Failed(reason));
                         }
                     }
                 }

@@ -7,17 +7,17 @@ mod voice;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use patchbay_domain::dialer::{AssignmentPatch, ConnectionPatch, ConnectionReader, ConnectionWriter, SipConnection};
+use patchbay_domain::dialer::{AssignmentPatch, ConnectionPatch, ConnectionReader, ConnectionWriter, PasswordVersion, SipConnection};
 use patchbay_domain::kernel::provider::Created;
 use patchbay_domain::numbers::{NumberRole, NumberStatus, PhoneNumber};
-use patchbay_domain::{Conflict, ConnectionId, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncState, UserId, E164};
+use patchbay_domain::{CommandEnvelope, Conflict, ConnectionId, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncState, UserId, E164};
 use time::OffsetDateTime;
-use voice::{voice_of, VoiceMove};
+use voice::{voice_of, Step, VoiceMove};
 
 use crate::dynamo::errors::{Role, TxFailure, WriteFailure};
 use crate::dynamo::items::{ConnectionItem, NumberItem};
 use crate::dynamo::keys::{Key, CONNECTION_PREFIX};
-use crate::dynamo::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx, Values};
+use crate::dynamo::table::{attr, backoff, from_item, n, s, to_item, DynamoStore, Item, Tx, Values, RACE_ATTEMPTS};
 use crate::wire::rfc3339;
 
 pub(super) fn connection_from(item: Item) -> Result<SipConnection, StoreError> {
@@ -46,22 +46,47 @@ impl DynamoStore {
         }
     }
 
-    #[allow(clippy::too_many_arguments)] // an UpdateItem's parts, plus the conflict it means
-    async fn write_connection(
+    /// A change of a live connection made from what was read: `update` pinned to the version read
+    /// (and not deleting), the connection's sync at the next version in the same transaction;
+    /// answered as the write left it (`after` applied to what was read), never read back.
+    pub(super) async fn bump_connection(
         &self,
         user: &UserId,
         id: ConnectionId,
         update: &str,
-        condition: &str,
         names: &[(&str, &str)],
         values: Values<'_>,
-        otherwise: Conflict,
+        after: impl Fn(SipConnection) -> SipConnection,
     ) -> Result<SipConnection, StoreError> {
-        match self.update_mapped(&Key::connection(user, id), update, condition, names, values, connection_from).await? {
-            Some(c) => Ok(c),
-            None => Err(self.classify_connection_miss(user, id, otherwise).await),
+        for attempt in 0..RACE_ATTEMPTS {
+            let current = self.get_connection(user, id).await?;
+            if current.sync_state == SyncState::Deleting {
+                return Err(StoreError::Conflict(Conflict::ConnectionDeleting));
+            }
+            let mut names = names.to_vec();
+            names.push(("#v", "version"));
+            names.push(("#ss", "sync_state"));
+            names.dedup();
+            let mut values = values.clone();
+            values.extend([(":was", n(current.version)), (":deleting", attr(&SyncState::Deleting))]);
+            let next = after(current.clone());
+            let tx = Tx::new()
+                .with(Role::Record, self.update(&Key::connection(user, id), update, "#v = :was AND #ss <> :deleting", &names, values)?)
+                .with(Role::Outbox, self.outbox_put(user, &sync_command(&next))?);
+            match self.transact(tx).await {
+                Ok(()) => return Ok(next),
+                // It changed since it was read (or went): read it again.
+                Err(TxFailure::Refused(_)) => backoff(attempt).await,
+                Err(TxFailure::Other(e)) => return Err(e),
+            }
         }
+        Err(StoreError::Contended("the connection kept changing while it was being changed".into()))
     }
+}
+
+/// The connection's sync at its version.
+pub(super) fn sync_command(c: &SipConnection) -> CommandEnvelope {
+    CommandEnvelope::sync_connection(c.user_id.clone(), c.id, c.version)
 }
 
 #[async_trait]
@@ -83,7 +108,9 @@ impl ConnectionWriter for DynamoStore {
         idempotency: Option<(&IdempotencyKey, &str)>,
     ) -> Result<Created<SipConnection>, StoreError> {
         let item = to_item(&ConnectionItem::from(connection))?;
-        let mut tx = Tx::new().with(Role::Record, self.put(item, "attribute_not_exists(pk)", &[], vec![])?);
+        let mut tx = Tx::new()
+            .with(Role::Record, self.put(item, "attribute_not_exists(pk)", &[], vec![])?)
+            .with(Role::Outbox, self.outbox_put(&connection.user_id, &sync_command(connection))?);
         let guard = match idempotency {
             Some((key, fingerprint)) => {
                 let (guard_key, guard) =
@@ -113,49 +140,96 @@ impl ConnectionWriter for DynamoStore {
         patch: &ConnectionPatch,
         now: OffsetDateTime,
     ) -> Result<SipConnection, StoreError> {
-        let mut update = "SET #ss = :pending, #v = #v + :one, #ua = :now".to_owned();
+        let mut sets = vec!["#ss = :pending", "#v = #v + :one", "#ua = :now"];
         let mut names = vec![("#ss", "sync_state"), ("#v", "version"), ("#ua", "updated_at"), ("#se", "sync_error")];
-        let mut values: Values<'_> = vec![
-            (":pending", attr(&SyncState::Pending)),
-            (":one", n(1)),
-            (":now", s(rfc3339(now))),
-            (":deleting", attr(&SyncState::Deleting)),
-        ];
+        let mut values: Values<'_> = vec![(":pending", attr(&SyncState::Pending)), (":one", n(1)), (":now", s(rfc3339(now)))];
         if let Some(name) = &patch.name {
-            update.push_str(", #nm = :nm");
+            sets.push("#nm = :nm");
             names.push(("#nm", "name"));
             values.push((":nm", s(name.as_str())));
         }
         if let Some(active) = patch.active {
-            update.push_str(", #ac = :ac");
+            sets.push("#ac = :ac");
             names.push(("#ac", "active"));
             values.push((":ac", AttributeValue::Bool(active)));
         }
-        update.push_str(" REMOVE #se");
-        self.write_connection(user, id, &update, "attribute_exists(pk) AND #ss <> :deleting", &names, values, Conflict::ConnectionDeleting)
-            .await
+        let update = format!("SET {} REMOVE #se", sets.join(", "));
+        self.bump_connection(user, id, &update, &names, values, |c| c.patched(patch, now)).await
     }
 
-    async fn password_rotated(&self, user: &UserId, id: ConnectionId, now: OffsetDateTime) -> Result<SipConnection, StoreError> {
-        self.update_connection(user, id, &ConnectionPatch::default(), now).await
+    async fn password_rotated(
+        &self,
+        user: &UserId,
+        id: ConnectionId,
+        password: &PasswordVersion,
+        now: OffsetDateTime,
+    ) -> Result<SipConnection, StoreError> {
+        self.bump_connection(
+            user,
+            id,
+            "SET #ss = :pending, #v = #v + :one, #ua = :now, #pv = :pv REMOVE #se",
+            &[("#ss", "sync_state"), ("#v", "version"), ("#ua", "updated_at"), ("#se", "sync_error"), ("#pv", "password_version")],
+            vec![(":pending", attr(&SyncState::Pending)), (":one", n(1)), (":now", s(rfc3339(now))), (":pv", s(password.as_str()))],
+            |c| {
+                let mut c = c.patched(&ConnectionPatch::default(), now);
+                c.password_version = Some(password.clone());
+                c
+            },
+        )
+        .await
     }
 
     async fn mark_connection_deleting(&self, user: &UserId, id: ConnectionId, now: OffsetDateTime) -> Result<SipConnection, StoreError> {
-        self.write_connection(
-            user,
-            id,
-            "SET #ss = :deleting, #v = #v + :one, #ua = :now",
-            "attribute_exists(pk) AND (attribute_not_exists(#nc) OR #nc = :zero)",
-            &[("#ss", "sync_state"), ("#v", "version"), ("#ua", "updated_at"), ("#nc", "number_count")],
-            vec![(":deleting", attr(&SyncState::Deleting)), (":one", n(1)), (":now", s(rfc3339(now))), (":zero", n(0))],
-            Conflict::ConnectionHasNumbers,
-        )
-        .await
-        .map_err(|e| match e {
-            // A deleting connection with numbers cannot exist: it is the count that refused.
-            StoreError::Conflict(Conflict::ConnectionDeleting) => StoreError::Conflict(Conflict::ConnectionHasNumbers),
-            other => other,
-        })
+        for attempt in 0..RACE_ATTEMPTS {
+            let current = self.get_connection(user, id).await?;
+            let key = Key::connection(user, id);
+            if current.sync_state == SyncState::Deleting {
+                // Already being deleted: its sync written again (a repeated DELETE retries a delete
+                // the carrier refused), as long as it is still deleting at that version.
+                let (names, values) = (
+                    [("#v", "version"), ("#ss", "sync_state")],
+                    vec![(":v", n(current.version)), (":deleting", attr(&SyncState::Deleting))],
+                );
+                if self.write_again(&key, "#v = :v AND #ss = :deleting", &names, values, user, &sync_command(&current)).await? {
+                    return Ok(current);
+                }
+                backoff(attempt).await;
+                continue;
+            }
+            if current.number_count > 0 {
+                return Err(StoreError::Conflict(Conflict::ConnectionHasNumbers));
+            }
+            let mut after = current.clone();
+            after.sync_state = SyncState::Deleting;
+            after.version += 1;
+            after.updated_at = now;
+            let tx = Tx::new()
+                .with(
+                    Role::Record,
+                    self.update(
+                        &key,
+                        "SET #ss = :deleting, #v = #v + :one, #ua = :now",
+                        // No number may join meanwhile: assignments move the count in their own transaction.
+                        "#v = :v AND (attribute_not_exists(#nc) OR #nc = :zero)",
+                        &[("#ss", "sync_state"), ("#v", "version"), ("#ua", "updated_at"), ("#nc", "number_count")],
+                        vec![
+                            (":deleting", attr(&SyncState::Deleting)),
+                            (":one", n(1)),
+                            (":now", s(rfc3339(now))),
+                            (":v", n(current.version)),
+                            (":zero", n(0)),
+                        ],
+                    )?,
+                )
+                .with(Role::Outbox, self.outbox_put(user, &sync_command(&after))?);
+            match self.transact(tx).await {
+                Ok(()) => return Ok(after),
+                // It changed since it was read: read it again.
+                Err(TxFailure::Refused(_)) => backoff(attempt).await,
+                Err(TxFailure::Other(e)) => return Err(e),
+            }
+        }
+        Err(StoreError::Contended("the connection kept changing while it was being deleted".into()))
     }
 
     async fn assign_voice(
@@ -183,15 +257,16 @@ impl ConnectionWriter for DynamoStore {
                 }
                 match voice_of(n) {
                     Some((c, _, _)) if c != id => Err(StoreError::Conflict(Conflict::NumberOnAnotherConnection)),
-                    Some((_, r, _)) if r == role => Ok(None),
-                    Some((_, r, active)) => Ok(Some(VoiceMove {
+                    Some((_, r, _)) if r == role && n.voice_sync == Some(SyncState::Pending) => Ok(Step::Again),
+                    Some((_, r, _)) if r == role => Ok(Step::Done),
+                    Some((_, r, active)) => Ok(Step::Move(VoiceMove {
                         to: Some((role, active)),
                         delta: 0,
                         take_primary: role == NumberRole::Primary,
                         give_primary: r == NumberRole::Primary,
                         resync: false,
                     })),
-                    None => Ok(Some(VoiceMove {
+                    None => Ok(Step::Move(VoiceMove {
                         to: Some((role, true)),
                         delta: 1,
                         take_primary: role == NumberRole::Primary,
@@ -221,9 +296,9 @@ impl ConnectionWriter for DynamoStore {
                 Some((c, r, active)) if c == id => {
                     let (role, active_after) = (patch.role.unwrap_or(r), patch.active.unwrap_or(active));
                     if (role, active_after) == (r, active) {
-                        return Ok(None);
+                        return Ok(Step::Done);
                     }
-                    Ok(Some(VoiceMove {
+                    Ok(Step::Move(VoiceMove {
                         to: Some((role, active_after)),
                         delta: 0,
                         take_primary: role == NumberRole::Primary && r != NumberRole::Primary,
@@ -244,9 +319,16 @@ impl ConnectionWriter for DynamoStore {
             e164,
             id,
             |n| match voice_of(n) {
-                Some((c, r, _)) if c == id => {
-                    Ok(Some(VoiceMove { to: None, delta: -1, take_primary: false, give_primary: r == NumberRole::Primary, resync: true }))
-                }
+                Some((c, r, _)) if c == id => Ok(Step::Move(VoiceMove {
+                    to: None,
+                    delta: -1,
+                    take_primary: false,
+                    give_primary: r == NumberRole::Primary,
+                    resync: true,
+                })),
+                // Off every connection already, the carrier's side still to come (a retry of an
+                // unassign whose answer was lost).
+                None if n.voice_sync == Some(SyncState::Pending) && n.assistant_id.is_none() => Ok(Step::Again),
                 _ => Err(StoreError::Conflict(Conflict::NumberNotOnConnection)),
             },
             now,

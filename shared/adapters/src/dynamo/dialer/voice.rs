@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use patchbay_domain::numbers::{NumberRole, NumberStatus, PhoneNumber};
-use patchbay_domain::{Conflict, ConnectionId, StoreError, SyncState, UserId, E164};
+use patchbay_domain::{CommandEnvelope, Conflict, ConnectionId, StoreError, SyncState, UserId, E164};
 use time::OffsetDateTime;
 
 use crate::dynamo::errors::{Role, TxFailure};
@@ -56,12 +56,26 @@ impl DynamoStore {
         user: &UserId,
         e164: &E164,
         id: ConnectionId,
-        plan: impl Fn(&NumberItem) -> Result<Option<VoiceMove>, StoreError>,
+        plan: impl Fn(&NumberItem) -> Result<Step, StoreError>,
         now: OffsetDateTime,
     ) -> Result<PhoneNumber, StoreError> {
         for attempt in 0..RACE_ATTEMPTS {
             let current = self.number_item(user, e164).await?;
-            let Some(mv) = plan(&current)? else { return current.try_into() };
+            let mv = match plan(&current)? {
+                Step::Done => return current.try_into(),
+                Step::Again => {
+                    // Already as asked, the carrier's side still to come: its sync written again
+                    // while the record is at that version with its voice side pending.
+                    let number: PhoneNumber = current.try_into()?;
+                    let (cond, values) = ("#vs = :pending", vec![(":pending", attr(&SyncState::Pending))]);
+                    if self.again(&number, cond, values, &[("#vs", "voice_sync")]).await? {
+                        return Ok(number);
+                    }
+                    backoff(attempt).await;
+                    continue;
+                }
+                Step::Move(mv) => mv,
+            };
             let mut values: Values<'_> = vec![(":one", n(1)), (":now", s(rfc3339(now))), (":v", n(current.version))];
             let mut names = vec![("#v", "version"), ("#ua", "updated_at")];
             let (update, condition) = match &mv.to {
@@ -100,9 +114,13 @@ impl DynamoStore {
                     ("SET #vs = :pending, #v = #v + :one, #ua = :now REMOVE #sc, #sr, #sa, #vse".to_owned(), "#v = :v".to_owned())
                 }
             };
+            // Every move has its command, even one the carrier does not see (a role): a sync in flight
+            // at the version this write supersedes leaves the rest to this one.
+            let work = CommandEnvelope::sync_number(user.clone(), e164.clone(), current.version + 1);
             let tx = Tx::new()
                 .with(Role::Record, self.update(&Key::number(user, e164), &update, &condition, &names, values)?)
-                .with(Role::Connection, self.connection_side(user, id, e164, mv.delta, mv.take_primary, mv.give_primary)?);
+                .with(Role::Connection, self.connection_side(user, id, e164, mv.delta, mv.take_primary, mv.give_primary)?)
+                .with(Role::Outbox, self.outbox_put(user, &work)?);
             match self.transact(tx).await {
                 Ok(()) => return self.number_item(user, e164).await?.try_into(),
                 Err(TxFailure::Refused(c)) if c.failed(Role::Connection) => {
@@ -122,6 +140,15 @@ impl DynamoStore {
         }
         Err(StoreError::Contended("the number kept changing while its connection changed".into()))
     }
+}
+
+/// What an assignment request asks of the number as read.
+pub(super) enum Step {
+    /// Nothing: it is as asked.
+    Done,
+    /// It is as asked, the carrier's side still pending: write its sync again.
+    Again,
+    Move(VoiceMove),
 }
 
 /// One change of a number's place on a connection.

@@ -1,6 +1,6 @@
 //! SIP connection items.
 
-use patchbay_domain::dialer::{ConnectionName, SipConnection};
+use patchbay_domain::dialer::{ConnectionName, PasswordVersion, SipConnection};
 use patchbay_domain::reconcile::Kind;
 use patchbay_domain::{CarrierName, ConnectionId, StoreError, SyncError, SyncState, UserId};
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,9 @@ pub struct ConnectionItem {
     /// The number holding the one primary slot, set and cleared in the assignment's transaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_number: Option<String>,
+    /// The secret's version id of the password in use (absent: the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_version: Option<String>,
     pub version: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -65,6 +68,7 @@ impl From<&SipConnection> for ConnectionItem {
             telephony_credential_id: c.telephony_credential_id.clone(),
             number_count: c.number_count,
             primary_number: None,
+            password_version: c.password_version.as_ref().map(|v| v.as_str().to_owned()),
             version: c.version,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
@@ -89,6 +93,7 @@ impl TryFrom<ConnectionItem> for SipConnection {
             sip_username: i.sip_username.clone(),
             telephony_credential_id: i.telephony_credential_id.clone(),
             number_count: i.number_count,
+            password_version: i.password_version.clone().map(PasswordVersion::from_stored),
             version: i.version,
             created_at: time(&i.created_at)?,
             updated_at: time(&i.updated_at)?,

@@ -7,13 +7,15 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use patchbay_domain::kernel::provider::Created;
 use patchbay_domain::numbers::{NumberReader, NumberStatus, NumberWriter, PhoneNumber};
-use patchbay_domain::{Conflict, Cursor, IdempotencyKey, Limit, Page, ProfileId, StoreError, SyncError, SyncState, UserId, E164};
+use patchbay_domain::{
+    CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, Page, ProfileId, StoreError, SyncError, SyncState, UserId, E164,
+};
 use time::OffsetDateTime;
 
 use crate::dynamo::errors::{Cancellation, Role, TxFailure, WriteFailure};
 use crate::dynamo::items::{NumberItem, NumberOwnerItem};
 use crate::dynamo::keys::{Key, NUMBER_PREFIX};
-use crate::dynamo::table::{attr, backoff, from_item, n, s, to_item, DynamoStore, Item, Tx, RACE_ATTEMPTS};
+use crate::dynamo::table::{attr, backoff, from_item, n, s, to_item, DynamoStore, Item, Tx, Values, RACE_ATTEMPTS};
 use crate::wire::rfc3339;
 
 pub(super) fn number_from(item: Item) -> Result<PhoneNumber, StoreError> {
@@ -38,6 +40,16 @@ fn status(st: NumberStatus) -> AttributeValue {
     attr(&st)
 }
 
+/// The number's sync at its version.
+pub(crate) fn sync_command(n: &PhoneNumber) -> CommandEnvelope {
+    CommandEnvelope::sync_number(n.user_id.clone(), n.e164.clone(), n.version)
+}
+
+/// The number's sync at the version the write about to be made gives it.
+pub(crate) fn next_sync(current: &PhoneNumber) -> CommandEnvelope {
+    CommandEnvelope::sync_number(current.user_id.clone(), current.e164.clone(), current.version + 1)
+}
+
 impl DynamoStore {
     fn delete_guard(&self, e164: &E164, user: &UserId) -> Result<TransactWriteItem, StoreError> {
         self.delete(&Key::number_owner(e164), "user_id = :u", &[], vec![(":u", s(user.as_str()))])
@@ -56,9 +68,15 @@ impl DynamoStore {
 
     /// A purchase's writes (or a reservation's): the number's global one-owner guard and the
     /// user's pending record, which may replace only the user's own earlier failed purchase.
+    /// With an assistant's reservation the saga buys the number (its command is the assistant's);
+    /// a plain purchase's sync is an outbox item of this same transaction.
     pub(super) fn purchase_tx(&self, number: &PhoneNumber) -> Result<Tx, StoreError> {
         let guard = owner_guard(number)?;
-        Ok(Tx::new()
+        let mut tx = Tx::new();
+        if number.assistant_id.is_none() {
+            tx.push(Role::Outbox, self.outbox_put(&number.user_id, &sync_command(number))?);
+        }
+        Ok(tx
             // One owner per number, for everyone.
             .with(Role::OwnerGuard, self.put(guard, "attribute_not_exists(pk)", &[], vec![])?)
             .with(
@@ -70,6 +88,18 @@ impl DynamoStore {
                     vec![(":failed", status(NumberStatus::Failed))],
                 )?,
             ))
+    }
+
+    /// After a keyless purchase (or reservation) was refused by the owner guard: the caller's own
+    /// pending record for the number, when it is the one this request would have made (a retry of a
+    /// request whose answer was lost), so that the retry answers it instead of 409.
+    pub(super) async fn own_pending(&self, number: &PhoneNumber) -> Result<Option<PhoneNumber>, StoreError> {
+        let Some(item) = self.get(&Key::number(&number.user_id, &number.e164)).await? else { return Ok(None) };
+        let stored = number_from(item)?;
+        let same = stored.status == NumberStatus::Pending
+            && stored.carrier == number.carrier
+            && stored.assistant_id.is_some() == number.assistant_id.is_some();
+        Ok(same.then_some(stored))
     }
 
     /// Why a purchase's transaction was refused: someone else holds the number, or the caller does.
@@ -111,6 +141,104 @@ impl DynamoStore {
         };
         values.extend([(":v", n(version)), (":now", s(rfc3339(now)))]);
         self.update_number(user, e164, update, "#v = :v", &names, values).await
+    }
+
+    /// A repeated request that finds its change made: the number's sync at its current version
+    /// written again, as long as the record is still at that version and `condition` holds.
+    pub(crate) async fn again(
+        &self,
+        current: &PhoneNumber,
+        condition: &str,
+        mut values: Values<'_>,
+        names: &[(&str, &str)],
+    ) -> Result<bool, StoreError> {
+        let mut names = names.to_vec();
+        names.push(("#v", "version"));
+        values.push((":v", n(current.version)));
+        let key = Key::number(&current.user_id, &current.e164);
+        self.write_again(&key, &format!("#v = :v AND {condition}"), &names, values, &current.user_id, &sync_command(current)).await
+    }
+
+    /// A number's release: `releasing` (off its profile and its SIP connection, their counts and
+    /// slot moved in the same transaction) with its sync as an outbox item; `extra` joins the same
+    /// transaction (a saga's compensation fails its assistant there, `Conflict(Stale)` if that
+    /// refuses).
+    pub(crate) async fn mark_releasing_with(
+        &self,
+        user: &UserId,
+        e164: &E164,
+        now: OffsetDateTime,
+        extra: Option<(Role, TransactWriteItem)>,
+    ) -> Result<PhoneNumber, StoreError> {
+        for attempt in 0..RACE_ATTEMPTS {
+            let current = self.number_or_404(user, e164).await?;
+            match current.status {
+                NumberStatus::Releasing => {
+                    // Already being released: its sync written again (a repeated DELETE retries a
+                    // release that stopped), as long as it is still releasing at that version.
+                    if self.again(&current, "#st = :was", vec![(":was", status(NumberStatus::Releasing))], &[("#st", "status")]).await? {
+                        return Ok(current);
+                    }
+                    backoff(attempt).await;
+                    continue;
+                }
+                // A lost number is released like an active one (the carrier's release finds nothing).
+                NumberStatus::Active | NumberStatus::Lost => {}
+                _ => return Err(StoreError::Conflict(Conflict::NumberNotActive)),
+            }
+            let mut tx = Tx::new()
+                .with(
+                    Role::Record,
+                    self.update(
+                        &Key::number(user, e164),
+                        "SET #st = :releasing, #v = #v + :one, #ua = :now, #ps = :synced REMOVE #mp, #sc, #sr, #sa, #vs, #vse",
+                        "#v = :v AND #st = :was",
+                        &[
+                            ("#st", "status"),
+                            ("#v", "version"),
+                            ("#ua", "updated_at"),
+                            ("#ps", "profile_sync"),
+                            ("#mp", "messaging_profile_id"),
+                            ("#sc", "sip_connection_id"),
+                            ("#sr", "sip_role"),
+                            ("#sa", "sip_active"),
+                            ("#vs", "voice_sync"),
+                            ("#vse", "voice_sync_error"),
+                        ],
+                        vec![
+                            (":releasing", status(NumberStatus::Releasing)),
+                            (":one", n(1)),
+                            (":now", s(rfc3339(now))),
+                            (":synced", attr(&SyncState::Synced)),
+                            (":v", n(current.version)),
+                            (":was", status(current.status)),
+                        ],
+                    )?,
+                )
+                .with(Role::Outbox, self.outbox_put(user, &next_sync(&current))?);
+            // Off its profile first: the profile's count moves with it.
+            if let Some(p) = current.messaging_profile_id {
+                tx.push(Role::ProfileCount, self.profile_count(user, p, -1, false)?);
+            }
+            // Off its SIP connection too (the carrier drops its routing with the number).
+            if let Some(v) = &current.voice {
+                let primary = v.role == patchbay_domain::numbers::NumberRole::Primary;
+                tx.push(Role::Connection, self.connection_side(user, v.connection_id, e164, -1, false, primary)?);
+            }
+            if let Some((role, item)) = &extra {
+                tx.push(*role, item.clone());
+            }
+            match self.transact(tx).await {
+                Ok(()) => return self.number_or_404(user, e164).await,
+                Err(TxFailure::Refused(c)) if extra.as_ref().is_some_and(|(role, _)| c.failed(*role)) => {
+                    return Err(StoreError::Conflict(Conflict::Stale))
+                }
+                // The record changed since it was read: read it again.
+                Err(TxFailure::Refused(_)) => backoff(attempt).await,
+                Err(TxFailure::Other(e)) => return Err(e),
+            }
+        }
+        Err(StoreError::Contended("the number kept changing while it was being released".into()))
     }
 
     /// A version-guarded single-item update of a number record.
@@ -166,6 +294,11 @@ impl NumberWriter for DynamoStore {
                     let e164 = E164::stored(&e164).map_err(|_| StoreError::Corrupt("idempotency resource_id".into()))?;
                     return self.number_or_404(&number.user_id, &e164).await.map(Created::Replayed);
                 }
+                if c.failed(Role::OwnerGuard) {
+                    if let Some(mine) = self.own_pending(number).await? {
+                        return Ok(Created::Replayed(mine));
+                    }
+                }
                 Err(self.purchase_refused(&c, number).await)
             }
             Err(TxFailure::Other(e)) => Err(e),
@@ -173,59 +306,7 @@ impl NumberWriter for DynamoStore {
     }
 
     async fn mark_releasing(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<PhoneNumber, StoreError> {
-        for attempt in 0..RACE_ATTEMPTS {
-            let current = self.number_or_404(user, e164).await?;
-            match current.status {
-                NumberStatus::Releasing => return Ok(current),
-                // A lost number is released like an active one (the carrier's release finds nothing).
-                NumberStatus::Active | NumberStatus::Lost => {}
-                _ => return Err(StoreError::Conflict(Conflict::NumberNotActive)),
-            }
-            let mut tx = Tx::new().with(
-                Role::Record,
-                self.update(
-                    &Key::number(user, e164),
-                    "SET #st = :releasing, #v = #v + :one, #ua = :now, #ps = :synced REMOVE #mp, #sc, #sr, #sa, #vs, #vse",
-                    "#v = :v AND #st = :was",
-                    &[
-                        ("#st", "status"),
-                        ("#v", "version"),
-                        ("#ua", "updated_at"),
-                        ("#ps", "profile_sync"),
-                        ("#mp", "messaging_profile_id"),
-                        ("#sc", "sip_connection_id"),
-                        ("#sr", "sip_role"),
-                        ("#sa", "sip_active"),
-                        ("#vs", "voice_sync"),
-                        ("#vse", "voice_sync_error"),
-                    ],
-                    vec![
-                        (":releasing", status(NumberStatus::Releasing)),
-                        (":one", n(1)),
-                        (":now", s(rfc3339(now))),
-                        (":synced", attr(&SyncState::Synced)),
-                        (":v", n(current.version)),
-                        (":was", status(current.status)),
-                    ],
-                )?,
-            );
-            // Off its profile first: the profile's count moves with it.
-            if let Some(p) = current.messaging_profile_id {
-                tx.push(Role::ProfileCount, self.profile_count(user, p, -1, false)?);
-            }
-            // Off its SIP connection too (the carrier drops its routing with the number).
-            if let Some(v) = &current.voice {
-                let primary = v.role == patchbay_domain::numbers::NumberRole::Primary;
-                tx.push(Role::Connection, self.connection_side(user, v.connection_id, e164, -1, false, primary)?);
-            }
-            match self.transact(tx).await {
-                Ok(()) => return self.number_or_404(user, e164).await,
-                // The record changed since it was read: read it again.
-                Err(TxFailure::Refused(_)) => backoff(attempt).await,
-                Err(TxFailure::Other(e)) => return Err(e),
-            }
-        }
-        Err(StoreError::Contended("the number kept changing while it was being released".into()))
+        self.mark_releasing_with(user, e164, now, None).await
     }
 
     async fn forget_failed(&self, user: &UserId, e164: &E164) -> Result<(), StoreError> {
@@ -246,7 +327,17 @@ impl NumberWriter for DynamoStore {
                 return Err(StoreError::Conflict(Conflict::NumberNotActive));
             }
             match current.messaging_profile_id {
-                Some(p) if p == profile => return Ok(current),
+                Some(p) if p == profile && current.profile_sync != SyncState::Pending => return Ok(current),
+                // On it already, the carrier's copy still to come: its sync written again.
+                Some(p) if p == profile => {
+                    let (cond, values) =
+                        ("#mp = :p AND #ps = :pending", vec![(":p", s(p.to_string())), (":pending", attr(&SyncState::Pending))]);
+                    if self.again(&current, cond, values, &[("#mp", "messaging_profile_id"), ("#ps", "profile_sync")]).await? {
+                        return Ok(current);
+                    }
+                    backoff(attempt).await;
+                    continue;
+                }
                 Some(_) => return Err(StoreError::Conflict(Conflict::NumberOnAnotherProfile)),
                 None => {}
             }
@@ -276,7 +367,8 @@ impl NumberWriter for DynamoStore {
                     )?,
                 )
                 // The profile must exist and not be deleting; its count moves in the same step.
-                .with(Role::ProfileCount, self.profile_count(user, profile, 1, true)?);
+                .with(Role::ProfileCount, self.profile_count(user, profile, 1, true)?)
+                .with(Role::Outbox, self.outbox_put(user, &next_sync(&current))?);
             match self.transact(tx).await {
                 Ok(()) => return self.number_or_404(user, e164).await,
                 Err(TxFailure::Refused(c)) if c.failed(Role::ProfileCount) => {
@@ -302,6 +394,16 @@ impl NumberWriter for DynamoStore {
     ) -> Result<PhoneNumber, StoreError> {
         for attempt in 0..RACE_ATTEMPTS {
             let current = self.number_or_404(user, e164).await?;
+            if current.messaging_profile_id.is_none() && current.profile_sync == SyncState::Pending {
+                // Off every profile already, the carrier's copy still to come (a retry of an
+                // unassign whose answer was lost): its sync written again, answered as done.
+                let (cond, values) = ("attribute_not_exists(#mp) AND #ps = :pending", vec![(":pending", attr(&SyncState::Pending))]);
+                if self.again(&current, cond, values, &[("#mp", "messaging_profile_id"), ("#ps", "profile_sync")]).await? {
+                    return Ok(current);
+                }
+                backoff(attempt).await;
+                continue;
+            }
             if current.messaging_profile_id != Some(profile) {
                 return Err(StoreError::Conflict(Conflict::NumberNotOnProfile));
             }
@@ -328,7 +430,8 @@ impl NumberWriter for DynamoStore {
                         ],
                     )?,
                 )
-                .with(Role::ProfileCount, self.profile_count(user, profile, -1, false)?);
+                .with(Role::ProfileCount, self.profile_count(user, profile, -1, false)?)
+                .with(Role::Outbox, self.outbox_put(user, &next_sync(&current))?);
             match self.transact(tx).await {
                 Ok(()) => return self.number_or_404(user, e164).await,
                 Err(TxFailure::Refused(_)) => backoff(attempt).await,

@@ -19,8 +19,8 @@ use aws_sdk_dynamodb::types::{
 use patchbay_domain::{CommandEnvelope, Conflict, IdempotencyKey, StoreError, UserId};
 use time::OffsetDateTime;
 
-use super::{built, condition_of, to_item, with_expression, DynamoStore, Item, Names, Values, IDEMPOTENCY_TTL};
-use crate::dynamo::errors::{HttpResponse, WriteFailure};
+use super::{built, condition_of, to_item, with_expression, DynamoStore, Item, Names, Tx, Values, IDEMPOTENCY_TTL};
+use crate::dynamo::errors::{HttpResponse, Role, TxFailure, WriteFailure};
 use crate::dynamo::items::{IdempotencyItem, OutboxItem};
 use crate::dynamo::keys::Key;
 use aws_sdk_dynamodb::error::SdkError;
@@ -196,6 +196,42 @@ impl DynamoStore {
     /// still drops it if the first one went through less than five minutes ago.
     pub(crate) fn outbox_put_again(&self, user: &UserId, work: &CommandEnvelope) -> Result<TransactWriteItem, StoreError> {
         self.outbox_item(Key::outbox(user, &format!("{}#again-{}", work.id, uuid::Uuid::new_v4())), work)
+    }
+
+    /// A version-guarded transaction about the record at `key`: `Conflict(Stale)` when it was refused
+    /// and the record is there (it moved on), `NotFound` when it is gone (as `update_guarded`).
+    pub(crate) async fn transact_guarded(&self, tx: Tx, key: &Key) -> Result<(), StoreError> {
+        match self.transact(tx).await {
+            Ok(()) => Ok(()),
+            Err(TxFailure::Refused(_)) => match self.get(key).await? {
+                None => Err(StoreError::NotFound),
+                Some(_) => Err(StoreError::Conflict(Conflict::Stale)),
+            },
+            Err(TxFailure::Other(e)) => Err(e),
+        }
+    }
+
+    /// A repeated request that finds its change already made (a DELETE of what is being deleted, an
+    /// assignment already in place but not yet synced): its command written again, in one
+    /// transaction with a check that the record is still as read (`condition`). `Ok(false)`: the
+    /// record moved on meanwhile, read it again.
+    #[allow(clippy::too_many_arguments)] // a ConditionCheck's parts, then the command
+    pub(crate) async fn write_again(
+        &self,
+        key: &Key,
+        condition: &str,
+        names: Names<'_>,
+        values: Values<'_>,
+        user: &UserId,
+        work: &CommandEnvelope,
+    ) -> Result<bool, StoreError> {
+        let tx =
+            Tx::new().with(Role::Record, self.check(key, condition, names, values)?).with(Role::Outbox, self.outbox_put_again(user, work)?);
+        match self.transact(tx).await {
+            Ok(()) => Ok(true),
+            Err(TxFailure::Refused(_)) => Ok(false),
+            Err(TxFailure::Other(e)) => Err(e),
+        }
     }
 
     fn outbox_item(&self, key: Key, work: &CommandEnvelope) -> Result<TransactWriteItem, StoreError> {

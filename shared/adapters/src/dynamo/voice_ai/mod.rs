@@ -8,17 +8,22 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use patchbay_domain::kernel::provider::Created;
 use patchbay_domain::numbers::{NumberStatus, PhoneNumber};
 use patchbay_domain::voice_ai::{Assistant, AssistantPatch, AssistantReader, AssistantStatus, AssistantWriter};
-use patchbay_domain::{AssistantId, Conflict, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncState, UserId, E164};
+use patchbay_domain::{AssistantId, CommandEnvelope, Conflict, Cursor, IdempotencyKey, Limit, Page, StoreError, SyncState, UserId, E164};
 use time::OffsetDateTime;
 
-use crate::dynamo::errors::{Role, TxFailure, WriteFailure};
+use crate::dynamo::errors::{Role, TxFailure};
 use crate::dynamo::items::AssistantItem;
 use crate::dynamo::keys::{Key, ASSISTANT_PREFIX};
-use crate::dynamo::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx, Values};
+use crate::dynamo::table::{attr, backoff, from_item, n, s, to_item, DynamoStore, Item, Tx, Values, RACE_ATTEMPTS};
 use crate::wire::rfc3339;
 
 pub(super) fn assistant_from(item: Item) -> Result<Assistant, StoreError> {
     from_item::<AssistantItem>(item)?.try_into()
+}
+
+/// The assistant's saga at its version.
+pub(super) fn saga_command(a: &Assistant) -> CommandEnvelope {
+    CommandEnvelope::sync_assistant(a.user_id.clone(), a.id, a.version)
 }
 
 impl DynamoStore {
@@ -47,45 +52,21 @@ impl DynamoStore {
         }
     }
 
-    /// A number's assistant connection, moved in one conditional write (version-guarded).
-    async fn set_number_assistant(
-        &self,
-        user: &UserId,
-        e164: &E164,
-        assistant: Option<AssistantId>,
-        extra_condition: &str,
-        extra_values: Values<'_>,
-        now: OffsetDateTime,
-    ) -> Result<(), WriteFailure> {
-        let mut values: Values<'_> = vec![(":pending", attr(&SyncState::Pending)), (":one", n(1)), (":now", s(rfc3339(now)))];
-        values.extend(extra_values);
-        let update = match assistant {
-            Some(a) => {
-                values.push((":a", s(a.to_string())));
-                "SET #ai = :a, #as = :pending, #v = #v + :one, #ua = :now REMOVE #ase"
-            }
-            None => "SET #as = :pending, #v = #v + :one, #ua = :now REMOVE #ai, #ase",
+    /// After a keyless create with a number was refused by the number's owner guard: the caller's
+    /// own pending assistant that reserved it, when it is the one this request would have made (a
+    /// retry of a request whose answer was lost).
+    async fn own_pending_assistant(&self, assistant: &Assistant, number: &PhoneNumber) -> Result<Option<Assistant>, StoreError> {
+        let Some(mine) =
+            self.get(&Key::number(&number.user_id, &number.e164)).await?.map(crate::dynamo::numbers::number_from).transpose()?
+        else {
+            return Ok(None);
         };
-        self.update_item(
-            &Key::number(user, e164),
-            update,
-            &format!("attribute_exists(pk){extra_condition}"),
-            &[
-                ("#ai", "assistant_id"),
-                ("#as", "assistant_sync"),
-                ("#ase", "assistant_sync_error"),
-                ("#v", "version"),
-                ("#ua", "updated_at"),
-                ("#st", "status"),
-                ("#sc", "sip_connection_id"),
-            ]
-            .into_iter()
-            .filter(|(k, _)| update.contains(k) || extra_condition.contains(k))
-            .collect::<Vec<_>>(),
-            values,
-        )
-        .await
-        .map(|_| ())
+        let Some(id) = mine.assistant_id.filter(|_| mine.status == NumberStatus::Pending) else { return Ok(None) };
+        match self.assistant_or_404(&assistant.user_id, id).await {
+            Ok(a) if a.status == AssistantStatus::Pending && a.fingerprint() == assistant.fingerprint() => Ok(Some(a)),
+            Ok(_) | Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -113,6 +94,8 @@ impl AssistantWriter for DynamoStore {
             None => Tx::new(),
         };
         tx.push(Role::Assistant, self.put(to_item(&AssistantItem::from(assistant))?, "attribute_not_exists(pk)", &[], vec![])?);
+        // The saga (it buys the reserved number): an outbox item of the same transaction.
+        tx.push(Role::Outbox, self.outbox_put(&assistant.user_id, &saga_command(assistant))?);
         let guard = match idempotency {
             Some((key, fingerprint)) => {
                 let (k, put) = self.idempotency_put(&assistant.user_id, "create-assistant", key, &assistant.id.to_string(), fingerprint)?;
@@ -130,7 +113,12 @@ impl AssistantWriter for DynamoStore {
                     return self.assistant_or_404(&assistant.user_id, id).await.map(Created::Replayed);
                 }
                 match reserve {
-                    Some(number) if c.failed(Role::OwnerGuard) || c.failed(Role::Record) => Err(self.purchase_refused(&c, number).await),
+                    Some(number) if c.failed(Role::OwnerGuard) => match self.own_pending_assistant(assistant, number).await? {
+                        // A keyless retry of this same request whose answer was lost.
+                        Some(mine) => Ok(Created::Replayed(mine)),
+                        None => Err(self.purchase_refused(&c, number).await),
+                    },
+                    Some(number) if c.failed(Role::Record) => Err(self.purchase_refused(&c, number).await),
                     _ => Err(StoreError::Conflict(Conflict::AlreadyExists)),
                 }
             }
@@ -168,27 +156,80 @@ impl AssistantWriter for DynamoStore {
             }
         }
         let update = format!("SET {} REMOVE #se", sets.join(", "));
-        self.write_assistant(user, id, &update, "attribute_exists(pk) AND #st = :active", &names, values, Conflict::AssistantNotActive)
-            .await
+        for attempt in 0..RACE_ATTEMPTS {
+            let current = self.assistant_or_404(user, id).await?;
+            if current.status != AssistantStatus::Active {
+                return Err(StoreError::Conflict(Conflict::AssistantNotActive));
+            }
+            let mut values = values.clone();
+            values.push((":was", n(current.version)));
+            let next = current.patched(patch, now);
+            let tx = Tx::new()
+                .with(Role::Record, self.update(&Key::assistant(user, id), &update, "#v = :was AND #st = :active", &names, values)?)
+                .with(Role::Outbox, self.outbox_put(user, &saga_command(&next))?);
+            match self.transact(tx).await {
+                // Answered as the write left it, never read back (the worker may have synced it).
+                Ok(()) => return Ok(next),
+                Err(TxFailure::Refused(_)) => backoff(attempt).await,
+                Err(TxFailure::Other(e)) => return Err(e),
+            }
+        }
+        Err(StoreError::Contended("the assistant kept changing while it was being updated".into()))
     }
 
     async fn mark_assistant_deleting(&self, user: &UserId, id: AssistantId, now: OffsetDateTime) -> Result<Assistant, StoreError> {
-        // A saga still running finishes first (its number is being bought): then the delete.
-        self.write_assistant(
-            user,
-            id,
-            "SET #st = :deleting, #v = #v + :one, #ua = :now",
-            "attribute_exists(pk) AND #st <> :pending",
-            &[("#st", "status"), ("#v", "version"), ("#ua", "updated_at")],
-            vec![
-                (":deleting", attr(&AssistantStatus::Deleting)),
-                (":pending", attr(&AssistantStatus::Pending)),
-                (":one", n(1)),
-                (":now", s(rfc3339(now))),
-            ],
-            Conflict::AssistantNotActive,
-        )
-        .await
+        for attempt in 0..RACE_ATTEMPTS {
+            let current = self.assistant_or_404(user, id).await?;
+            let key = Key::assistant(user, id);
+            let written = match current.status {
+                // A saga still running finishes first (its number is being bought): then the delete.
+                AssistantStatus::Pending => return Err(StoreError::Conflict(Conflict::AssistantNotActive)),
+                // Already being deleted: its saga written again (a repeated DELETE retries a delete
+                // that stopped), as long as it is still deleting at that version.
+                AssistantStatus::Deleting => {
+                    let (names, values) = (
+                        [("#v", "version"), ("#st", "status")],
+                        vec![(":v", n(current.version)), (":deleting", attr(&AssistantStatus::Deleting))],
+                    );
+                    if self.write_again(&key, "#v = :v AND #st = :deleting", &names, values, user, &saga_command(&current)).await? {
+                        return Ok(current);
+                    }
+                    false
+                }
+                AssistantStatus::Active | AssistantStatus::Failed => {
+                    let mut after = current.clone();
+                    after.status = AssistantStatus::Deleting;
+                    after.version += 1;
+                    after.updated_at = now;
+                    let tx = Tx::new()
+                        .with(
+                            Role::Record,
+                            self.update(
+                                &key,
+                                "SET #st = :deleting, #v = #v + :one, #ua = :now",
+                                "#v = :v AND #st = :was",
+                                &[("#st", "status"), ("#v", "version"), ("#ua", "updated_at")],
+                                vec![
+                                    (":deleting", attr(&AssistantStatus::Deleting)),
+                                    (":was", attr(&current.status)),
+                                    (":one", n(1)),
+                                    (":v", n(current.version)),
+                                    (":now", s(rfc3339(now))),
+                                ],
+                            )?,
+                        )
+                        .with(Role::Outbox, self.outbox_put(user, &saga_command(&after))?);
+                    match self.transact(tx).await {
+                        Ok(()) => return Ok(after),
+                        Err(TxFailure::Refused(_)) => false,
+                        Err(TxFailure::Other(e)) => return Err(e),
+                    }
+                }
+            };
+            debug_assert!(!written);
+            backoff(attempt).await;
+        }
+        Err(StoreError::Contended("the assistant kept changing while it was being deleted".into()))
     }
 
     async fn connect_number(
@@ -198,77 +239,90 @@ impl AssistantWriter for DynamoStore {
         assistant: Option<AssistantId>,
         now: OffsetDateTime,
     ) -> Result<PhoneNumber, StoreError> {
-        let current = self.number_or_404(user, e164).await?;
-        if current.assistant_id == assistant && current.assistant_sync != Some(SyncState::Failed) {
-            return Ok(current);
-        }
-        let Some(a) = assistant else {
-            match self.set_number_assistant(user, e164, None, " AND #v = :v", vec![(":v", n(current.version))], now).await {
-                Ok(()) => return self.number_or_404(user, e164).await,
-                Err(WriteFailure::ConditionFailed) => {
-                    return Err(StoreError::Contended("the number changed while it was disconnected".into()))
+        for attempt in 0..RACE_ATTEMPTS {
+            let current = self.number_or_404(user, e164).await?;
+            if current.assistant_id == assistant && current.assistant_sync != Some(SyncState::Failed) {
+                if current.assistant_sync != Some(SyncState::Pending) {
+                    return Ok(current);
                 }
-                Err(WriteFailure::Other(e)) => return Err(e),
+                // As asked already, Vapi's side still to come: its sync written again.
+                if self
+                    .again(&current, "#as = :pending", vec![(":pending", attr(&SyncState::Pending))], &[("#as", "assistant_sync")])
+                    .await?
+                {
+                    return Ok(current);
+                }
+                backoff(attempt).await;
+                continue;
             }
-        };
-        if current.status != NumberStatus::Active {
-            return Err(StoreError::Conflict(Conflict::NumberNotActive));
-        }
-        if current.voice.is_some() {
-            return Err(StoreError::Conflict(Conflict::NumberVoiceInUse));
-        }
-        let tx = Tx::new()
-            .with(
-                Role::Record,
-                self.update(
-                    &Key::number(user, e164),
-                    "SET #ai = :a, #as = :pending, #v = #v + :one, #ua = :now REMOVE #ase",
-                    "#v = :v AND #st = :active AND attribute_not_exists(#sc)",
-                    &[
-                        ("#ai", "assistant_id"),
-                        ("#as", "assistant_sync"),
-                        ("#ase", "assistant_sync_error"),
-                        ("#v", "version"),
-                        ("#ua", "updated_at"),
-                        ("#st", "status"),
-                        ("#sc", "sip_connection_id"),
-                    ],
-                    vec![
-                        (":a", s(a.to_string())),
-                        (":pending", attr(&SyncState::Pending)),
-                        (":one", n(1)),
-                        (":now", s(rfc3339(now))),
-                        (":v", n(current.version)),
-                        (":active", attr(&NumberStatus::Active)),
-                    ],
-                )?,
-            )
-            .with(
-                Role::Assistant,
-                self.check(
-                    &Key::assistant(user, a),
-                    "#st = :active",
-                    &[("#st", "status")],
-                    vec![(":active", attr(&AssistantStatus::Active))],
-                )?,
-            );
-        match self.transact(tx).await {
-            Ok(()) => self.number_or_404(user, e164).await,
-            Err(TxFailure::Refused(c)) if c.failed(Role::Assistant) => Err(match self.get(&Key::assistant(user, a)).await? {
-                None => StoreError::NotFound,
-                Some(_) => StoreError::Conflict(Conflict::AssistantNotActive),
-            }),
-            Err(TxFailure::Refused(_)) => {
-                let now_n = self.number_or_404(user, e164).await?;
-                Err(if now_n.voice.is_some() {
-                    StoreError::Conflict(Conflict::NumberVoiceInUse)
-                } else if now_n.status != NumberStatus::Active {
-                    StoreError::Conflict(Conflict::NumberNotActive)
-                } else {
-                    StoreError::Contended("the number changed while it was connected".into())
-                })
+            let work = CommandEnvelope::sync_number(user.clone(), e164.clone(), current.version + 1);
+            let names = [
+                ("#ai", "assistant_id"),
+                ("#as", "assistant_sync"),
+                ("#ase", "assistant_sync_error"),
+                ("#v", "version"),
+                ("#ua", "updated_at"),
+                ("#st", "status"),
+                ("#sc", "sip_connection_id"),
+            ];
+            let mut values: Values<'_> =
+                vec![(":pending", attr(&SyncState::Pending)), (":one", n(1)), (":now", s(rfc3339(now))), (":v", n(current.version))];
+            let Some(a) = assistant else {
+                let update = "SET #as = :pending, #v = #v + :one, #ua = :now REMOVE #ai, #ase";
+                let used: Vec<(&str, &str)> = names.iter().copied().filter(|(k, _)| update.contains(k)).collect();
+                let tx = Tx::new()
+                    .with(Role::Record, self.update(&Key::number(user, e164), update, "#v = :v", &used, values)?)
+                    .with(Role::Outbox, self.outbox_put(user, &work)?);
+                match self.transact(tx).await {
+                    Ok(()) => return self.number_or_404(user, e164).await,
+                    Err(TxFailure::Refused(_)) => {
+                        backoff(attempt).await;
+                        continue;
+                    }
+                    Err(TxFailure::Other(e)) => return Err(e),
+                }
+            };
+            if current.status != NumberStatus::Active {
+                return Err(StoreError::Conflict(Conflict::NumberNotActive));
             }
-            Err(TxFailure::Other(e)) => Err(e),
+            if current.voice.is_some() {
+                return Err(StoreError::Conflict(Conflict::NumberVoiceInUse));
+            }
+            values.extend([(":a", s(a.to_string())), (":active", attr(&NumberStatus::Active))]);
+            let tx = Tx::new()
+                .with(
+                    Role::Record,
+                    self.update(
+                        &Key::number(user, e164),
+                        "SET #ai = :a, #as = :pending, #v = #v + :one, #ua = :now REMOVE #ase",
+                        "#v = :v AND #st = :active AND attribute_not_exists(#sc)",
+                        &names,
+                        values,
+                    )?,
+                )
+                .with(
+                    Role::Assistant,
+                    self.check(
+                        &Key::assistant(user, a),
+                        "#st = :active",
+                        &[("#st", "status")],
+                        vec![(":active", attr(&AssistantStatus::Active))],
+                    )?,
+                )
+                .with(Role::Outbox, self.outbox_put(user, &work)?);
+            match self.transact(tx).await {
+                Ok(()) => return self.number_or_404(user, e164).await,
+                Err(TxFailure::Refused(c)) if c.failed(Role::Assistant) => {
+                    return Err(match self.get(&Key::assistant(user, a)).await? {
+                        None => StoreError::NotFound,
+                        Some(_) => StoreError::Conflict(Conflict::AssistantNotActive),
+                    })
+                }
+                // The number changed since it was read: read it again.
+                Err(TxFailure::Refused(_)) => backoff(attempt).await,
+                Err(TxFailure::Other(e)) => return Err(e),
+            }
         }
+        Err(StoreError::Contended("the number kept changing while it was connected".into()))
     }
 }

@@ -1,15 +1,16 @@
 //! The saga's and the number sync's assistant writes (`AssistantSyncLedger`): what Vapi now holds.
 
 use async_trait::async_trait;
-use patchbay_domain::numbers::{NumberWriter, PhoneNumber};
+use patchbay_domain::numbers::{NumberStatus, PhoneNumber};
 use patchbay_domain::voice_ai::{AssistantStatus, AssistantSyncLedger};
 use patchbay_domain::{AssistantId, Conflict, StoreError, SyncError, SyncState, UserId, E164};
 use time::OffsetDateTime;
 
 use super::assistant_from;
-use crate::dynamo::errors::{Role, TxFailure, WriteFailure};
+use crate::dynamo::errors::{Role, TxFailure};
 use crate::dynamo::keys::Key;
-use crate::dynamo::table::{attr, n, s, DynamoStore, Tx, Values};
+use crate::dynamo::numbers::next_sync;
+use crate::dynamo::table::{attr, backoff, n, s, DynamoStore, Tx, Values, RACE_ATTEMPTS};
 use crate::wire::rfc3339;
 
 #[async_trait]
@@ -142,14 +143,84 @@ impl AssistantSyncLedger for DynamoStore {
         assistant: AssistantId,
         now: OffsetDateTime,
     ) -> Result<PhoneNumber, StoreError> {
-        match self.set_number_assistant(user, e164, None, " AND #ai = :was", vec![(":was", s(assistant.to_string()))], now).await {
-            Ok(()) | Err(WriteFailure::ConditionFailed) => self.number_or_404(user, e164).await,
-            Err(WriteFailure::Other(e)) => Err(e),
+        for attempt in 0..RACE_ATTEMPTS {
+            let current = self.number_or_404(user, e164).await?;
+            if current.assistant_id != Some(assistant) {
+                // Detached already (a redelivery), or connected elsewhere since: nothing to do here.
+                return Ok(current);
+            }
+            let tx = Tx::new()
+                .with(
+                    Role::Record,
+                    self.update(
+                        &Key::number(user, e164),
+                        "SET #as = :pending, #v = #v + :one, #ua = :now REMOVE #ai, #ase",
+                        "#v = :v AND #ai = :was",
+                        &[
+                            ("#ai", "assistant_id"),
+                            ("#as", "assistant_sync"),
+                            ("#ase", "assistant_sync_error"),
+                            ("#v", "version"),
+                            ("#ua", "updated_at"),
+                        ],
+                        vec![
+                            (":pending", attr(&SyncState::Pending)),
+                            (":one", n(1)),
+                            (":now", s(rfc3339(now))),
+                            (":v", n(current.version)),
+                            (":was", s(assistant.to_string())),
+                        ],
+                    )?,
+                )
+                .with(Role::Outbox, self.outbox_put(user, &next_sync(&current))?);
+            match self.transact(tx).await {
+                Ok(()) => return self.number_or_404(user, e164).await,
+                Err(TxFailure::Refused(_)) => backoff(attempt).await,
+                Err(TxFailure::Other(e)) => return Err(e),
+            }
         }
+        Err(StoreError::Contended("the number kept changing while it was detached".into()))
     }
 
-    async fn release_reserved(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<PhoneNumber, StoreError> {
-        self.mark_releasing(user, e164, now).await
+    async fn compensate(
+        &self,
+        user: &UserId,
+        id: AssistantId,
+        version: u64,
+        e164: &E164,
+        reason: &SyncError,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let number = match self.number_or_404(user, e164).await {
+            Ok(n) => Some(n),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e),
+        };
+        if !number.is_some_and(|n| matches!(n.status, NumberStatus::Active | NumberStatus::Lost)) {
+            // Nothing bought to give back (or its release is under way already).
+            return self.record_assistant_failed(user, id, version, reason, now).await;
+        }
+        let fail = self.update(
+            &Key::assistant(user, id),
+            "SET #st = :failed, #fl = :e, #ua = :now",
+            "#v = :v AND #st = :pending",
+            &[("#st", "status"), ("#fl", "failure"), ("#v", "version"), ("#ua", "updated_at")],
+            vec![
+                (":failed", attr(&AssistantStatus::Failed)),
+                (":pending", attr(&AssistantStatus::Pending)),
+                (":e", attr(reason)),
+                (":v", n(version)),
+                (":now", s(rfc3339(now))),
+            ],
+        )?;
+        match self.mark_releasing_with(user, e164, now, Some((Role::Assistant, fail))).await {
+            Ok(_) => Ok(()),
+            // It stopped being releasable meanwhile: the failure alone.
+            Err(StoreError::Conflict(Conflict::NumberNotActive)) | Err(StoreError::NotFound) => {
+                self.record_assistant_failed(user, id, version, reason, now).await
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn record_number_assistant(
