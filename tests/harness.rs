@@ -112,7 +112,10 @@ pub fn shared(parts: Parts) -> Shared {
                             visibility_timeout: Some(1),
                             idle: Duration::from_millis(50),
                         };
-                        tokio::spawn(poller.run(Worker::new(&wiring), stop_rx.clone()));
+                        // Messages come back 1 s after a failed delivery: a send's claim lease of 2 s
+                        // lets the next deliveries take over a claim whose holder was killed.
+                        let worker = Worker { send_lease: Duration::from_secs(2), ..Worker::new(&wiring) };
+                        tokio::spawn(poller.run(worker, stop_rx.clone()));
                     }
                     let api = if parts.api {
                         let router = server::router(&wiring, DevAuth::new(DEV_SECRET), hooks.clone());

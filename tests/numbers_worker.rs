@@ -12,7 +12,7 @@ use patchbay_domain::profiles::{MessagingProfile, NewProfile, ProfileName, Profi
 use patchbay_domain::{CarrierName, CarrierProfileId, CommandEnvelope, IdempotencyKey, E164};
 use patchbay_e2e::{record, Parts, TestEnv};
 use patchbay_local::poller::Poller;
-use patchbay_worker::Handled;
+use patchbay_worker::{Handled, Worker};
 use serde_json::json;
 use time::OffsetDateTime;
 use wiremock::matchers::{body_json, body_string_contains, header_exists, method, path, query_param};
@@ -21,7 +21,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 #[path = "numbers_worker/helpers.rs"]
 mod helpers;
 
-use helpers::{empty_incoming, number, pending_purchase, telnyx, telnyx_number_life, twilio, twilio_number, uid, with, worker, SID};
+use helpers::{
+    empty_incoming, number, pending_purchase, queued_message, telnyx, telnyx_number_life, twilio, twilio_number, uid, with, worker, SID,
+};
 
 const PARTS: Parts = Parts { api: false, worker: false };
 
@@ -399,4 +401,97 @@ async fn a_send_is_retried_after_a_5xx_and_never_sent_twice() {
     );
     // SQS delivers the command once more: nothing is sent again (wiremock checks the counts on drop).
     assert_eq!(w.handle(&record(&cmd, 3)).await, Handled::Done(SyncOutcome::UpToDate));
+}
+
+/// crash-audit F3: a send's claim has a lease. A delivery that died between its claim and the
+/// carrier (or between the carrier and `record_sent`) left the message `sending` with no carrier id;
+/// once the lease has run out, the next delivery asks the carrier, adopts what it sent, and sends
+/// only what it has not. A claim whose lease still runs is retried, never dropped.
+#[tokio::test]
+async fn a_send_whose_delivery_died_is_taken_over_after_its_lease() {
+    use patchbay_domain::messaging::{Claim, MessageStatus, SendLedger};
+    let _one = SERIAL.lock().await;
+    let env = TestEnv::new(PARTS).await;
+    let server = MockServer::start().await;
+    let lease = Duration::from_secs(2);
+    let w = Worker { send_lease: lease, ..worker(&env, with(CarrierName::Twilio, twilio(&server, 2000)), 5) };
+    let u = uid();
+    let cid = "7a09cdc3-8948-47f0-aa62-74ac943d6c58";
+    let before = queued_message(&env, &u, &number(1010), CarrierName::Twilio, cid, "+16465550110", "died before the carrier").await;
+    let after = queued_message(&env, &u, &number(1011), CarrierName::Twilio, cid, "+16465550111", "died after the carrier").await;
+    let held = queued_message(&env, &u, &number(1012), CarrierName::Twilio, cid, "+16465550112", "still held").await;
+    let messages = format!("/2010-04-01/Accounts/{SID}/Messages.json");
+    // The carrier has the second message only (its delivery died before recording it).
+    Mock::given(method("GET"))
+        .and(path(messages.clone()))
+        .and(query_param("To", "+16465550111"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"messages": [
+            {"sid": "SM_other", "body": "something else", "date_created": "Mon, 01 Jan 2024 00:00:00 +0000"},
+            {"sid": "SM_after", "body": "died after the carrier"}
+        ]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(messages.clone()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"messages": []})))
+        .mount(&server)
+        .await;
+    // Sent exactly once, and only the message the carrier does not have.
+    Mock::given(method("POST"))
+        .and(path(messages.clone()))
+        .and(body_string_contains("Body=died+before+the+carrier"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": "SM_before"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(messages))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": "SM_twice"})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    // Three deliveries claimed the messages and died: two long ago, one just now.
+    let long_ago = OffsetDateTime::now_utc() - Duration::from_secs(30);
+    for (m, at) in [(&before, long_ago), (&after, long_ago), (&held, OffsetDateTime::now_utc())] {
+        let claim = env.store.claim_send(&u, &m.conversation_id, &m.id.to_string(), at, lease).await.unwrap();
+        assert!(matches!(claim, Claim::Fresh(_)), "{claim:?}");
+    }
+    let cmd = |m: &patchbay_domain::messaging::Message| CommandEnvelope::send_sms(u.clone(), m.conversation_id.clone(), m.id.to_string());
+    assert_eq!(w.handle(&record(&cmd(&before), 2)).await, Handled::Done(SyncOutcome::Created));
+    assert_eq!(w.handle(&record(&cmd(&after), 2)).await, Handled::Done(SyncOutcome::Updated));
+    assert!(matches!(w.handle(&record(&cmd(&held), 2)).await, Handled::Retry(r) if r.contains("claimed")));
+    for (m, want) in [(&before, Some("SM_before")), (&after, Some("SM_after")), (&held, None)] {
+        let got = env.store.get_message(&u, &m.conversation_id, &m.id.to_string()).await.unwrap();
+        let status = if want.is_some() { MessageStatus::Sent } else { MessageStatus::Sending };
+        assert_eq!((got.status, got.carrier_message_id.as_deref()), (status, want), "{}", m.text);
+    }
+    // Redelivered once more: nothing is sent or looked up again.
+    assert_eq!(w.handle(&record(&cmd(&before), 3)).await, Handled::Done(SyncOutcome::UpToDate));
+    assert_eq!(w.handle(&record(&cmd(&after), 3)).await, Handled::Done(SyncOutcome::UpToDate));
+}
+
+/// crash-audit F3, for a carrier that cannot be asked (Telnyx has no message search): a send whose
+/// delivery died is recorded `failed` with `send_outcome_unknown` (visible and counted), never sent
+/// a second time.
+#[tokio::test]
+async fn a_telnyx_send_whose_delivery_died_fails_visibly_and_is_not_sent_twice() {
+    use patchbay_domain::messaging::{MessageStatus, SendLedger};
+    let _one = SERIAL.lock().await;
+    let env = TestEnv::new(PARTS).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/messages")).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
+    let lease = Duration::from_secs(2);
+    let w = Worker { send_lease: lease, ..worker(&env, with(CarrierName::Telnyx, telnyx(&server)), 5) };
+    let u = uid();
+    let m =
+        queued_message(&env, &u, &number(1013), CarrierName::Telnyx, "8a09cdc3-8948-47f0-aa62-74ac943d6c58", "+16465550113", "hi").await;
+    env.store
+        .claim_send(&u, &m.conversation_id, &m.id.to_string(), OffsetDateTime::now_utc() - Duration::from_secs(30), lease)
+        .await
+        .unwrap();
+    let cmd = CommandEnvelope::send_sms(u.clone(), m.conversation_id.clone(), m.id.to_string());
+    assert!(matches!(w.handle(&record(&cmd, 2)).await, Handled::Done(SyncOutcome::Failed(r)) if r.code == "send_outcome_unknown"));
+    let got = env.store.get_message(&u, &m.conversation_id, &m.id.to_string()).await.unwrap();
+    assert_eq!(got.status, MessageStatus::Failed);
 }

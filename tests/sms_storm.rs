@@ -68,7 +68,9 @@ async fn receipts_and_inbound_out_of_order_and_duplicated() {
         // Set-up, done as a client would: a call that ran out of the store's tries is made again.
         let (id, carrier_id) = (m.id.to_string(), format!("tx-{}", m.id));
         as_client(|| env.store.queue_outbound(&sms, &sender, &m, None)).await;
-        assert!(as_client(|| env.store.claim_send(&m.user_id, &m.conversation_id, &id)).await.is_some());
+        let lease = std::time::Duration::from_secs(60);
+        let claim = as_client(|| env.store.claim_send(&m.user_id, &m.conversation_id, &id, OffsetDateTime::now_utc(), lease)).await;
+        assert!(matches!(claim, patchbay_domain::messaging::Claim::Fresh(_)), "{claim:?}");
         as_client(|| env.store.record_sent(&m, &carrier_id, time::OffsetDateTime::now_utc())).await;
         outbound.push(m);
     }

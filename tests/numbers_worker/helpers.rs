@@ -120,3 +120,35 @@ pub(super) async fn telnyx_number_life(server: &MockServer, e164: &E164, number_
         .mount(server)
         .await;
 }
+
+/// An active number of `carrier` on the user's active profile (which the carrier knows as `cid`),
+/// ready to send from, and one queued message from it to `to` saying `text`.
+pub(super) async fn queued_message(
+    env: &TestEnv,
+    user: &UserId,
+    e164: &E164,
+    carrier: CarrierName,
+    cid: &str,
+    to: &str,
+    text: &str,
+) -> patchbay_domain::messaging::Message {
+    use patchbay_domain::messaging::{OutboundSms, Outbox};
+    use patchbay_domain::numbers::{NumberReader, NumberSyncLedger};
+    use patchbay_domain::profiles::{MessagingProfile, NewProfile, ProfileName, ProfileSyncLedger, ProfileWriter, WhitelistedDestinations};
+    let n = pending_purchase(env, user, e164, carrier).await;
+    env.store.record_active(user, e164, n.version, &format!("id-{}", e164.as_str()), OffsetDateTime::now_utc()).await.unwrap();
+    let profile = MessagingProfile::new(
+        user.clone(),
+        NewProfile { name: ProfileName::parse("Sends").unwrap(), whitelisted_destinations: WhitelistedDestinations::all() },
+        OffsetDateTime::now_utc(),
+    );
+    env.store.create_profile(&profile, None).await.unwrap();
+    let carrier_profile = patchbay_domain::CarrierProfileId::parse(cid).unwrap();
+    env.store.record_synced(user, profile.id, 1, &carrier_profile, OffsetDateTime::now_utc()).await.unwrap();
+    env.store.activate_profile(user, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+    patchbay_domain::numbers::assign(&env.store, user, e164, profile.id, OffsetDateTime::now_utc()).await.unwrap();
+    let sms = OutboundSms::new(e164.clone(), E164::parse(to).unwrap(), text.into()).unwrap();
+    let m = sms.into_message(user, carrier, OffsetDateTime::now_utc());
+    env.store.queue_outbound(&sms, &env.store.get_number(user, e164).await.unwrap(), &m, None).await.unwrap();
+    m
+}

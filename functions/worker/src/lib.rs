@@ -16,7 +16,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use patchbay_adapters::Wiring;
 use patchbay_domain::dialer::{sync_connection, ConnectionSyncLedger, Dialers, SipRoute, SipSecrets};
 use patchbay_domain::kernel::sync::SyncOutcome;
-use patchbay_domain::messaging::{send_sms, SendLedger, SendPorts};
+use patchbay_domain::messaging::{send_sms, SendLedger, SendPorts, SEND_LEASE};
 use patchbay_domain::numbers::{sync_number, Carriers, NumberPorts, NumberSyncLedger, PurchasePorts};
 use patchbay_domain::profiles::{sync_profile, ProfileCarrier, ProfileSyncLedger};
 use patchbay_domain::voice_ai::{sync_assistant, AssistantRoute, AssistantSyncLedger, SagaPorts, VapiServer, VoiceAi};
@@ -39,6 +39,9 @@ pub struct Worker {
     pub vapi_server: VapiServer,
     /// The queue's `maxReceiveCount`: the delivery with this count is the last one.
     pub max_receive_count: u32,
+    /// How long a send's claim holds its message (`PATCHBAY_SEND_LEASE_SECONDS`, default 60 s; the
+    /// local stack and tests shorten it with their visibility timeout).
+    pub send_lease: Duration,
 }
 
 /// The time one command may take (several carrier calls of up to 8 s are rare; two are common): a
@@ -85,6 +88,10 @@ impl Worker {
             voice_ai: w.voice_ai().clone(),
             vapi_server: w.vapi_server.clone(),
             max_receive_count: w.max_receive_count(),
+            send_lease: std::env::var("PATCHBAY_SEND_LEASE_SECONDS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(SEND_LEASE, Duration::from_secs),
         }
     }
 
@@ -146,6 +153,7 @@ impl Worker {
                     numbers: self.numbers.as_ref(),
                     profiles: self.profiles.as_ref(),
                     carriers: &self.carriers,
+                    lease: self.send_lease,
                 };
                 send_sms(ports, user_id, conversation_id, message_id, final_attempt, OffsetDateTime::now_utc()).await
             }

@@ -52,7 +52,13 @@ pub(crate) async fn up() -> Result<(), Error> {
         carriers.sandbox = Some(Arc::new(SandboxCarrier { webhooks: sandbox_hooks.clone(), ..Default::default() }));
     }
     let wiring = wiring.with_carriers(carriers).with_webhooks(server::dev_webhook_keys(&format!("http://127.0.0.1:{port}"))?);
-    let worker = Worker::new(&wiring);
+    let visibility: Option<i32> = std::env::var("PATCHBAY_LOCAL_VISIBILITY_TIMEOUT").ok().and_then(|v| v.parse().ok());
+    // A shortened visibility timeout shortens a send's claim lease with it (twice the timeout), so
+    // that a killed delivery's message is taken over on its next deliveries, not sent to the DLQ.
+    let worker = match visibility {
+        Some(v) => Worker { send_lease: Duration::from_secs(2 * v.max(1) as u64), ..Worker::new(&wiring) },
+        None => Worker::new(&wiring),
+    };
 
     let auth = DevAuth::from_env();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -60,7 +66,7 @@ pub(crate) async fn up() -> Result<(), Error> {
     let poller = Poller {
         sqs: aws_sdk_sqs::Client::new(&stack.sdk),
         queue_url: wiring.config.work_queue_url.clone(),
-        visibility_timeout: std::env::var("PATCHBAY_LOCAL_VISIBILITY_TIMEOUT").ok().and_then(|v| v.parse().ok()),
+        visibility_timeout: visibility,
         idle: Duration::from_millis(250),
     };
     let poll_task = tokio::spawn(poller.run(worker, stop_rx.clone()));

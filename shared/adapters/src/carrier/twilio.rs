@@ -11,6 +11,7 @@ use patchbay_domain::numbers::{AvailableNumber, ListedNumber, NumberCarrier, Num
 use patchbay_domain::{CarrierName, CarrierProfileId, E164};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 use crate::outbound::is_retryable_status;
 use crate::outbound::{self as http, RequestBuilder, Response};
@@ -64,6 +65,22 @@ struct Incoming {
     phone_number: Option<String>,
     #[serde(default)]
     sms_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MessageList {
+    #[serde(default)]
+    messages: Vec<SentMessage>,
+}
+
+#[derive(Deserialize)]
+struct SentMessage {
+    sid: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+    /// RFC 2822, as Twilio writes dates.
+    #[serde(default)]
+    date_created: Option<String>,
 }
 
 /// Pages the reconciler follows at most (1,000 numbers each) before it gives up on a listing.
@@ -218,6 +235,19 @@ impl NumberCarrier for TwilioClient {
     async fn set_messaging_profile(&self, _carrier_number_id: &str, _profile: Option<&CarrierProfileId>) -> Result<(), CarrierError> {
         // Messaging profiles are Patchbay's (and Telnyx's) notion; a Twilio number has nothing to change.
         Ok(())
+    }
+
+    async fn find_sent(&self, from: &E164, to: &E164, text: &str, since: OffsetDateTime) -> Result<Option<String>, CarrierError> {
+        // `DateSent>` filters by day; the creation time and the body pick the message out of it.
+        let day = since.date().to_string();
+        let query = [("From", from.as_str()), ("To", to.as_str()), ("DateSent>", day.as_str()), ("PageSize", "100")];
+        let res = self.send(self.http.get(self.url("/Messages.json")).query(&query)).await?;
+        let list: MessageList = res.json().map_err(unreadable)?;
+        Ok(list.messages.into_iter().find_map(|m| {
+            let created =
+                m.date_created.as_deref().and_then(|d| OffsetDateTime::parse(d, &time::format_description::well_known::Rfc2822).ok());
+            (m.body.as_deref() == Some(text) && created.is_none_or(|c| c >= since)).then_some(m.sid).flatten()
+        }))
     }
 
     async fn send_sms(&self, from: &E164, to: &E164, text: &str, _profile: Option<&CarrierProfileId>) -> Result<String, CarrierError> {

@@ -1,5 +1,7 @@
 //! What messaging needs from outside: the store's inbox, conversations, outbox and send ledger.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
@@ -69,16 +71,37 @@ pub trait Outbox: Send + Sync {
     ) -> Result<Created<Message>, StoreError>;
 }
 
+/// What a send's claim found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Claimed from `queued`: nobody asked the carrier yet.
+    Fresh(Message),
+    /// Taken over from a claim whose lease ran out: the carrier may have it already.
+    Stale(Message),
+    /// Claimed by a delivery whose lease still runs: retry later (its holder may have died).
+    Held,
+    /// Nothing left to send (sent, final, or gone).
+    Done,
+}
+
 /// The worker's send: claim a queued message once and record what the carrier said.
 #[async_trait]
 pub trait SendLedger: Send + Sync {
     async fn get_message(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Message, StoreError>;
 
-    /// Worker: `queued` → `sending`, so a redelivered command never sends twice; answers the message
-    /// as claimed, `None` if it is not queued (or gone).
-    async fn claim_send(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Option<Message>, StoreError>;
+    /// Worker: `queued` → `sending` with a lease (when it was claimed), so a redelivered command
+    /// never sends twice; or a `sending` message with no carrier id whose lease ran out (its holder
+    /// died, or lost its `record_sent`) taken over as `Claim::Stale`.
+    async fn claim_send(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        message_id: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<Claim, StoreError>;
 
-    /// Worker: a transient carrier failure: `sending` → `queued`, to be retried.
+    /// Worker: a transient carrier failure: `sending` → `queued` (the lease given back), to be retried.
     async fn release_send(&self, message: &Message) -> Result<(), StoreError>;
 
     /// Worker: the carrier took it: `sent`, its id, and the index receipts are routed by, in one transaction.

@@ -140,6 +140,13 @@ pub trait NumberCarrier: Send + Sync {
     async fn set_messaging_profile(&self, carrier_number_id: &str, profile: Option<&CarrierProfileId>) -> Result<(), CarrierError>;
     /// Send a text from one of this account's numbers; answers the carrier's message id.
     async fn send_sms(&self, from: &E164, to: &E164, text: &str, profile: Option<&CarrierProfileId>) -> Result<String, CarrierError>;
+    /// A text this account sent from `from` to `to` since `since` (a send whose answer or record was
+    /// lost): its id, or `None` when the carrier has none. `Err(NotConfigured)` when the carrier
+    /// cannot be asked (Telnyx has no message search).
+    async fn find_sent(&self, from: &E164, to: &E164, text: &str, since: OffsetDateTime) -> Result<Option<String>, CarrierError> {
+        let _ = (from, to, text, since);
+        Err(CarrierError::NotConfigured(format!("{} cannot look up sent messages", self.name())))
+    }
     /// Every number of the account, in service (the reconciler).
     async fn list_numbers(&self) -> Result<Vec<ListedNumber>, CarrierError> {
         Err(CarrierError::NotConfigured(format!("{} cannot list numbers", self.name())))

@@ -37,6 +37,8 @@ pub struct SandboxAccount {
     pub hold_orders: bool,
     /// Order id → (number, completed).
     pub orders: std::collections::BTreeMap<String, (String, bool)>,
+    /// Every text sent, in order: (its id, from, to, text, when).
+    pub sent: Vec<(String, String, String, String, time::OffsetDateTime)>,
 }
 
 /// The sandbox's delivery receipts: Telnyx-format `message.sent` then `message.finalized`, signed
@@ -304,8 +306,18 @@ impl NumberCarrier for SandboxCarrier {
         Ok(())
     }
 
-    async fn send_sms(&self, from: &E164, to: &E164, _text: &str, _profile: Option<&CarrierProfileId>) -> Result<String, CarrierError> {
+    async fn find_sent(&self, from: &E164, to: &E164, text: &str, since: time::OffsetDateTime) -> Result<Option<String>, CarrierError> {
+        Ok(self.with(|a| {
+            a.sent
+                .iter()
+                .find(|(_, f, t, x, at)| f == from.as_str() && t == to.as_str() && x == text && *at >= since)
+                .map(|(id, ..)| id.clone())
+        }))
+    }
+
+    async fn send_sms(&self, from: &E164, to: &E164, text: &str, _profile: Option<&CarrierProfileId>) -> Result<String, CarrierError> {
         let id = format!("sbx-msg-{}", Uuid::new_v4());
+        self.with(|a| a.sent.push((id.clone(), from.to_string(), to.to_string(), text.to_owned(), time::OffsetDateTime::now_utc())));
         if let Some(w) = &self.webhooks {
             w.clone().receipts(id.clone(), from.to_string(), to.to_string());
         }

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use outbound::final_counter;
 use patchbay_domain::calls::Counters;
 use patchbay_domain::messaging::{
-    keyword, Contact, Conversation, ConversationStore, Inbound, InboundSms, Inbox, Keyword, Message, MessageStatus, Receipt, ReceiptOutcome,
+    keyword, Contact, Conversation, ConversationStore, Inbound, InboundSms, Inbox, Keyword, Message, Receipt, ReceiptOutcome,
 };
 use patchbay_domain::{CarrierName, Conflict, ConversationId, Cursor, Limit, Page, StoreError, UserId, E164};
 use time::OffsetDateTime;
@@ -39,19 +39,6 @@ fn message_key(m: &Message) -> Key {
 }
 
 impl DynamoStore {
-    /// `from` → `to`, only if the message is in `from` (one conditional update). False if it was not.
-    async fn move_status(&self, m: &Message, from: MessageStatus, to: MessageStatus) -> Result<bool, StoreError> {
-        let values = vec![(":to", attr(&to)), (":r", n(u64::from(to.rank()))), (":from", attr(&from))];
-        match self
-            .update_item(&message_key(m), "SET #st = :to, #r = :r", "#st = :from", &[("#st", "status"), ("#r", "status_rank")], values)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(WriteFailure::ConditionFailed) => Ok(false),
-            Err(WriteFailure::Other(e)) => Err(e),
-        }
-    }
-
     /// The once-only guard of a webhook event (expires after `EVENT_TTL`), to go in its transaction
     /// under `Role::EventGuard`.
     fn event_guard(&self, carrier: CarrierName, event_id: &str, now: OffsetDateTime) -> Result<TransactWriteItem, StoreError> {

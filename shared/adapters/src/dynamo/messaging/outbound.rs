@@ -1,10 +1,12 @@
 //! Outbound messages: the send API's one write (`Outbox`) and the worker's send ledger (`SendLedger`), with the counters a final status moves.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use patchbay_domain::calls::Counters;
 use patchbay_domain::kernel::provider::Created;
-use patchbay_domain::messaging::{Message, MessageStatus, OutboundSms, Outbox, SendLedger};
+use patchbay_domain::messaging::{Claim, Message, MessageStatus, OutboundSms, Outbox, SendLedger};
 use patchbay_domain::numbers::NumberStatus;
 use patchbay_domain::{CommandEnvelope, Conflict, ConversationId, IdempotencyKey, StoreError, SyncError, UserId};
 use time::OffsetDateTime;
@@ -14,8 +16,12 @@ use crate::dynamo::errors::{Role, TxFailure, WriteFailure};
 use crate::dynamo::items::{corrupt, CarrierMessageItem, MessageItem};
 use crate::dynamo::keys::Key;
 use crate::dynamo::stats::day_of;
-use crate::dynamo::table::{attr, n, s, to_item, DynamoStore, Tx};
+use crate::dynamo::table::{attr, backoff, n, s, to_item, DynamoStore, Tx, RACE_ATTEMPTS};
 use crate::wire::rfc3339;
+
+/// How many more times `record_sent` runs its transaction (each with the toolkit's own retries)
+/// when collisions or throttling outlast one.
+const RECORD_SENT_ROUNDS: u32 = 6;
 
 #[async_trait]
 impl Outbox for DynamoStore {
@@ -116,26 +122,74 @@ impl SendLedger for DynamoStore {
         self.get(&Key::message(user, conversation, message_id)).await?.map(message_from).transpose()?.ok_or(StoreError::NotFound)
     }
 
-    async fn claim_send(&self, user: &UserId, conversation: &ConversationId, message_id: &str) -> Result<Option<Message>, StoreError> {
+    async fn claim_send(
+        &self,
+        user: &UserId,
+        conversation: &ConversationId,
+        message_id: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
+        let now_s = now.unix_timestamp();
         let values = vec![
             (":to", attr(&MessageStatus::Sending)),
             (":r", n(u64::from(MessageStatus::Sending.rank()))),
             (":from", attr(&MessageStatus::Queued)),
+            (":now", AttributeValue::N(now_s.to_string())),
+            (":stale", AttributeValue::N((now_s - lease.as_secs() as i64).to_string())),
+            (":none", n(0)),
         ];
-        // The claim answers the message as it now is: one request instead of a read and a write.
-        self.update_mapped(
-            &Key::message(user, conversation, message_id),
-            "SET #st = :to, #r = :r",
-            "#st = :from",
-            &[("#st", "status"), ("#r", "status_rank")],
-            values,
-            message_from,
-        )
-        .await
+        let key = Key::message(user, conversation, message_id);
+        // One request instead of a read and a write. `previous_claim` keeps the claim it replaces
+        // (0: none, claimed from `queued`), so the answer says whether this is a takeover.
+        let claimed = self
+            .update_mapped(
+                &key,
+                "SET #st = :to, #r = :r, #pc = if_not_exists(#ca, :none), #ca = :now",
+                "#st = :from OR (#st = :to AND attribute_not_exists(#cid) AND (attribute_not_exists(#ca) OR #ca < :stale))",
+                &[
+                    ("#st", "status"),
+                    ("#r", "status_rank"),
+                    ("#ca", "claimed_at"),
+                    ("#pc", "previous_claim"),
+                    ("#cid", "carrier_message_id"),
+                ],
+                values,
+                |item| {
+                    let previous = matches!(item.get("previous_claim"), Some(AttributeValue::N(v)) if v != "0");
+                    message_from(item).map(|m| if previous { Claim::Stale(m) } else { Claim::Fresh(m) })
+                },
+            )
+            .await?;
+        if let Some(claim) = claimed {
+            return Ok(claim);
+        }
+        // Not claimable: held by a live lease, or past `sending`, or gone.
+        Ok(match self.get(&key).await?.map(message_from).transpose()? {
+            Some(m) if m.status == MessageStatus::Sending && m.carrier_message_id.is_none() => Claim::Held,
+            _ => Claim::Done,
+        })
     }
 
     async fn release_send(&self, m: &Message) -> Result<(), StoreError> {
-        self.move_status(m, MessageStatus::Sending, MessageStatus::Queued).await.map(|_| ())
+        let values = vec![
+            (":to", attr(&MessageStatus::Queued)),
+            (":r", n(u64::from(MessageStatus::Queued.rank()))),
+            (":from", attr(&MessageStatus::Sending)),
+        ];
+        match self
+            .update_item(
+                &message_key(m),
+                "SET #st = :to, #r = :r REMOVE #ca, #pc",
+                "#st = :from",
+                &[("#st", "status"), ("#r", "status_rank"), ("#ca", "claimed_at"), ("#pc", "previous_claim")],
+                values,
+            )
+            .await
+        {
+            Ok(_) | Err(WriteFailure::ConditionFailed) => Ok(()),
+            Err(WriteFailure::Other(e)) => Err(e),
+        }
     }
 
     async fn record_sent(&self, m: &Message, carrier_message_id: &str, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -168,7 +222,19 @@ impl SendLedger for DynamoStore {
                 )?,
             )
             .with(Role::CarrierRoute, self.put(route.clone(), route_condition, &[], route_values())?);
-        match self.transact(tx).await {
+        // Nothing but this write knows the carrier's id: collisions and throttling are retried for
+        // far longer than any other write's budget before the delivery gives up.
+        let mut result = self.transact(tx.clone()).await;
+        for attempt in 0..RECORD_SENT_ROUNDS {
+            match &result {
+                Err(TxFailure::Other(StoreError::Contended(_))) => {
+                    backoff(attempt + RACE_ATTEMPTS / 2).await;
+                    result = self.transact(tx.clone()).await;
+                }
+                _ => break,
+            }
+        }
+        match result {
             Ok(()) => Ok(()),
             Err(TxFailure::Refused(c)) if c.failed(Role::CarrierRoute) => {
                 Err(StoreError::Corrupt(format!("carrier message id {carrier_message_id} already routes to another message")))

@@ -92,7 +92,7 @@ fn condition_of(condition: &str) -> Option<String> {
 }
 
 /// A transaction being assembled: each item with its role.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Tx {
     items: Vec<TransactWriteItem>,
     roles: Vec<Role>,
