@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use futures::stream::{self, StreamExt};
 use patchbay_adapters::webhooks::vapi_signature;
+use patchbay_e2e::calls::{call_event, report};
 use patchbay_e2e::{s, telnyx, user, Parts, TestEnv};
 use patchbay_local::server::DEV_VAPI_SECRET;
 use reqwest::Method;
@@ -52,27 +53,6 @@ async fn sandbox_call(env: &TestEnv, to: &str, seconds: u32) {
 fn today() -> String {
     let d = time::OffsetDateTime::now_utc().date();
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
-
-async fn post_vapi(env: &TestEnv, body: &str, headers: &[(&str, String)]) -> u16 {
-    let mut req = env.http.post(env.api("/webhooks/vapi")).header("content-type", "application/json").body(body.to_owned());
-    for (k, v) in headers {
-        req = req.header(*k, v);
-    }
-    req.send().await.unwrap().status().as_u16()
-}
-
-fn report(call_id: &str, number: &str, seconds: u32, cost: f64) -> String {
-    let end = time::OffsetDateTime::now_utc();
-    let start = end - time::Duration::seconds(i64::from(seconds));
-    json!({"message": {
-        "type": "end-of-call-report", "endedReason": "customer-ended-call",
-        "call": {"id": call_id, "type": "inboundPhoneCall", "customer": {"number": "+14155550123"}},
-        "phoneNumber": {"number": number},
-        "startedAt": patchbay_adapters::wire::rfc3339(start), "endedAt": patchbay_adapters::wire::rfc3339(end),
-        "durationSeconds": seconds, "cost": cost, "artifact": {}, "analysis": {}
-    }})
-    .to_string()
 }
 
 #[tokio::test]
@@ -178,10 +158,10 @@ async fn vapi_webhooks_are_verified_before_anything_is_stored() {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let body = report("sig-ok-1", "+13035550131", 10, 0.01);
     // The shared secret header, and the timed HMAC.
-    assert_eq!(post_vapi(&env, &body, &[("x-vapi-secret", DEV_VAPI_SECRET.into())]).await, 200);
+    assert_eq!(env.post_vapi(&body, &[("x-vapi-secret", DEV_VAPI_SECRET.into())]).await, 200);
     let body2 = report("sig-ok-2", "+13035550131", 20, 0.02);
     let sig = vapi_signature(&secret, &now.to_string(), body2.as_bytes()).unwrap();
-    assert_eq!(post_vapi(&env, &body2, &[("x-signature", sig.clone()), ("x-timestamp", now.to_string())]).await, 200);
+    assert_eq!(env.post_vapi(&body2, &[("x-signature", sig.clone()), ("x-timestamp", now.to_string())]).await, 200);
     // Refused, nothing stored: a wrong secret, a tampered body, a stale or future timestamp, no header.
     let refused = [
         (report("sig-bad-1", "+13035550131", 5, 0.0), vec![("x-vapi-secret", "not-the-secret".to_owned())]),
@@ -196,34 +176,22 @@ async fn vapi_webhooks_are_verified_before_anything_is_stored() {
     for (b, h) in &refused {
         // The stale case signs the exact body it sends.
         let h: Vec<(&str, String)> = h.iter().map(|(k, v)| (*k, v.clone())).collect();
-        assert_eq!(post_vapi(&env, b, &h).await, 401, "{h:?}");
+        assert_eq!(env.post_vapi(b, &h).await, 401, "{h:?}");
     }
     let future = (now + 400).to_string();
     let b = report("sig-bad-5", "+13035550131", 5, 0.0);
     let h = vec![("x-signature", vapi_signature(&secret, &future, b.as_bytes()).unwrap()), ("x-timestamp", future)];
-    assert_eq!(post_vapi(&env, &b, &h).await, 401);
+    assert_eq!(env.post_vapi(&b, &h).await, 401);
     let calls = env.until(&token, "/v1/calls", |b| b["data"].as_array().unwrap().len() == 2).await;
     assert!(calls["data"].as_array().unwrap().iter().all(|c| c["id"].as_str().unwrap().starts_with("vapi-sig-ok-")), "{calls}");
     // A duplicate changes nothing; a report for a number nobody owns is acknowledged and dropped.
-    assert_eq!(post_vapi(&env, &body, &[("x-vapi-secret", DEV_VAPI_SECRET.into())]).await, 200);
-    assert_eq!(post_vapi(&env, &report("nobody-1", "+13035550199", 5, 0.0), &[("x-vapi-secret", DEV_VAPI_SECRET.into())]).await, 200);
+    assert_eq!(env.post_vapi(&body, &[("x-vapi-secret", DEV_VAPI_SECRET.into())]).await, 200);
+    assert_eq!(env.post_vapi(&report("nobody-1", "+13035550199", 5, 0.0), &[("x-vapi-secret", DEV_VAPI_SECRET.into())]).await, 200);
     let (_, d) = env.call(&token, Method::GET, "/v1/dashboard", None).await;
     assert_eq!(
         (d["totals"]["calls"].as_i64(), d["totals"]["call_seconds"].as_i64(), d["totals"]["cost"].as_str()),
         (Some(2), Some(30), Some("0.03"))
     );
-}
-
-/// A signed Telnyx call event.
-fn call_event(event_id: &str, kind: &str, session: &str, connection: &str, at: time::OffsetDateTime, extra: Value) -> String {
-    let mut payload = json!({"call_control_id": format!("v3:{session}"), "call_session_id": session, "connection_id": connection,
-        "from": "+14155550123", "to": "+17185550141", "direction": "incoming"});
-    if let (Some(p), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
-        p.extend(e.clone());
-    }
-    json!({"data": {"event_type": kind, "id": event_id, "occurred_at": patchbay_adapters::wire::rfc3339(at), "record_type": "event", "payload": payload},
-        "meta": {"attempt": 1, "delivered_to": "https://example.com/webhooks/telnyx"}})
-    .to_string()
 }
 
 #[tokio::test]
@@ -292,7 +260,7 @@ async fn a_storm_of_duplicated_reordered_call_events_counts_each_call_once() {
                         let (sig, ts) = telnyx::signed(&telnyx::signer(), time::OffsetDateTime::now_utc().unix_timestamp(), body);
                         env.post_telnyx(body, Some(&sig), Some(&ts)).await
                     }
-                    Hook::Vapi(body) => post_vapi(env, body, &[("x-vapi-secret", DEV_VAPI_SECRET.into())]).await,
+                    Hook::Vapi(body) => env.post_vapi(body, &[("x-vapi-secret", DEV_VAPI_SECRET.into())]).await,
                 }
             }
         })
@@ -416,7 +384,7 @@ async fn provider_routes_live_and_die_with_their_resource() {
 
     // A report that names no assistant, on the assistant's number: the dashboard names it all the same.
     let body = report("f16-by-number", "+13125550104", 30, 0.05);
-    assert_eq!(post_vapi(&env, &body, &[("x-vapi-secret", DEV_VAPI_SECRET.to_owned())]).await, 200);
+    assert_eq!(env.post_vapi(&body, &[("x-vapi-secret", DEV_VAPI_SECRET.to_owned())]).await, 200);
     let dash = env.until(&token, "/v1/dashboard", |b| b["assistants"].as_array().is_some_and(|a| !a.is_empty())).await;
     assert_eq!(dash["assistants"][0]["name"], "Desk", "{dash}");
 
@@ -459,7 +427,7 @@ async fn calls_are_listed_by_when_they_started_newest_first() {
             "durationSeconds": 20, "cost": 0.01, "artifact": {}, "analysis": {}
         }})
         .to_string();
-        assert_eq!(post_vapi(&env, &body, &[("x-vapi-secret", DEV_VAPI_SECRET.to_owned())]).await, 200);
+        assert_eq!(env.post_vapi(&body, &[("x-vapi-secret", DEV_VAPI_SECRET.to_owned())]).await, 200);
     }
     let list = env.until(&token, "/v1/calls?limit=50", |b| b["data"].as_array().is_some_and(|d| d.len() == 10)).await;
     let ids: Vec<&str> = list["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();

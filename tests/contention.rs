@@ -1,21 +1,29 @@
-//! Nothing lost under contention. Real DynamoDB cancels colliding transactions
-//! (`TransactionConflict`) and throttles; the emulator never does, so the fault layer injects both
-//! between the functions and the emulator. One scenario, run twice on the local stack (sandbox
-//! carrier, the worker polling, clients and the sandbox's receipts retrying 5xx as real ones do):
-//! with 25% of DynamoDB writes and transactions answered with a collision and 10% of calls throttled,
-//! then with the layer off. Each run drives purchases (some refused by the sandbox), releases,
-//! profiles with concurrent activations, assignments, 50 sends with their receipts and 100 inbound
-//! webhooks (30 of them duplicates, shuffled, concurrent), and asserts from the table: every valid
-//! request ended 2xx (never 409/422/5xx), every send `delivered`, every purchase `active` or
-//! `failed` with its number freed, every release gone with its guard, unread counts exact, one active
-//! profile per user.
+//! Nothing lost, whatever DynamoDB and Lambda do. Real DynamoDB cancels colliding transactions
+//! (`TransactionConflict`), throttles, and applies writes whose answers are then lost; Lambdas die
+//! between two awaits. The emulator does none of it, so the fault layer injects all four between the
+//! functions and the emulator. One scenario, run three times on the local stack (sandbox carrier,
+//! the outbox relay and the worker polling, clients and the sandbox's receipts retrying 5xx as real
+//! ones do): with 25% collisions and 10% throttling; with 20% collisions, 10% throttling, 10% lost
+//! answers and 5% of invocations killed (API requests, webhooks, worker batches, relay batches);
+//! and with the layer off. Each run drives purchases (some refused by the sandbox, some keyless),
+//! releases, profiles (one keyless) with concurrent activations, assignments, 50 sends with their
+//! receipts, 100 inbound webhooks (30 duplicates, shuffled, concurrent), SIP connections with a
+//! number and their call events, assistants that buy a picked number (keyless) and their call
+//! reports (every call webhook sent twice), and the release of a number on a connection and of one
+//! on an assistant. It asserts from the table: every valid request ended 2xx (never 404/409/422/5xx),
+//! every send `delivered`, every purchase `active` or `failed` with its number freed, every release
+//! gone with its guard, unread counts exact, one active profile per user, every call counted once
+//! (its route found) and the dashboard equal to a recount, and nothing left `pending`, `releasing`,
+//! `sending`, `queued` or `deleting`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use futures::stream::{self, StreamExt};
+use patchbay_e2e::calls::{call_event, report};
 use patchbay_e2e::{eventually, s, shuffle, user, Parts, TestEnv};
 use patchbay_local::faults::Faults;
+use patchbay_local::server::DEV_VAPI_SECRET;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -58,6 +66,19 @@ struct Sender {
     uid: String,
     token: String,
     number: String,
+}
+
+/// What of a user is still on its way somewhere: a state that a command, a saga or a receipt has
+/// yet to move (`pending`, `releasing`, `sending`, `queued`, `deleting`), as `sk attribute=value`.
+async fn in_flight(env: &TestEnv, uid: &str) -> Vec<String> {
+    let attributes = ["status", "sync_state", "profile_sync", "voice_sync", "assistant_sync"];
+    env.user_items(uid)
+        .await
+        .iter()
+        .flat_map(|it| attributes.iter().map(move |k| (s(it, "sk"), *k, s(it, k))))
+        .filter(|(_, _, v)| matches!(v.as_str(), "pending" | "releasing" | "sending" | "queued" | "deleting"))
+        .map(|(sk, k, v)| format!("{sk} {k}={v}"))
+        .collect()
 }
 
 async fn scenario(env: &TestEnv, area: &str, tag: &str) {
@@ -139,7 +160,7 @@ async fn scenario(env: &TestEnv, area: &str, tag: &str) {
         let path = format!("/v1/phone-numbers/{}", num(*line));
         match line {
             110..=112 | 150.. => {
-                answers.note("release", env.call(&owner.token, Method::DELETE, &path, None).await.0);
+                answers.note(format!("release {}", num(*line)), env.call(&owner.token, Method::DELETE, &path, None).await.0);
             }
             113 => {
                 let p = &profiles[k % USERS][0];
@@ -197,6 +218,74 @@ async fn scenario(env: &TestEnv, area: &str, tag: &str) {
         answers.note("inbound webhook", st);
     }
 
+    // Keyless creates, retried on 5xx with no key: a purchase's retry finds the caller's own pending
+    // record and answers it; a profile's may make a second profile (the client's own doing).
+    let line = |base: u32, i: usize| num(base + i as u32);
+    for (i, sender) in senders.iter().enumerate() {
+        let (st, _) = env.call(&sender.token, Method::POST, "/v1/phone-numbers", Some(json!({"phone_number": line(120, i)}))).await;
+        answers.note("keyless buy", st);
+        let (st, _) = env.call(&sender.token, Method::POST, "/v1/messaging-profiles", Some(json!({"name": "Keyless"}))).await;
+        answers.note("keyless profile", st);
+    }
+    // Voice: per user a SIP connection with the keyless number as its primary, and an assistant that
+    // buys the number picked for it (keyless).
+    let mut voice = Vec::new();
+    for (i, sender) in senders.iter().enumerate() {
+        let (st, c) = create(env, &sender.token, "/v1/sip-connections", &format!("{tag}-conn-{i}"), json!({"name": "Phones"})).await;
+        answers.note("create sip connection", st);
+        let body = json!({"name": "Desk", "selected_phone_number": line(130, i)});
+        let (st, a) = env.call(&sender.token, Method::POST, "/v1/assistants", Some(body)).await;
+        answers.note("keyless assistant", st);
+        voice.push((c["id"].as_str().unwrap_or_default().to_owned(), a["id"].as_str().unwrap_or_default().to_owned()));
+    }
+    let mut carrier_conns = Vec::new();
+    for (i, (sender, (cid, aid))) in senders.iter().zip(&voice).enumerate() {
+        env.until(&sender.token, &format!("/v1/phone-numbers/{}", line(120, i)), |n| n["status"] == "active").await;
+        let conn = env.until(&sender.token, &format!("/v1/sip-connections/{cid}"), |c| c["sync_state"] == "synced").await;
+        carrier_conns.push(conn["carrier_connection_id"].as_str().unwrap_or_default().to_owned());
+        let path = format!("/v1/sip-connections/{cid}/phone-numbers/{}", line(120, i));
+        answers.note("assign to a sip connection", env.call(&sender.token, Method::PUT, &path, Some(json!({"role": "primary"}))).await.0);
+        env.until(&sender.token, &format!("/v1/assistants/{aid}"), |a| a["status"] == "active").await;
+    }
+    // Three calls on each connection and three to each assistant, every webhook sent twice, shuffled.
+    let mut hooks: Vec<(bool, String)> = Vec::new();
+    let start = time::OffsetDateTime::now_utc() - time::Duration::seconds(300);
+    for (i, (sender, conn)) in senders.iter().zip(&carrier_conns).enumerate() {
+        for k in 0..3 {
+            let session = format!("{tag}-{}-{k}", sender.uid);
+            let (answered, end) = (start + time::Duration::seconds(2), start + time::Duration::seconds(32));
+            let to = json!({"to": line(120, i)});
+            hooks.push((true, call_event(&format!("{session}-i"), "call.initiated", &session, conn, start, to.clone())));
+            hooks.push((true, call_event(&format!("{session}-a"), "call.answered", &session, conn, answered, to.clone())));
+            let hangup = json!({"to": line(120, i), "hangup_cause": "normal_clearing", "end_time": patchbay_adapters::wire::rfc3339(end)});
+            hooks.push((true, call_event(&format!("{session}-h"), "call.hangup", &session, conn, end, hangup)));
+            hooks.push((false, report(&format!("{session}-vapi"), &line(130, i), 20, 0.05)));
+        }
+    }
+    let again = hooks.clone();
+    hooks.extend(again);
+    shuffle(&mut hooks, 0x5ca1ab1e);
+    let statuses: Vec<u16> = stream::iter(hooks)
+        .map(|(telnyx, body)| async move {
+            match telnyx {
+                true => env.send_call_event(&body).await,
+                false => env.post_vapi(&body, &[("x-vapi-secret", DEV_VAPI_SECRET.into())]).await,
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for st in statuses {
+        answers.note("call webhook", st);
+    }
+    // A number on a SIP connection and a number on an assistant released.
+    for (i, sender) in senders.iter().enumerate() {
+        for base in [120, 130] {
+            let path = format!("/v1/phone-numbers/{}", line(base, i));
+            answers.note(format!("release {}", line(base, i)), env.call(&sender.token, Method::DELETE, &path, None).await.0);
+        }
+    }
+
     assert_eq!(answers.not_2xx(), vec![], "every valid request ends 2xx once clients retry 5xx ({} requests)", answers.count());
 
     // Every send delivered (the sandbox's receipts, retried on 5xx, went through).
@@ -238,8 +327,27 @@ async fn scenario(env: &TestEnv, area: &str, tag: &str) {
         assert_eq!(active, vec![profiles[u][0].clone()], "user {u}: one active profile");
         assert_eq!(env.table_pointer(&sender.uid).await, Some(profiles[u][0].clone()));
     }
+    // Voice converged: both released numbers gone with their guards, every call counted once (each
+    // found its route), the dashboard equal to a recount, and nothing left in flight anywhere.
+    for (i, sender) in senders.iter().enumerate() {
+        for base in [120, 130] {
+            let path = format!("/v1/phone-numbers/{}", line(base, i));
+            let gone = eventually(60, || async { (env.call(&sender.token, Method::GET, &path, None).await.0 == 404).then_some(()) }).await;
+            assert!(gone.is_some(), "{} was never released", line(base, i));
+            assert_eq!(env.owner_in_table(&line(base, i)).await, None, "the guard of {} is gone", line(base, i));
+        }
+        let items = env.user_items(&sender.uid).await;
+        let calls = items.iter().filter(|it| s(it, "sk").starts_with("CALL#")).count();
+        assert_eq!(calls, 6, "user {i}: three SIP calls and three assistant calls, each once");
+        let (_, d) = env.call(&sender.token, Method::GET, "/v1/dashboard", None).await;
+        assert_eq!(d["totals"]["calls"].as_u64(), Some(6), "user {i}: the dashboard counts what is stored: {d}");
+        let settled = eventually(60, || async { in_flight(env, &sender.uid).await.is_empty().then_some(()) }).await;
+        if settled.is_none() {
+            panic!("user {i}: still in flight: {:?}", in_flight(env, &sender.uid).await);
+        }
+    }
     eprintln!(
-        "{tag}: {} requests, all 2xx; {SENDS} sends delivered; every purchase, release, unread count and activation exact",
+        "{tag}: {} requests, all 2xx; {SENDS} sends delivered; every purchase, release, unread count, activation and call exact; nothing in flight",
         answers.count()
     );
 }
@@ -256,6 +364,21 @@ async fn with_dynamodb_contention_every_valid_request_ends_2xx_and_every_state_i
     let (calls, conflicts, throttles) = (calls - calls0, conflicts - conflicts0, throttles - throttles0);
     eprintln!("fault layer: {calls} DynamoDB calls, {conflicts} answered with a collision, {throttles} throttled");
     assert!(conflicts > 100 && throttles > 50, "the faults were injected: {conflicts} collisions, {throttles} throttles of {calls} calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_lost_answers_and_killed_invocations_too_every_resource_converges() {
+    let _one = SERIAL.lock().await;
+    let env = TestEnv::new(PARTS).await;
+    let control = env.shared.faults.clone().expect("this test needs the fault layer (PATCHBAY_TEST_FAULTS is off)");
+    let before = control.faults();
+    control.set(Faults { conflict: 0.20, throttle: 0.10, lost: 0.10, kill: 0.05 });
+    let (lost0, killed0, _) = control.snapshot_effects();
+    scenario(&env, "917", "every-fault").await;
+    let (lost, killed, _) = control.snapshot_effects();
+    control.set(before);
+    eprintln!("fault layer: {} answers lost, {} invocations killed", lost - lost0, killed - killed0);
+    assert!(lost - lost0 > 20 && killed - killed0 > 2, "the faults were injected: {} lost, {} killed", lost - lost0, killed - killed0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -400,7 +400,53 @@ pub mod telnyx {
     }
 }
 
+/// Call webhooks as the providers send them: Telnyx call-control events and Vapi end-of-call reports.
+pub mod calls {
+    use serde_json::{json, Value};
+
+    /// A Telnyx call event body (sign it with `telnyx::signed`).
+    pub fn call_event(event_id: &str, kind: &str, session: &str, connection: &str, at: time::OffsetDateTime, extra: Value) -> String {
+        let mut payload = json!({"call_control_id": format!("v3:{session}"), "call_session_id": session, "connection_id": connection,
+            "from": "+14155550123", "to": "+17185550141", "direction": "incoming"});
+        if let (Some(p), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        json!({"data": {"event_type": kind, "id": event_id, "occurred_at": patchbay_adapters::wire::rfc3339(at), "record_type": "event", "payload": payload},
+            "meta": {"attempt": 1, "delivered_to": "https://example.com/webhooks/telnyx"}})
+        .to_string()
+    }
+
+    /// A Vapi end-of-call report for a call to `number` that lasted `seconds`.
+    pub fn report(call_id: &str, number: &str, seconds: u32, cost: f64) -> String {
+        let end = time::OffsetDateTime::now_utc();
+        let start = end - time::Duration::seconds(i64::from(seconds));
+        json!({"message": {
+            "type": "end-of-call-report", "endedReason": "customer-ended-call",
+            "call": {"id": call_id, "type": "inboundPhoneCall", "customer": {"number": "+14155550123"}},
+            "phoneNumber": {"number": number},
+            "startedAt": patchbay_adapters::wire::rfc3339(start), "endedAt": patchbay_adapters::wire::rfc3339(end),
+            "durationSeconds": seconds, "cost": cost, "artifact": {}, "analysis": {}
+        }})
+        .to_string()
+    }
+}
+
 impl TestEnv {
+    /// POST a Vapi webhook with the given headers; answers the status.
+    pub async fn post_vapi(&self, body: &str, headers: &[(&str, String)]) -> u16 {
+        let mut req = self.http.post(self.api("/webhooks/vapi")).header("content-type", "application/json").body(body.to_owned());
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        req.send().await.expect("webhook").status().as_u16()
+    }
+
+    /// A signed Telnyx call event, signed now.
+    pub async fn send_call_event(&self, body: &str) -> u16 {
+        let (sig, ts) = telnyx::signed(&telnyx::signer(), time::OffsetDateTime::now_utc().unix_timestamp(), body);
+        self.post_telnyx(body, Some(&sig), Some(&ts)).await
+    }
+
     /// POST a Telnyx webhook (with whichever signature headers are given); answers the status.
     pub async fn post_telnyx(&self, body: &str, sig: Option<&str>, ts: Option<&str>) -> u16 {
         let mut req = self.http.post(self.api("/webhooks/telnyx")).header("content-type", "application/json").body(body.to_owned());

@@ -24,10 +24,12 @@
 //!   behaviour: a repeat of a token whose call succeeded (within 10 minutes) is answered with the
 //!   first answer and not applied again. A single-item write has no token: its repeat meets its own
 //!   effect (a conditional one fails its condition);
-//! - **kills** (`kill`): the invocation the call belongs to (a worker batch, an API request, a
-//!   webhook: whatever runs inside [`invocation`]) is abandoned at that call, before it is sent or
-//!   after it was applied, the way a timeout, an out-of-memory or a deploy ends a Lambda: nothing
-//!   after that point runs. Calls made outside an invocation (a test's own set-up) are never killed.
+//! - **kills** (`kill`): that share of invocations (a worker batch, an API request, a webhook:
+//!   whatever runs inside [`invocation`]) dies at a random one of its DynamoDB calls (each call of a
+//!   doomed invocation is its last with probability 1/3), before the call is sent or after it was
+//!   applied, the way a timeout, an out-of-memory or a deploy ends a Lambda: nothing after that point
+//!   runs. A doomed invocation that makes fewer calls finishes; with `kill=1` every invocation dies
+//!   at its first call. Calls made outside an invocation (a test's own set-up) are never killed.
 //!
 //! Only DynamoDB calls are touched (SQS and Secrets Manager pass through). The setting is
 //! `PATCHBAY_FAULTS`, e.g. `conflict=0.25,throttle=0.1,lost=0.1,kill=0.05`; the tests build it
@@ -181,10 +183,31 @@ impl std::fmt::Display for Faults {
 #[derive(Debug, Default)]
 pub struct Invocation {
     killed: AtomicBool,
+    /// Whether it is one of the `kill` share that die, decided at its first call: 0 not yet, 1 lives, 2 dies.
+    fate: std::sync::atomic::AtomicU8,
     notify: tokio::sync::Notify,
 }
 
+/// The chance that a doomed invocation dies at any one of its calls.
+const DIE_AT_CALL: f64 = 1.0 / 3.0;
+
 impl Invocation {
+    /// Whether this call is where the invocation dies.
+    fn dies_here(&self, kill_rate: f64, rng: &mut impl rand::Rng) -> bool {
+        let fate = match self.fate.load(Ordering::SeqCst) {
+            0 => {
+                let doomed = if rng.random_bool(kill_rate.clamp(0.0, 1.0)) { 2 } else { 1 };
+                match self.fate.compare_exchange(0, doomed, Ordering::SeqCst, Ordering::SeqCst) {
+                    Ok(_) => doomed,
+                    Err(decided) => decided,
+                }
+            }
+            decided => decided,
+        };
+        // `kill=1` (every invocation dies) dies at the first call: what the layer's own tests pin down.
+        fate == 2 && (kill_rate >= 1.0 || rng.random_bool(DIE_AT_CALL))
+    }
+
     fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
         self.notify.notify_one();
@@ -273,7 +296,7 @@ impl HttpConnector for FaultyConnector {
         let is_write = matches!(op.as_str(), "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems" | "BatchWriteItem");
         let lose = is_write && rng.random_bool(faults.lost.clamp(0.0, 1.0));
         // A kill needs an invocation to end; half die before the call is sent, half after it applied.
-        let kill = INVOCATION.try_with(Arc::clone).ok().filter(|_| rng.random_bool(faults.kill.clamp(0.0, 1.0)));
+        let kill = INVOCATION.try_with(Arc::clone).ok().filter(|inv| inv.dies_here(faults.kill, &mut rng));
         let kill_before = rng.random_bool(0.5);
         if let (Some(inv), true) = (&kill, kill_before) {
             control.kills.fetch_add(1, Ordering::Relaxed);

@@ -7,6 +7,7 @@
 //! | idempotency guard    | `USER#{user}` | `IDEMPOTENCY#{scope}#{key}`          |
 //! | phone number         | `USER#{user}` | `NUMBER#{e164}`                      |
 //! | number owner guard   | `NUMBER#{e164}` | `OWNER`                            |
+//! | removed number mark  | `USER#{user}` | `GONE#NUMBER#{e164}` (TTL, a day)    |
 //! | conversation         | `USER#{user}` | `CONV#{conversation id}` (GSI1: `USER#{user}#CONVS` / `{last activity}#{id}`) |
 //! | message              | `USER#{user}` | `MSG#{conversation id}#{message id}` |
 //! | contact              | `USER#{user}` | `CONTACT#{e164}`                     |
@@ -90,6 +91,11 @@ impl Key {
 
     pub fn number(user: &UserId, e164: &E164) -> Self {
         Self { pk: Self::user_pk(user), sk: format!("{NUMBER_PREFIX}{}", e164.as_str()) }
+    }
+
+    /// The mark that the user's record of a number was removed (released or forgotten).
+    pub fn number_gone(user: &UserId, e164: &E164) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("GONE#{NUMBER_PREFIX}{}", e164.as_str()) }
     }
 
     /// The one-owner guard of a number; also routes inbound traffic to its owner in one GetItem.

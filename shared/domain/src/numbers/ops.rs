@@ -44,7 +44,8 @@ impl From<StoreError> for NumberError {
 pub enum Release {
     /// The carrier release is queued.
     Releasing(Box<PhoneNumber>),
-    /// A failed purchase: its record is gone; there was nothing to release.
+    /// Nothing (left) to release: a failed purchase's record forgotten, or a number released or
+    /// forgotten by an earlier DELETE.
     Forgotten,
 }
 
@@ -89,7 +90,11 @@ impl Numbers<'_> {
     }
 
     pub async fn release(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<Release, NumberError> {
-        let current = self.store.get_number(user, e164).await?;
+        let current = match self.store.get_number(user, e164).await {
+            // Gone already: a repeated DELETE (its first answer lost) finds what it asked for.
+            Err(StoreError::NotFound) if self.store.was_removed(user, e164).await? => return Ok(Release::Forgotten),
+            other => other?,
+        };
         if current.status == NumberStatus::Failed {
             self.store.forget_failed(user, e164).await?;
             return Ok(Release::Forgotten);

@@ -46,8 +46,13 @@ pub trait NumberWriter: NumberReader + Send + Sync {
     /// first (`CallRoute::before_release`). A number already `releasing` is answered as it is.
     async fn mark_releasing(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<PhoneNumber, StoreError>;
 
-    /// Remove a failed purchase's record (its guard is already free).
+    /// Remove a failed purchase's record (its guard is already free), leaving a day-long mark that
+    /// the user's number is gone (`was_removed`).
     async fn forget_failed(&self, user: &UserId, e164: &E164) -> Result<(), StoreError>;
+
+    /// Whether the user's record of this number was removed within the last day (released, or a
+    /// failed purchase forgotten): a repeated DELETE finds it gone as asked, not unknown.
+    async fn was_removed(&self, user: &UserId, e164: &E164) -> Result<bool, StoreError>;
 
     /// Put an active number on a profile, in one transaction: the number's record (on no other
     /// profile: `Conflict(NumberOnAnotherProfile)`) and the profile's number count (the profile exists

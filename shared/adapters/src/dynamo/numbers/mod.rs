@@ -12,7 +12,7 @@ use patchbay_domain::{
 };
 use time::OffsetDateTime;
 
-use crate::dynamo::errors::{Cancellation, Role, TxFailure, WriteFailure};
+use crate::dynamo::errors::{Cancellation, Role, TxFailure};
 use crate::dynamo::items::{NumberItem, NumberOwnerItem};
 use crate::dynamo::keys::{Key, NUMBER_PREFIX};
 use crate::dynamo::table::{attr, backoff, from_item, n, s, to_item, DynamoStore, Item, Tx, Values, RACE_ATTEMPTS};
@@ -143,6 +143,18 @@ impl DynamoStore {
         self.update_number(user, e164, update, "#v = :v", &names, values).await
     }
 
+    /// The mark that the user's record of `e164` was removed, kept a day (TTL), in the removing
+    /// transaction.
+    pub(crate) fn gone_mark(&self, user: &UserId, e164: &E164) -> Result<TransactWriteItem, StoreError> {
+        let key = Key::number_gone(user, e164);
+        let expires = OffsetDateTime::now_utc().unix_timestamp() + 24 * 3600;
+        let item: Item = [("pk", s(key.pk)), ("sk", s(key.sk)), ("expires_at", AttributeValue::N(expires.to_string()))]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        self.put(item, "", &[], vec![])
+    }
+
     /// A repeated request that finds its change made: the number's sync at its current version
     /// written again, as long as the record is still at that version and `condition` holds.
     pub(crate) async fn again(
@@ -229,7 +241,20 @@ impl DynamoStore {
                 tx.push(*role, item.clone());
             }
             match self.transact(tx).await {
-                Ok(()) => return self.number_or_404(user, e164).await,
+                // Answered as the write left it, never read back: the release may be done (and the
+                // record gone) by the time a read would run.
+                Ok(()) => {
+                    let mut after = current;
+                    after.status = NumberStatus::Releasing;
+                    after.version += 1;
+                    after.updated_at = now;
+                    after.profile_sync = SyncState::Synced;
+                    after.messaging_profile_id = None;
+                    after.voice = None;
+                    after.voice_sync = None;
+                    after.voice_sync_error = None;
+                    return Ok(after);
+                }
                 Err(TxFailure::Refused(c)) if extra.as_ref().is_some_and(|(role, _)| c.failed(*role)) => {
                     return Err(StoreError::Conflict(Conflict::Stale))
                 }
@@ -310,14 +335,34 @@ impl NumberWriter for DynamoStore {
     }
 
     async fn forget_failed(&self, user: &UserId, e164: &E164) -> Result<(), StoreError> {
-        match self
-            .delete_item(&Key::number(user, e164), "#st = :failed", &[("#st", "status")], vec![(":failed", status(NumberStatus::Failed))])
-            .await
-        {
+        let tx = Tx::new()
+            .with(
+                Role::Record,
+                self.delete(
+                    &Key::number(user, e164),
+                    "#st = :failed",
+                    &[("#st", "status")],
+                    vec![(":failed", status(NumberStatus::Failed))],
+                )?,
+            )
+            .with(Role::Record, self.gone_mark(user, e164)?);
+        match self.transact(tx).await {
             Ok(()) => Ok(()),
-            Err(WriteFailure::ConditionFailed) => Err(StoreError::Conflict(Conflict::Stale)),
-            Err(WriteFailure::Other(e)) => Err(e),
+            Err(TxFailure::Refused(_)) => match self.was_removed(user, e164).await? {
+                // Forgotten already (this very call, its answer lost and sent again).
+                true => Ok(()),
+                false => Err(StoreError::Conflict(Conflict::Stale)),
+            },
+            Err(TxFailure::Other(e)) => Err(e),
         }
+    }
+
+    async fn was_removed(&self, user: &UserId, e164: &E164) -> Result<bool, StoreError> {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        Ok(self.get(&Key::number_gone(user, e164)).await?.is_some_and(|i| match i.get("expires_at") {
+            Some(AttributeValue::N(v)) => v.parse::<i64>().is_ok_and(|at| at > now),
+            _ => false,
+        }))
     }
 
     async fn assign_number(&self, user: &UserId, e164: &E164, profile: ProfileId, now: OffsetDateTime) -> Result<PhoneNumber, StoreError> {

@@ -103,7 +103,8 @@ impl NumberSyncLedger for DynamoStore {
                     vec![(":v", n(version)), (":releasing", status(NumberStatus::Releasing))],
                 )?,
             )
-            .with(Role::OwnerGuard, self.delete_guard(e164, user)?);
+            .with(Role::OwnerGuard, self.delete_guard(e164, user)?)
+            .with(Role::Record, self.gone_mark(user, e164)?);
         match self.transact(tx).await {
             Ok(()) => Ok(()),
             Err(TxFailure::Refused(_)) => Err(StoreError::Conflict(Conflict::Stale)),
