@@ -115,7 +115,9 @@ async fn users_racing_for_one_number_get_one_owner() {
             }
         }
         assert_eq!(owner_in_table(&env, &number).await.as_deref(), Some(users[winners[0]].0.as_str()));
-        // The owner buying it again is told so.
+        // The owner buying it again, once it is theirs, is told so (while it is still pending, a
+        // keyless buy is a retry of the first and answered with it).
+        env.until(&users[winners[0]].1, &format!("/v1/phone-numbers/{number}"), |n| n["status"] == "active").await;
         let (st, body) = buy(&env, &users[winners[0]].1, &number).await;
         assert_eq!((st, body["code"].as_str()), (409, Some("number_already_owned")));
     }
