@@ -216,3 +216,53 @@ async fn passwords_are_stored_before_the_record_names_them() {
     assert!(ops.rotate_password(&u, c.id, now()).await.is_err());
     assert_eq!(secrets.get_password(c.id, None).await.unwrap(), None, "no secret re-created for a deleted connection");
 }
+
+/// crash-audit F7: a command whose last delivery fails leaves its resource visibly `failed`
+/// (`retries_exhausted`), never waiting in flight for a command that is now in the dead-letter queue:
+/// here a SIP connection whose password never arrived and a number whose profile never reached the
+/// carrier, each on the queue's last delivery (`max_receive_count`).
+#[tokio::test]
+async fn a_last_delivery_that_fails_records_retries_exhausted() {
+    use patchbay_domain::profiles::ProfileReader;
+    use patchbay_e2e::record;
+    use patchbay_worker::{Handled, Worker};
+    let env = TestEnv::new(PARTS).await;
+    let u = uid();
+    let w = Worker { max_receive_count: 3, ..Worker::new(&env.wiring) };
+    // A connection whose secret is missing (a record older than passwords stored first).
+    let c =
+        patchbay_domain::dialer::SipConnection::new(u.clone(), ConnectionName::parse("No password").unwrap(), CarrierName::Sandbox, now());
+    env.store.create_connection(&c, None).await.unwrap();
+    let cmd = patchbay_domain::CommandEnvelope::sync_connection(u.clone(), c.id, c.version);
+    assert!(matches!(w.handle(&record(&cmd, 1)).await, Handled::Retry(_)));
+    assert_eq!(env.store.get_connection(&u, c.id).await.unwrap().sync_state, SyncState::Pending, "not the last delivery: still pending");
+    assert!(matches!(w.handle(&record(&cmd, 3)).await, Handled::Retry(_)), "still given back, so the queue dead-letters it");
+    let got = env.store.get_connection(&u, c.id).await.unwrap();
+    assert_eq!((got.sync_state, got.sync_error.map(|e| e.code)), (SyncState::Failed, Some("retries_exhausted".to_owned())));
+
+    // A Telnyx number on a profile Telnyx does not have yet (nothing reaches the carrier).
+    let telnyx = patchbay_adapters::carrier::TelnyxClient::new(
+        "http://127.0.0.1:9",
+        secrecy::SecretString::from("KEY_unused"),
+        std::time::Duration::from_secs(1),
+    )
+    .unwrap();
+    let carriers = patchbay_domain::numbers::Carriers { telnyx: Some(std::sync::Arc::new(telnyx)), ..Default::default() };
+    let w = Worker { carriers, ..w };
+    let e164 = number(6);
+    let n = PhoneNumber::new_purchase(u.clone(), e164.clone(), CarrierName::Telnyx, now());
+    env.store.create_purchase(&n, None).await.unwrap();
+    env.store.record_active(&u, &e164, n.version, "telnyx-number-6", now()).await.unwrap();
+    let profile = MessagingProfile::new(
+        u.clone(),
+        NewProfile { name: ProfileName::parse("Not yet").unwrap(), whitelisted_destinations: WhitelistedDestinations::all() },
+        now(),
+    );
+    env.store.create_profile(&profile, None).await.unwrap();
+    assert_eq!(env.store.get_profile(&u, profile.id).await.unwrap().carrier_profile_id, None);
+    let on = env.store.assign_number(&u, &e164, profile.id, now()).await.unwrap();
+    let cmd = patchbay_domain::CommandEnvelope::sync_number(u.clone(), e164.clone(), on.version);
+    assert!(matches!(w.handle(&record(&cmd, 3)).await, Handled::Retry(_)));
+    let n = env.store.get_number(&u, &e164).await.unwrap();
+    assert_eq!((n.profile_sync, n.profile_sync_error.map(|e| e.code)), (SyncState::Failed, Some("retries_exhausted".to_owned())));
+}

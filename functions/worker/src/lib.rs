@@ -16,11 +16,12 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use patchbay_adapters::Wiring;
 use patchbay_domain::dialer::{sync_connection, ConnectionSyncLedger, Dialers, SipRoute, SipSecrets};
 use patchbay_domain::kernel::sync::SyncOutcome;
+use patchbay_domain::kernel::sync::{exhausted, SyncError};
 use patchbay_domain::messaging::{send_sms, SendLedger, SendPorts, SEND_LEASE};
 use patchbay_domain::numbers::{sync_number, Carriers, NumberPorts, NumberSyncLedger, PurchasePorts};
 use patchbay_domain::profiles::{sync_profile, ProfileCarrier, ProfileSyncLedger};
 use patchbay_domain::voice_ai::{sync_assistant, AssistantRoute, AssistantSyncLedger, SagaPorts, VapiServer, VoiceAi};
-use patchbay_domain::{Command, CommandEnvelope};
+use patchbay_domain::{dialer, messaging, numbers, profiles, voice_ai, Command, CommandEnvelope, StoreError};
 use time::OffsetDateTime;
 
 pub struct Worker {
@@ -196,7 +197,48 @@ impl Worker {
                 tracing::info!(message_id, command = %envelope.id, ?outcome, "command done");
                 Handled::Done(outcome)
             }
-            Err(e) => self.give_back(message_id, receive_count, final_attempt, format!("{}: {e}", envelope.id)),
+            Err(e) => {
+                let reason = format!("{}: {e}", envelope.id);
+                if final_attempt {
+                    // The queue will not deliver this again: the resource records why, instead of
+                    // waiting in flight for a command that is now in the dead-letter queue.
+                    if let Err(store) = self.give_up(&envelope.command, &exhausted(&e.to_string())).await {
+                        tracing::error!(message_id, command = %envelope.id, error = %store, "could not record the give-up");
+                    }
+                }
+                self.give_back(message_id, receive_count, final_attempt, reason)
+            }
+        }
+    }
+
+    /// Record on the command's resource that its last delivery failed (each capability's
+    /// `give_up`: whatever is still in flight becomes `failed` with `retries_exhausted`).
+    async fn give_up(&self, command: &Command, reason: &SyncError) -> Result<(), StoreError> {
+        let now = OffsetDateTime::now_utc();
+        match command {
+            Command::SyncMessagingProfile { user_id, profile_id } => {
+                profiles::give_up(self.profiles.as_ref(), user_id, *profile_id, reason, now).await
+            }
+            Command::SendSms { user_id, conversation_id, message_id } => {
+                messaging::give_up(self.sends.as_ref(), user_id, conversation_id, message_id, reason, now).await
+            }
+            Command::SyncPhoneNumber { user_id, phone_number } => {
+                let (sip, assistant) = (self.sip_route(), self.assistant_route());
+                let ports = NumberPorts {
+                    store: self.numbers.as_ref(),
+                    profiles: self.profiles.as_ref(),
+                    carriers: &self.carriers,
+                    sip: &sip,
+                    assistant: &assistant,
+                };
+                numbers::give_up(ports, user_id, phone_number, reason, now).await
+            }
+            Command::SyncAssistant { user_id, assistant_id } => {
+                voice_ai::give_up(self.assistants.as_ref(), self.numbers.as_ref(), user_id, *assistant_id, reason, now).await
+            }
+            Command::SyncSipConnection { user_id, connection_id } => {
+                dialer::give_up(self.connections.as_ref(), user_id, *connection_id, reason, now).await
+            }
         }
     }
 

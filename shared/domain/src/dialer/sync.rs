@@ -10,9 +10,27 @@ use crate::dialer::ports::{ConnectionSyncLedger, SecretError, SipSecrets};
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{ConnectionId, UserId};
 use crate::kernel::provider::CarrierError;
-use crate::kernel::sync::{settle, SyncOutcome, SyncRetry, SyncState};
+use crate::kernel::sync::{gave_up, settle, SyncError, SyncOutcome, SyncRetry, SyncState};
 use crate::numbers::model::PhoneNumber;
 use crate::numbers::ports::CallRoute;
+
+/// The last delivery of a connection's sync failed: a connection still `pending` (or `deleting`)
+/// records why (`retries_exhausted`; a delete stays deleting).
+pub async fn give_up(
+    store: &dyn ConnectionSyncLedger,
+    user: &UserId,
+    id: ConnectionId,
+    reason: &SyncError,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    match store.get_connection(user, id).await {
+        Ok(c) if matches!(c.sync_state, SyncState::Pending | SyncState::Deleting) => {
+            gave_up(store.record_connection_failed(user, id, c.version, reason, now).await)
+        }
+        Ok(_) | Err(StoreError::NotFound) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 /// The worker side: bring the carrier's credential connection in line with the record (create it,
 /// push a rename, (de)activation or new password, or delete it with its secret).
@@ -154,6 +172,13 @@ pub struct SipRoute<'a> {
 impl CallRoute for SipRoute<'_> {
     fn pending(&self, n: &PhoneNumber) -> bool {
         n.voice_sync == Some(SyncState::Pending)
+    }
+
+    async fn give_up(&self, n: &PhoneNumber, reason: &SyncError, now: OffsetDateTime) -> Result<(), StoreError> {
+        if !self.pending(n) {
+            return Ok(());
+        }
+        gave_up(self.store.record_voice_failed(&n.user_id, &n.e164, n.version, reason, now).await)
     }
 
     async fn push(&self, n: &PhoneNumber, final_attempt: bool, now: OffsetDateTime) -> Result<SyncOutcome, SyncRetry> {

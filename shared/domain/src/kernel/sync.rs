@@ -67,6 +67,20 @@ pub enum SyncRetry {
 /// The recorded reason of a sync whose transient failures outlasted its deliveries.
 pub const RETRIES_EXHAUSTED: &str = "retries_exhausted";
 
+/// What a resource records when its command's last delivery failed (`retries_exhausted`, the last
+/// failure's words): visible, instead of a state that waits for a command that will never come.
+pub fn exhausted(last: &str) -> SyncError {
+    SyncError { code: RETRIES_EXHAUSTED.to_owned(), message: format!("gave up after the queue's last delivery; last: {last}") }
+}
+
+/// A give-up write's outcome: a record that moved on (or went) meanwhile has a newer command.
+pub fn gave_up(r: Result<(), StoreError>) -> Result<(), StoreError> {
+    match r {
+        Err(StoreError::Conflict(_)) | Err(StoreError::NotFound) => Ok(()),
+        other => other,
+    }
+}
+
 /// The carrier's side of the protocol: what a sync records when a carrier call ends for good.
 impl CarrierError {
     /// What is recorded on a resource when a carrier call ends for good: the carrier's own code

@@ -8,7 +8,7 @@ use crate::kernel::error::StoreError;
 use crate::kernel::ids::{ConversationId, UserId};
 use crate::kernel::provider::CarrierError;
 use crate::kernel::sync::{SyncError, SyncOutcome, SyncRetry};
-use crate::messaging::model::Message;
+use crate::messaging::model::{Message, MessageStatus};
 use crate::messaging::ports::{Claim, SendLedger};
 use crate::numbers::ops::Carriers;
 use crate::numbers::ports::NumberReader;
@@ -118,6 +118,32 @@ async fn record_sent(
             tracing::error!(message = %m.id, carrier_message = %id, error = %e, "sent, but the carrier's id could not be recorded");
             Err(SyncRetry::Store(e))
         }
+    }
+}
+
+/// The last delivery of a send failed: a message not yet at the carrier's word is recorded `failed`
+/// (`retries_exhausted`, or `send_outcome_unknown` for one that was claimed: the carrier may have
+/// it), counted, and never left `queued` or `sending`.
+pub async fn give_up(
+    store: &dyn SendLedger,
+    user: &UserId,
+    conversation: &ConversationId,
+    message_id: &str,
+    reason: &SyncError,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let m = match store.get_message(user, conversation, message_id).await {
+        Ok(m) => m,
+        Err(StoreError::NotFound) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    match m.status {
+        MessageStatus::Queued => store.record_send_failed(&m, reason, now).await,
+        MessageStatus::Sending if m.carrier_message_id.is_none() => {
+            let unknown = SyncError { code: "send_outcome_unknown".into(), message: reason.message.clone() };
+            store.record_send_failed(&m, &unknown, now).await
+        }
+        _ => Ok(()),
     }
 }
 

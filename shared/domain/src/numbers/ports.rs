@@ -184,6 +184,12 @@ pub trait CallRoute: Send + Sync {
     /// permanent one, it is recorded as this side's `failed`.
     async fn push(&self, n: &PhoneNumber, final_attempt: bool, now: OffsetDateTime) -> Result<SyncOutcome, SyncRetry>;
 
+    /// The number's command ran out of deliveries: this side, still `pending` at `n.version`, is
+    /// recorded `failed` with `reason`. Nothing by default.
+    async fn give_up(&self, _n: &PhoneNumber, _reason: &SyncError, _now: OffsetDateTime) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Before the carrier releases the number: let go of it at this side's provider. `Err` keeps the
     /// number `releasing` and retries the release. Nothing to do by default.
     async fn before_release(&self, _n: &PhoneNumber) -> Result<(), SyncRetry> {

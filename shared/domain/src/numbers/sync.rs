@@ -7,7 +7,7 @@ use crate::kernel::error::StoreError;
 use crate::kernel::ids::UserId;
 use crate::kernel::phone::E164;
 use crate::kernel::provider::{CarrierError, CarrierName};
-use crate::kernel::sync::{settle, SyncOutcome, SyncRetry, SyncState};
+use crate::kernel::sync::{gave_up, settle, SyncError, SyncOutcome, SyncRetry, SyncState};
 use crate::numbers::model::{NumberStatus, PhoneNumber};
 use crate::numbers::ops::Carriers;
 use crate::numbers::ports::{CallRoute, NumberCarrier, NumberSyncLedger, Ownership, Purchase};
@@ -39,6 +39,37 @@ pub struct PurchasePorts<'a> {
 /// happen: the purchase; then, once active, its profile side, its SIP side and its assistant side,
 /// each on the record as the one before left it; on release, its call routes let go before the
 /// carrier releases it, then the record and its owner guard go.
+/// The last delivery of a number's sync failed: each side still `pending` is recorded `failed`
+/// (`retries_exhausted`), and a purchase with no carrier order open fails and frees the number (one
+/// whose order is open stays pending: the order may still complete, and the reconciler follows it).
+pub async fn give_up(
+    ports: NumberPorts<'_>,
+    user: &UserId,
+    e164: &E164,
+    reason: &SyncError,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let NumberPorts { store, sip, assistant, .. } = ports;
+    let n = match store.get_number(user, e164).await {
+        Ok(n) => n,
+        Err(StoreError::NotFound) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    match n.status {
+        NumberStatus::Pending if n.carrier_order_id.is_none() && n.assistant_id.is_none() => {
+            gave_up(store.record_purchase_failed(user, e164, n.version, reason, now).await)
+        }
+        NumberStatus::Active | NumberStatus::Lost => {
+            if n.profile_sync == SyncState::Pending {
+                gave_up(store.record_number_profile_failed(user, e164, n.version, reason, now).await)?;
+            }
+            sip.give_up(&n, reason, now).await?;
+            assistant.give_up(&n, reason, now).await
+        }
+        _ => Ok(()),
+    }
+}
+
 pub async fn sync_number(
     ports: NumberPorts<'_>,
     user: &UserId,

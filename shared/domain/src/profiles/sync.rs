@@ -5,9 +5,27 @@ use time::OffsetDateTime;
 use crate::kernel::error::{Conflict, StoreError};
 use crate::kernel::ids::{ProfileId, UserId};
 use crate::kernel::provider::CarrierError;
-use crate::kernel::sync::{SyncOutcome, SyncRetry, SyncState, RETRIES_EXHAUSTED};
+use crate::kernel::sync::{gave_up, SyncError, SyncOutcome, SyncRetry, SyncState, RETRIES_EXHAUSTED};
 use crate::profiles::model::MessagingProfile;
 use crate::profiles::ports::{CarrierProfileSpec, ProfileCarrier, ProfileSyncLedger};
+
+/// The last delivery of a profile's sync failed: a profile still `pending` (or `deleting`) records
+/// why (`retries_exhausted`; a delete stays deleting), and a redrive of the command resets it.
+pub async fn give_up(
+    store: &dyn ProfileSyncLedger,
+    user: &UserId,
+    id: ProfileId,
+    reason: &SyncError,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    match store.get_profile(user, id).await {
+        Ok(p) if matches!(p.sync_state, SyncState::Pending | SyncState::Deleting) => {
+            gave_up(store.record_sync_failed(user, id, p.version, p.sync_state, reason, now).await)
+        }
+        Ok(_) | Err(StoreError::NotFound) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 /// The worker side: bring the carrier's copy of one profile in line with the record.
 ///

@@ -12,10 +12,10 @@ use time::OffsetDateTime;
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{AssistantId, UserId};
 use crate::kernel::provider::CarrierError;
-use crate::kernel::sync::{settle, SyncError, SyncOutcome, SyncRetry, SyncState};
+use crate::kernel::sync::{gave_up, settle, SyncError, SyncOutcome, SyncRetry, SyncState};
 
 use crate::numbers::model::{NumberStatus, PhoneNumber};
-use crate::numbers::ports::CallRoute;
+use crate::numbers::ports::{CallRoute, NumberSyncLedger};
 use crate::numbers::sync::{purchase, PurchasePorts};
 use crate::voice_ai::model::{Assistant, AssistantSpec, AssistantStatus, NumberImport};
 use crate::voice_ai::ops::VapiServer;
@@ -34,6 +34,14 @@ pub struct AssistantRoute<'a> {
 impl CallRoute for AssistantRoute<'_> {
     fn pending(&self, n: &PhoneNumber) -> bool {
         n.assistant_sync == Some(SyncState::Pending)
+    }
+
+    async fn give_up(&self, n: &PhoneNumber, reason: &SyncError, now: OffsetDateTime) -> Result<(), StoreError> {
+        if !self.pending(n) {
+            return Ok(());
+        }
+        let vapi_id = n.vapi_phone_number_id.as_deref();
+        gave_up(self.store.record_number_assistant(&n.user_id, &n.e164, n.version, vapi_id, Err(reason), now).await)
     }
 
     async fn push(&self, n: &PhoneNumber, final_attempt: bool, now: OffsetDateTime) -> Result<SyncOutcome, SyncRetry> {
@@ -110,6 +118,43 @@ fn spec(a: &Assistant, server: &VapiServer) -> AssistantSpec {
         settings: a.settings.clone(),
         server_url: server.url.as_ref().map(|u| format!("{}/webhooks/vapi", u.trim_end_matches('/'))),
         server_secret: server.secret.clone(),
+    }
+}
+
+/// The last delivery of an assistant's saga failed: a pending assistant fails (`retries_exhausted`:
+/// it can then be deleted), a delete stays deleting with why, a settings change is recorded failed.
+/// A number reserved for it and still pending with no carrier order open is failed with it (its
+/// purchase is the saga's own step: no other command would settle it).
+pub async fn give_up(
+    store: &dyn AssistantSyncLedger,
+    numbers: &dyn NumberSyncLedger,
+    user: &UserId,
+    id: AssistantId,
+    reason: &SyncError,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let a = match store.get_assistant(user, id).await {
+        Ok(a) => a,
+        Err(StoreError::NotFound) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if let (AssistantStatus::Pending, Some(e164)) = (a.status, &a.selected_number) {
+        match numbers.get_number(user, e164).await {
+            Ok(n) if n.status == NumberStatus::Pending && n.carrier_order_id.is_none() && n.assistant_id == Some(id) => {
+                gave_up(numbers.record_purchase_failed(user, e164, n.version, reason, now).await)?;
+            }
+            Ok(_) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    match a.status {
+        AssistantStatus::Pending | AssistantStatus::Deleting => {
+            gave_up(store.record_assistant_failed(user, id, a.version, reason, now).await)
+        }
+        AssistantStatus::Active if a.sync_state == SyncState::Pending => {
+            gave_up(store.record_assistant_sync(user, id, a.version, Err(reason), now).await)
+        }
+        _ => Ok(()),
     }
 }
 
