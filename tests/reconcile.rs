@@ -217,4 +217,27 @@ async fn a_pass_finds_and_repairs_or_reports_every_kind_of_drift_and_a_second_pa
     })
     .await;
     assert_eq!(st.env.owner_in_table(lost).await, None);
+
+    // A record stuck in flight, its command gone (dead-lettered, or from before commands were written
+    // with their state): the profile made pending two hours ago, behind everyone's back. The next
+    // pass writes its command again (drift), and the worker settles it.
+    let old = patchbay_adapters::wire::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::hours(2));
+    st.env
+        .dynamo
+        .update_item()
+        .table_name(&st.env.shared.info.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{uid}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("PROFILE#{pid}")))
+        .update_expression("SET sync_state = :p, updated_at = :old")
+        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S("pending".into()))
+        .expression_attribute_values(":old", aws_sdk_dynamodb::types::AttributeValue::S(old))
+        .send()
+        .await
+        .unwrap();
+    let third = st.reconcile().await;
+    assert_eq!(actions(&third), vec![("profile".to_owned(), "requeued".to_owned(), pid.clone())], "{third}");
+    assert_eq!((third["drift"].as_u64(), third["counts"]["requeued"].as_u64()), (Some(1), Some(1)), "{third}");
+    st.until(&token, &format!("/v1/messaging-profiles/{pid}"), |b| b["sync_state"] == "synced").await;
+    let fourth = st.reconcile().await;
+    assert_eq!(fourth["drift"].as_u64(), Some(0), "{fourth}");
 }

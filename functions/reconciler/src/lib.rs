@@ -9,7 +9,7 @@ use patchbay_adapters::{DynamoStore, Wiring};
 use patchbay_domain::dialer::Dialers;
 use patchbay_domain::numbers::Carriers;
 use patchbay_domain::profiles::ProfileCarrier;
-use patchbay_domain::reconcile::{emf_line, ReconcileError, Reconciler, Report};
+use patchbay_domain::reconcile::{emf_line, ReconcileError, Reconciler, Report, STALE_AFTER};
 use patchbay_domain::voice_ai::VoiceAi;
 use time::OffsetDateTime;
 
@@ -21,6 +21,9 @@ pub struct ReconcilerFunction {
     dialers: Dialers,
     voice_ai: Arc<dyn VoiceAi>,
     stack: String,
+    /// `PATCHBAY_STALE_AFTER_SECONDS` (default 30 min): how long a record may stay in flight before
+    /// a pass writes its command again.
+    pub stale_after: Duration,
 }
 
 impl ReconcilerFunction {
@@ -31,6 +34,10 @@ impl ReconcilerFunction {
             profile_carrier: w.profile_carrier().clone(),
             dialers: w.dialers().clone(),
             voice_ai: w.voice_ai().clone(),
+            stale_after: std::env::var("PATCHBAY_STALE_AFTER_SECONDS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(STALE_AFTER, Duration::from_secs),
             stack: std::env::var("PATCHBAY_STACK").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "patchbay".to_owned()),
         }
     }
@@ -48,6 +55,7 @@ impl ReconcilerFunction {
             profile_carrier: self.profile_carrier.as_ref(),
             dialers: &self.dialers,
             voice_ai: self.voice_ai.as_ref(),
+            stale_after: self.stale_after,
         };
         let out_of_time = move || started.elapsed() >= budget;
         let report = reconciler.run(&pass_id, OffsetDateTime::now_utc(), &out_of_time).await?;

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use patchbay_domain::numbers::{NumberStatus, PhoneNumber};
 use patchbay_domain::reconcile::{Indexed, Kind, PassCursor, ReconcileLedger, Resync, Segment};
-use patchbay_domain::{Conflict, StoreError, SyncState, UserId};
+use patchbay_domain::{AssistantId, CommandEnvelope, Conflict, ConnectionId, ProfileId, StoreError, SyncState, UserId, E164};
 use time::OffsetDateTime;
 
 use super::dialer::connection_from;
@@ -170,6 +170,20 @@ impl ReconcileLedger for DynamoStore {
             .with(Role::Outbox, self.outbox_put(user_of(&what), &what.command(version + 1))?);
         self.transact_guarded(tx, &key).await?;
         Ok(version + 1)
+    }
+
+    async fn requeue(&self, user: &UserId, kind: Kind, id: &str, version: u64, command: &CommandEnvelope) -> Result<(), StoreError> {
+        let corrupt = || StoreError::Corrupt(format!("a {} id the index named: {id}", kind.as_str()));
+        let key = match kind {
+            Kind::Number => Key::number(user, &E164::stored(id).map_err(|_| corrupt())?),
+            Kind::Profile => Key::profile(user, ProfileId::parse(id).map_err(|_| corrupt())?),
+            Kind::Connection => Key::connection(user, ConnectionId::parse(id).map_err(|_| corrupt())?),
+            Kind::Assistant => Key::assistant(user, AssistantId::parse(id).map_err(|_| corrupt())?),
+        };
+        match self.write_again(&key, "#v = :v", &[("#v", "version")], vec![(":v", n(version))], user, command).await? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict(Conflict::Stale)),
+        }
     }
 
     async fn begin_pass(&self, pass_id: &str, now: OffsetDateTime, lease_seconds: i64) -> Result<Option<PassCursor>, StoreError> {

@@ -31,6 +31,27 @@ impl Reconciler<'_> {
         now: OffsetDateTime,
     ) -> Result<(), ReconcileError> {
         let p = seg.provider.as_str();
+        // In flight for longer than any command takes: its command is written again (a command lost
+        // to a dead-letter queue, or a state from before the outbox), and that is drift.
+        if let Some((command, since)) = record.in_flight() {
+            if now - since >= self.stale_after {
+                // Its provider copy is ours (not a look-alike), whatever state it is in.
+                let provider_id = match record {
+                    Indexed::Number(n) => Some(n.e164.as_str().to_owned()),
+                    Indexed::Profile(prof) => prof.carrier_profile_id.as_ref().map(|c| c.as_str().to_owned()),
+                    Indexed::Connection(c) => c.carrier_connection_id.clone(),
+                    Indexed::Assistant(a) => a.vapi_assistant_id.clone(),
+                };
+                seen.extend(provider_id);
+                let (user, id, version) = record.identity();
+                let kind = record.kind();
+                if self.wrote(self.ledger.requeue(user, kind, &id, version, &command).await, report)? {
+                    let detail = format!("in flight for {} min; {} written again", (now - since).whole_minutes(), command.id);
+                    report.find(kind, p, Action::Requeued, Some(user), id, detail);
+                }
+                return Ok(());
+            }
+        }
         match (record, listed) {
             (Indexed::Number(n), Listed::Numbers(at)) => {
                 seen.insert(n.e164.as_str().to_owned());

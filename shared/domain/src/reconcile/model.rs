@@ -7,6 +7,7 @@ use crate::dialer::model::SipConnection;
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::UserId;
 use crate::kernel::provider::CarrierName;
+use crate::kernel::sync::SyncState;
 use crate::kernel::work::CommandEnvelope;
 use crate::numbers::model::PhoneNumber;
 use crate::profiles::model::MessagingProfile;
@@ -94,6 +95,58 @@ pub enum Resync<'a> {
     Assistant(&'a Assistant),
 }
 
+impl Indexed {
+    /// The command that moves this record on, when it is in flight (a purchase, a release, a delete,
+    /// a side or a settings change waiting for its provider), with when it last changed; `None` when
+    /// it is settled. A number reserved for an assistant is the assistant's saga's to move.
+    pub fn in_flight(&self) -> Option<(CommandEnvelope, OffsetDateTime)> {
+        use crate::numbers::model::NumberStatus;
+        use crate::voice_ai::model::AssistantStatus;
+        let pending = Some(SyncState::Pending);
+        match self {
+            Indexed::Number(n) => {
+                let moving = match n.status {
+                    NumberStatus::Pending => n.assistant_id.is_none(),
+                    NumberStatus::Releasing => true,
+                    NumberStatus::Active | NumberStatus::Lost => {
+                        n.profile_sync == SyncState::Pending || n.voice_sync == pending || n.assistant_sync == pending
+                    }
+                    NumberStatus::Failed => false,
+                };
+                moving.then(|| (CommandEnvelope::sync_number(n.user_id.clone(), n.e164.clone(), n.version), n.updated_at))
+            }
+            Indexed::Profile(p) => matches!(p.sync_state, SyncState::Pending | SyncState::Deleting)
+                .then(|| (CommandEnvelope::sync_profile(p.user_id.clone(), p.id, p.version), p.updated_at)),
+            Indexed::Connection(c) => matches!(c.sync_state, SyncState::Pending | SyncState::Deleting)
+                .then(|| (CommandEnvelope::sync_connection(c.user_id.clone(), c.id, c.version), c.updated_at)),
+            Indexed::Assistant(a) => {
+                let moving = matches!(a.status, AssistantStatus::Pending | AssistantStatus::Deleting)
+                    || (a.status == AssistantStatus::Active && a.sync_state == SyncState::Pending);
+                moving.then(|| (CommandEnvelope::sync_assistant(a.user_id.clone(), a.id, a.version), a.updated_at))
+            }
+        }
+    }
+
+    /// Whose it is, its id as the report names it, and its version.
+    pub fn identity(&self) -> (&UserId, String, u64) {
+        match self {
+            Indexed::Number(n) => (&n.user_id, n.e164.to_string(), n.version),
+            Indexed::Profile(p) => (&p.user_id, p.id.to_string(), p.version),
+            Indexed::Connection(c) => (&c.user_id, c.id.to_string(), c.version),
+            Indexed::Assistant(a) => (&a.user_id, a.id.to_string(), a.version),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Indexed::Number(_) => Kind::Number,
+            Indexed::Profile(_) => Kind::Profile,
+            Indexed::Connection(_) => Kind::Connection,
+            Indexed::Assistant(_) => Kind::Assistant,
+        }
+    }
+}
+
 impl Resync<'_> {
     /// The sync that pushes our copy again at `version` (written with the mark, in its transaction).
     pub fn command(&self, version: u64) -> CommandEnvelope {
@@ -128,6 +181,8 @@ pub enum Action {
     Adopted,
     Resynced,
     Unknown,
+    /// In flight (pending, releasing, deleting) past the deadline: its command written again.
+    Requeued,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -150,6 +205,8 @@ pub struct Counts {
     pub adopted: u64,
     pub resynced: u64,
     pub unknown: u64,
+    /// Records still in flight past the deadline whose command was written again.
+    pub requeued: u64,
     /// Look-alikes reported by an earlier pass and still there (listed, not drift).
     pub unknown_known: u64,
     /// Records a write could not act on this pass (changed meanwhile, or an error): the next pass looks again.
@@ -159,7 +216,7 @@ pub struct Counts {
 impl Counts {
     /// Everything that was out of step: the alarm's metric.
     pub fn drift(&self) -> u64 {
-        self.lost + self.found + self.adopted + self.resynced + self.unknown
+        self.lost + self.found + self.adopted + self.resynced + self.unknown + self.requeued
     }
 }
 
@@ -192,6 +249,7 @@ impl Report {
             Action::Adopted => self.counts.adopted += 1,
             Action::Resynced => self.counts.resynced += 1,
             Action::Unknown => self.counts.unknown += 1,
+            Action::Requeued => self.counts.requeued += 1,
         }
         self.findings.push(Finding { kind, provider: provider.to_owned(), action, user_id: user.map(|u| u.to_string()), id, detail });
     }
@@ -207,8 +265,9 @@ pub enum ReconcileError {
 /// dimension `Stack`): written to stdout, CloudWatch Logs turns it into metrics, no SDK call.
 pub fn emf_line(stack: &str, report: &Report, at: OffsetDateTime) -> String {
     let c = &report.counts;
-    let names = ["Drift", "Checked", "Lost", "Found", "Adopted", "Resynced", "Unknown", "Skipped", "ListErrors"];
-    let values = [c.drift(), c.checked, c.lost, c.found, c.adopted, c.resynced, c.unknown, c.skipped, report.errors.len() as u64];
+    let names = ["Drift", "Checked", "Lost", "Found", "Adopted", "Resynced", "Unknown", "Requeued", "Skipped", "ListErrors"];
+    let values =
+        [c.drift(), c.checked, c.lost, c.found, c.adopted, c.resynced, c.unknown, c.requeued, c.skipped, report.errors.len() as u64];
     let mut line = serde_json::json!({
         "_aws": {
             "Timestamp": at.unix_timestamp() * 1000 + i64::from(at.millisecond()),

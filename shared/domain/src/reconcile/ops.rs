@@ -23,7 +23,13 @@ pub struct Reconciler<'a> {
     pub profile_carrier: &'a dyn ProfileCarrier,
     pub dialers: &'a Dialers,
     pub voice_ai: &'a dyn VoiceAi,
+    /// How long a record may stay in flight before a pass writes its command again.
+    pub stale_after: std::time::Duration,
 }
+
+/// In flight longer than this, a record's command is written again (every command normally settles
+/// within a minute; the queue's own retries within about 15).
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// How long a pass holds its lease: longer than any run (the function's timeout is 300 s).
 pub const LEASE_SECONDS: i64 = 900;

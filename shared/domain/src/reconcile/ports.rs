@@ -4,6 +4,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::kernel::error::StoreError;
+use crate::kernel::ids::UserId;
+use crate::kernel::work::CommandEnvelope;
 use crate::numbers::model::PhoneNumber;
 use crate::reconcile::model::{Indexed, Kind, PassCursor, Resync, Segment};
 
@@ -20,6 +22,9 @@ pub trait ReconcileLedger: Send + Sync {
     /// Mark one side pending with a new version, its sync at that version in the same transaction;
     /// answers that version.
     async fn mark_resync(&self, what: Resync<'_>, now: OffsetDateTime) -> Result<u64, StoreError>;
+    /// A record still in flight past the deadline: its command (at `version`) written again, as long
+    /// as the record is still at that version. `Conflict(Stale)` when it moved on meanwhile.
+    async fn requeue(&self, user: &UserId, kind: Kind, id: &str, version: u64, command: &CommandEnvelope) -> Result<(), StoreError>;
     /// Take the pass lease (`None`: another pass holds it) and answer the saved cursor.
     async fn begin_pass(&self, pass_id: &str, now: OffsetDateTime, lease_seconds: i64) -> Result<Option<PassCursor>, StoreError>;
     /// Remember a reported unknown resource; `true` the first time it is seen (only then is it drift:
