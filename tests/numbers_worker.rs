@@ -219,9 +219,13 @@ async fn telnyx_orders_are_followed_assignments_mirrored_and_releases_done() {
     let u = uid();
     let n = pending_purchase(&env, &u, &e164, CarrierName::Telnyx).await;
     let cmd = CommandEnvelope::sync_number(u.clone(), e164.clone(), n.version);
-    // The order is pending: remembered, and the message comes back to follow it.
-    assert!(matches!(w.handle(&record(&cmd, 1)).await, Handled::Retry(r) if r.contains("pending")));
-    assert!(env.store.get_number(&u, &e164).await.unwrap().carrier_order_id.is_some());
+    // The order is pending: remembered, and the message comes back to follow it, even from the
+    // queue's last delivery: an open order is never given up, the number and its guard stay ours
+    // (crash-audit F15), and the reconciler's sweep writes the command again later.
+    assert!(matches!(w.handle(&record(&cmd, 5)).await, Handled::Retry(r) if r.contains("pending")));
+    let ordered = env.store.get_number(&u, &e164).await.unwrap();
+    assert_eq!((ordered.status, ordered.carrier_order_id.is_some()), (NumberStatus::Pending, true));
+    assert_eq!(env.owner_in_table(e164.as_str()).await.as_deref(), Some(u.as_str()), "the guard is kept while the order runs");
     assert_eq!(w.handle(&record(&cmd, 2)).await, Handled::Done(SyncOutcome::Created));
     let active = env.store.get_number(&u, &e164).await.unwrap();
     assert_eq!(

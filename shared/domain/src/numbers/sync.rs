@@ -185,12 +185,21 @@ async fn buy(ports: PurchasePorts<'_>, n: &PhoneNumber, final_attempt: bool, now
         Ok(Purchase::Done(id)) => settle(store.record_active(user, e164, n.version, &id, now).await, SyncOutcome::Created),
         Ok(Purchase::Ordered(order)) => {
             if n.carrier_order_id.as_deref() != Some(order.as_str()) {
-                if let Err(e) = store.record_order(user, e164, n.version, &order, now).await {
-                    return settle(Err(e), SyncOutcome::Superseded);
+                match store.record_order(user, e164, n.version, &order, now).await {
+                    Ok(()) => {}
+                    // The record moved meanwhile: read it again on the next delivery and carry on
+                    // (dropping the command here would leave the order unfollowed).
+                    Err(StoreError::Conflict(_)) => {
+                        return Err(SyncRetry::Carrier(CarrierError::Transient(format!("number order {order}: the record moved; read again"))))
+                    }
+                    Err(e) => return Err(SyncRetry::Store(e)),
                 }
             }
-            let err = CarrierError::Transient(format!("number order {order} is still pending"));
-            purchase_failed(store, n, err, final_attempt, now).await
+            // An open order is followed, never given up (not even on the last delivery): the number
+            // and its guard stay ours while the carrier may still complete it. After the queue's
+            // retries the reconciler adopts it when the carrier lists it, and its sweep writes this
+            // command again (crash-audit F15).
+            Err(SyncRetry::Carrier(CarrierError::Transient(format!("number order {order} is still pending"))))
         }
         Err(e) => purchase_failed(store, n, e, final_attempt, now).await,
     }
