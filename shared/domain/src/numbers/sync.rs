@@ -190,7 +190,9 @@ async fn buy(ports: PurchasePorts<'_>, n: &PhoneNumber, final_attempt: bool, now
                     // The record moved meanwhile: read it again on the next delivery and carry on
                     // (dropping the command here would leave the order unfollowed).
                     Err(StoreError::Conflict(_)) => {
-                        return Err(SyncRetry::Carrier(CarrierError::Transient(format!("number order {order}: the record moved; read again"))))
+                        return Err(SyncRetry::Carrier(CarrierError::Transient(format!(
+                            "number order {order}: the record moved; read again"
+                        ))))
                     }
                     Err(e) => return Err(SyncRetry::Store(e)),
                 }
