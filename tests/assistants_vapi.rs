@@ -392,3 +392,62 @@ async fn releasing_a_number_imported_at_vapi_removes_the_import_before_the_carri
     let vapi = fakes.vapi.received_requests().await.unwrap();
     assert!(!vapi.iter().any(|r| r.url.path().starts_with("/assistant/")), "the assistant is not touched at Vapi: {vapi:?}");
 }
+
+/// crash-audit F12: a number imported at Vapi whose id was never stored (the record had moved on, or
+/// the worker died before recording it) is still found and removed when it is disconnected: the
+/// disconnect's sync looks the number up by its digits instead of assuming nothing is there.
+#[tokio::test]
+async fn a_disconnect_removes_an_import_whose_id_was_never_stored() {
+    let env = TestEnv::new(PARTS).await;
+    let fakes = Fakes::start().await;
+    let e164 = E164::parse("+14155550307").unwrap();
+    let (u, _a, cmd) = start(&env, &fakes, "Forgotten import", &e164).await;
+    fakes.twilio_purchase(&e164, "PN0000000000000000000000000000307", false).await;
+    fakes.vapi_creates_assistant("asst-7").await;
+    Mock::given(method("GET"))
+        .and(path("/phone-number"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .up_to_n_times(1)
+        .mount(&fakes.vapi)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/phone-number"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "pn-7", "provider": "twilio", "number": e164.as_str()})))
+        .expect(1)
+        .mount(&fakes.vapi)
+        .await;
+    let w = fakes.worker(&env);
+    assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Created));
+    // The import's id is lost from the record (what a `Stale` record write used to drop).
+    env.dynamo
+        .update_item()
+        .table_name(&env.shared.info.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{u}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("NUMBER#{}", e164.as_str())))
+        .update_expression("REMOVE vapi_phone_number_id")
+        .send()
+        .await
+        .unwrap();
+    // Vapi still has it, attached: the disconnect finds it by its digits and removes it, once.
+    Mock::given(method("GET"))
+        .and(path("/phone-number"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{"id": "pn-7", "provider": "twilio", "number": e164.as_str(), "assistantId": "asst-7"}])),
+        )
+        .mount(&fakes.vapi)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/phone-number/pn-7"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "pn-7"})))
+        .expect(1)
+        .mount(&fakes.vapi)
+        .await;
+    let carriers = fakes.carriers();
+    let ops = Assistants { store: env.wiring.store.as_ref(), carriers: &carriers };
+    let off = ops.connect(&u, &e164, None, OffsetDateTime::now_utc()).await.unwrap();
+    let disconnect = CommandEnvelope::sync_number(u.clone(), e164.clone(), off.version);
+    assert_eq!(w.handle(&record(&disconnect, 1)).await, Handled::Done(SyncOutcome::Updated));
+    let n = env.store.get_number(&u, &e164).await.unwrap();
+    assert_eq!((n.assistant_id, n.assistant_sync, n.vapi_phone_number_id), (None, Some(SyncState::Synced), None));
+}

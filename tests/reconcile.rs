@@ -1,6 +1,6 @@
 //! The reconciler on the local stack (API, worker and sandbox providers built from one wiring, fault
 //! layer on): each kind of drift made on purpose behind Patchbay's back — a number deleted at the
-//! carrier, an order that completed after Patchbay marked it failed, a profile renamed in the
+//! carrier, an order that completed after the queue gave its purchase up, a profile renamed in the
 //! carrier's portal, a number detached from its assistant at the voice AI, resources that look like
 //! Patchbay's but are unknown here — then one pass (`POST /local/reconcile`, what
 //! `patchbay-local reconcile` calls) finds each, repairs or reports it, and a second pass finds nothing.
@@ -128,12 +128,21 @@ async fn a_pass_finds_and_repairs_or_reports_every_kind_of_drift_and_a_second_pa
     let vapi_id = active["vapi_assistant_id"].as_str().unwrap().to_owned();
     assert_eq!(st.voice.number_assistant(on_assistant).as_deref(), Some(vapi_id.as_str()));
 
-    // A purchase whose order is still pending on its last delivery: recorded failed.
+    // A purchase whose order is still pending on its last delivery: the queue gives the command up
+    // (dead-lettered), and the number stays pending with its order and its guard (an open order is
+    // never given up: the carrier may still complete it).
     st.sandbox.hold_orders(true);
     let (s, b) = st.call(&token, Method::POST, "/v1/phone-numbers", Some(json!({"phone_number": ordered}))).await;
     assert_eq!(s, 202, "{b}");
-    let failed = st.until(&token, &format!("/v1/phone-numbers/{ordered}"), |b| b["status"] == "failed").await;
-    assert_eq!(failed["failure"]["code"], "retries_exhausted", "{failed}");
+    let dead = eventually(30, || async {
+        let out = st.env.sqs.receive_message().queue_url(&st.env.shared.info.dlq_url).visibility_timeout(0).send().await.unwrap();
+        out.messages().iter().any(|m| m.body().is_some_and(|b| b.contains(&ordered[1..]))).then_some(())
+    })
+    .await;
+    assert!(dead.is_some(), "the purchase's command reached the dead-letter queue");
+    let pending = st.until(&token, &format!("/v1/phone-numbers/{ordered}"), |b| b["status"] == "pending").await;
+    assert_eq!(pending["failure"], Value::Null, "{pending}");
+    assert_eq!(st.env.owner_in_table(ordered).await.as_deref(), Some(uid.as_str()), "the guard is kept while the order runs");
     st.sandbox.hold_orders(false);
 
     // A quiet account first: nothing to find but what exists.

@@ -75,7 +75,17 @@ impl CallRoute for AssistantRoute<'_> {
                 Ok(()) | Err(CarrierError::NotFound) => Ok(None),
                 Err(e) => Err(e),
             },
-            (None, None) => Ok(None),
+            // Disconnected with no Vapi id on record: an import whose id was never stored (recorded
+            // on a version that had moved on, or lost to a crash) may still route the number's calls
+            // to an assistant. Look it up by its digits and remove what is there (crash-audit F12).
+            (None, None) => match voice_ai.find_number(e164).await {
+                Ok(Some(id)) => match voice_ai.remove_number(&id).await {
+                    Ok(()) | Err(CarrierError::NotFound) => Ok(None),
+                    Err(e) => Err(e),
+                },
+                Ok(None) | Err(CarrierError::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            },
         };
         match result {
             Ok(id) => settle(store.record_number_assistant(user, e164, n.version, id.as_deref(), Ok(()), now).await, SyncOutcome::Updated),
@@ -91,7 +101,21 @@ impl CallRoute for AssistantRoute<'_> {
     /// Out of Vapi before the carrier releases the number: an imported number would keep routing
     /// calls to the assistant. A refusal other than a transient one is logged and the release goes on.
     async fn before_release(&self, n: &PhoneNumber) -> Result<(), SyncRetry> {
-        if let Some(vapi_id) = n.vapi_phone_number_id.as_deref() {
+        // A number that was ever connected, with no Vapi id on record, is looked up by its digits
+        // (an import whose id was never stored).
+        let vapi_id = match (&n.vapi_phone_number_id, n.assistant_sync) {
+            (Some(id), _) => Some(id.clone()),
+            (None, Some(_)) => match self.voice_ai.find_number(&n.e164).await {
+                Ok(found) => found,
+                Err(e @ CarrierError::Transient(_)) => return Err(SyncRetry::Carrier(e)),
+                Err(e) => {
+                    tracing::warn!(number = %n.e164, error = %e, "could not look the number up at vapi; releasing it anyway");
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        if let Some(vapi_id) = vapi_id.as_deref() {
             match self.voice_ai.remove_number(vapi_id).await {
                 Ok(()) | Err(CarrierError::NotFound) => {}
                 Err(e @ CarrierError::Transient(_)) => return Err(SyncRetry::Carrier(e)),
