@@ -95,9 +95,8 @@ impl Dialer<'_> {
     /// Create a connection: its password in the secret store first (under the new connection's id),
     /// then the record with the key's guard and its sync in one transaction. A break before the
     /// record leaves only an unused secret, never a record without a password. The password is
-    /// answered by the call that made it, and by a replay of the same key while the connection is
-    /// still pending (the same caller asking again for the answer it lost); once synced, a replay
-    /// answers without it (rotate to get a new one).
+    /// answered only by the call that made it: a replay answers the connection without it (rotate to
+    /// get a new one) and never stores another.
     pub async fn create(
         &self,
         user: &UserId,
@@ -120,13 +119,11 @@ impl Dialer<'_> {
         };
         match created {
             Created::New(c) => Ok((Created::New(c), Some(password))),
+            // A replay answers the connection without its password (shown once; rotate for a new
+            // one), and writes none: the password stored with the first request stays the one in use.
             Created::Replayed(c) => {
                 self.forget_password(connection.id).await;
-                let shown = match c.sync_state {
-                    SyncState::Pending => self.secrets.get_password(c.id, c.password_version.as_ref()).await?,
-                    _ => None,
-                };
-                Ok((Created::Replayed(c), shown))
+                Ok((Created::Replayed(c), None))
             }
         }
     }
@@ -285,7 +282,17 @@ impl Dialer<'_> {
             Some(id) => id.clone(),
             None => {
                 let made = dialer.create_telephony_credential(carrier_id, &format!("patchbay-{}", c.id)).await.map_err(carrier)?;
-                let kept = self.store.remember_telephony_credential(user, id, &made).await?;
+                let kept = match self.store.remember_telephony_credential(user, id, &made).await {
+                    Ok(kept) => kept,
+                    Err(e) => {
+                        // Not remembered: nothing would ever delete it (crash-audit F14). Deleted
+                        // now, best effort; the retry makes (and remembers) another.
+                        if let Err(d) = dialer.delete_telephony_credential(&made).await {
+                            tracing::warn!(connection_id = %id, error = %d, "an unremembered telephony credential was left at the carrier");
+                        }
+                        return Err(e.into());
+                    }
+                };
                 if kept != made {
                     // Another request created one first: ours is not needed.
                     let _ = dialer.delete_telephony_credential(&made).await;

@@ -77,15 +77,17 @@ impl AssistantSyncLedger for DynamoStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let a = self.assistant_or_404(user, id).await?;
-        // A refused delete stays deleting (a repeated DELETE tries again); anything else fails.
+        // A refused delete stays deleting (a repeated DELETE tries again); anything else fails. The
+        // status read is pinned in the condition (crash-audit F17): a status that moved meanwhile
+        // is a lost race, not overwritten.
         let status = if a.status == AssistantStatus::Deleting { AssistantStatus::Deleting } else { AssistantStatus::Failed };
         self.write_assistant(
             user,
             id,
             "SET #st = :st, #fl = :e, #ua = :now",
-            "attribute_exists(pk) AND #v = :v",
+            "attribute_exists(pk) AND #v = :v AND #st = :read",
             &[("#st", "status"), ("#fl", "failure"), ("#v", "version"), ("#ua", "updated_at")],
-            vec![(":st", attr(&status)), (":e", attr(error)), (":v", n(version)), (":now", s(rfc3339(now)))],
+            vec![(":st", attr(&status)), (":e", attr(error)), (":v", n(version)), (":now", s(rfc3339(now))), (":read", attr(&a.status))],
             Conflict::Stale,
         )
         .await
