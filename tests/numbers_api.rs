@@ -115,10 +115,24 @@ async fn users_racing_for_one_number_get_one_owner() {
             }
         }
         assert_eq!(owner_in_table(&env, &number).await.as_deref(), Some(users[winners[0]].0.as_str()));
-        // The owner buying it again, once it is theirs, is told so (while it is still pending, a
-        // keyless buy is a retry of the first and answered with it).
-        env.until(&users[winners[0]].1, &format!("/v1/phone-numbers/{number}"), |n| n["status"] == "active").await;
-        let (st, body) = buy(&env, &users[winners[0]].1, &number).await;
+        // The owner buying it again within minutes is a retry of the first buy (its answer lost):
+        // answered with it. Later, the owner is told it is theirs already.
+        let owner = &users[winners[0]];
+        env.until(&owner.1, &format!("/v1/phone-numbers/{number}"), |n| n["status"] == "active").await;
+        let (st, body) = buy(&env, &owner.1, &number).await;
+        assert_eq!((st, body["status"].as_str()), (202, Some("active")), "{body}");
+        let long_ago = patchbay_adapters::wire::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::minutes(10));
+        env.dynamo
+            .update_item()
+            .table_name(&env.shared.info.table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{}", owner.0)))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("NUMBER#{number}")))
+            .update_expression("SET created_at = :t")
+            .expression_attribute_values(":t", aws_sdk_dynamodb::types::AttributeValue::S(long_ago))
+            .send()
+            .await
+            .unwrap();
+        let (st, body) = buy(&env, &owner.1, &number).await;
         assert_eq!((st, body["code"].as_str()), (409, Some("number_already_owned")));
     }
 }

@@ -69,6 +69,11 @@ impl Worker {
         AssistantRoute { store: self.assistants.as_ref(), voice_ai: self.voice_ai.as_ref() }
     }
 
+    /// The composition root of a number's sync: its call routes are the dialer's and the voice AI's.
+    fn number_ports<'a>(&'a self, sip: &'a SipRoute<'a>, assistant: &'a AssistantRoute<'a>) -> NumberPorts<'a> {
+        NumberPorts { store: self.numbers.as_ref(), profiles: self.profiles.as_ref(), carriers: &self.carriers, sip, assistant }
+    }
+
     /// The number's SIP side (the dialer carriers).
     fn sip_route(&self) -> SipRoute<'_> {
         SipRoute { store: self.connections.as_ref(), dialers: &self.dialers }
@@ -159,16 +164,8 @@ impl Worker {
                 send_sms(ports, user_id, conversation_id, message_id, final_attempt, OffsetDateTime::now_utc()).await
             }
             Command::SyncPhoneNumber { user_id, phone_number } => {
-                // The composition root of a number's sync: its call routes are the dialer's and voice AI's.
                 let (sip, assistant) = (self.sip_route(), self.assistant_route());
-                let ports = NumberPorts {
-                    store: self.numbers.as_ref(),
-                    profiles: self.profiles.as_ref(),
-                    carriers: &self.carriers,
-                    sip: &sip,
-                    assistant: &assistant,
-                };
-                sync_number(ports, user_id, phone_number, final_attempt, OffsetDateTime::now_utc()).await
+                sync_number(self.number_ports(&sip, &assistant), user_id, phone_number, final_attempt, OffsetDateTime::now_utc()).await
             }
             Command::SyncAssistant { user_id, assistant_id } => {
                 let ports = SagaPorts {
@@ -224,14 +221,7 @@ impl Worker {
             }
             Command::SyncPhoneNumber { user_id, phone_number } => {
                 let (sip, assistant) = (self.sip_route(), self.assistant_route());
-                let ports = NumberPorts {
-                    store: self.numbers.as_ref(),
-                    profiles: self.profiles.as_ref(),
-                    carriers: &self.carriers,
-                    sip: &sip,
-                    assistant: &assistant,
-                };
-                numbers::give_up(ports, user_id, phone_number, reason, now).await
+                numbers::give_up(self.number_ports(&sip, &assistant), user_id, phone_number, reason, now).await
             }
             Command::SyncAssistant { user_id, assistant_id } => {
                 voice_ai::give_up(self.assistants.as_ref(), self.numbers.as_ref(), user_id, *assistant_id, reason, now).await

@@ -40,6 +40,10 @@ fn status(st: NumberStatus) -> AttributeValue {
     attr(&st)
 }
 
+/// How long after a keyless create its retry (the same request, its answer lost) is recognised by
+/// the record it made, and answered with it rather than refused as a second create.
+pub(crate) const KEYLESS_RETRY_WINDOW: time::Duration = time::Duration::minutes(5);
+
 /// The number's sync at its version.
 pub(crate) fn sync_command(n: &PhoneNumber) -> CommandEnvelope {
     CommandEnvelope::sync_number(n.user_id.clone(), n.e164.clone(), n.version)
@@ -91,14 +95,16 @@ impl DynamoStore {
     }
 
     /// After a keyless purchase (or reservation) was refused by the owner guard: the caller's own
-    /// pending record for the number, when it is the one this request would have made (a retry of a
-    /// request whose answer was lost), so that the retry answers it instead of 409.
-    pub(super) async fn own_pending(&self, number: &PhoneNumber) -> Result<Option<PhoneNumber>, StoreError> {
+    /// record for the number, when it is the one this request would have made (a retry of a request
+    /// whose answer was lost: the same carrier, made within [`KEYLESS_RETRY_WINDOW`], pending or
+    /// already bought by the time the retry came), so that the retry answers it instead of 409.
+    pub(super) async fn own_recent(&self, number: &PhoneNumber) -> Result<Option<PhoneNumber>, StoreError> {
         let Some(item) = self.get(&Key::number(&number.user_id, &number.e164)).await? else { return Ok(None) };
         let stored = number_from(item)?;
-        let same = stored.status == NumberStatus::Pending
+        let same = matches!(stored.status, NumberStatus::Pending | NumberStatus::Active)
             && stored.carrier == number.carrier
-            && stored.assistant_id.is_some() == number.assistant_id.is_some();
+            && stored.assistant_id.is_some() == number.assistant_id.is_some()
+            && number.created_at - stored.created_at < KEYLESS_RETRY_WINDOW;
         Ok(same.then_some(stored))
     }
 
@@ -320,7 +326,7 @@ impl NumberWriter for DynamoStore {
                     return self.number_or_404(&number.user_id, &e164).await.map(Created::Replayed);
                 }
                 if c.failed(Role::OwnerGuard) {
-                    if let Some(mine) = self.own_pending(number).await? {
+                    if let Some(mine) = self.own_recent(number).await? {
                         return Ok(Created::Replayed(mine));
                     }
                 }

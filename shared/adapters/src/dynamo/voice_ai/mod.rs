@@ -53,17 +53,25 @@ impl DynamoStore {
     }
 
     /// After a keyless create with a number was refused by the number's owner guard: the caller's
-    /// own pending assistant that reserved it, when it is the one this request would have made (a
-    /// retry of a request whose answer was lost).
+    /// own assistant that reserved it, when it is the one this request would have made (a retry of a
+    /// request whose answer was lost: the same fingerprint, made within the keyless retry window,
+    /// pending or already active by the time the retry came).
     async fn own_pending_assistant(&self, assistant: &Assistant, number: &PhoneNumber) -> Result<Option<Assistant>, StoreError> {
         let Some(mine) =
             self.get(&Key::number(&number.user_id, &number.e164)).await?.map(crate::dynamo::numbers::number_from).transpose()?
         else {
             return Ok(None);
         };
-        let Some(id) = mine.assistant_id.filter(|_| mine.status == NumberStatus::Pending) else { return Ok(None) };
+        let Some(id) = mine.assistant_id else { return Ok(None) };
         match self.assistant_or_404(&assistant.user_id, id).await {
-            Ok(a) if a.status == AssistantStatus::Pending && a.fingerprint() == assistant.fingerprint() => Ok(Some(a)),
+            // Pending, or already active by the time the retry came.
+            Ok(a)
+                if matches!(a.status, AssistantStatus::Pending | AssistantStatus::Active)
+                    && a.fingerprint() == assistant.fingerprint()
+                    && assistant.created_at - a.created_at < crate::dynamo::numbers::KEYLESS_RETRY_WINDOW =>
+            {
+                Ok(Some(a))
+            }
             Ok(_) | Err(StoreError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
