@@ -64,9 +64,12 @@ impl DynamoStore {
                 return Err(StoreError::Conflict(Conflict::ConnectionDeleting));
             }
             let mut names = names.to_vec();
-            names.push(("#v", "version"));
-            names.push(("#ss", "sync_state"));
-            names.dedup();
+            // The condition's names, unless the update already names them.
+            for pinned in [("#v", "version"), ("#ss", "sync_state")] {
+                if !names.contains(&pinned) {
+                    names.push(pinned);
+                }
+            }
             let mut values = values.clone();
             values.extend([(":was", n(current.version)), (":deleting", attr(&SyncState::Deleting))]);
             let next = after(current.clone());

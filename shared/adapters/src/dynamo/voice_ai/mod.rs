@@ -189,7 +189,8 @@ impl AssistantWriter for DynamoStore {
         for attempt in 0..RACE_ATTEMPTS {
             let current = self.assistant_or_404(user, id).await?;
             let key = Key::assistant(user, id);
-            let written = match current.status {
+            // Every arm returns, or falls through to read again after a lost race.
+            match current.status {
                 // A saga still running finishes first (its number is being bought): then the delete.
                 AssistantStatus::Pending => return Err(StoreError::Conflict(Conflict::AssistantNotActive)),
                 // Already being deleted: its saga written again (a repeated DELETE retries a delete
@@ -202,7 +203,6 @@ impl AssistantWriter for DynamoStore {
                     if self.write_again(&key, "#v = :v AND #st = :deleting", &names, values, user, &saga_command(&current)).await? {
                         return Ok(current);
                     }
-                    false
                 }
                 AssistantStatus::Active | AssistantStatus::Failed => {
                     let mut after = current.clone();
@@ -229,12 +229,11 @@ impl AssistantWriter for DynamoStore {
                         .with(Role::Outbox, self.outbox_put(user, &saga_command(&after))?);
                     match self.transact(tx).await {
                         Ok(()) => return Ok(after),
-                        Err(TxFailure::Refused(_)) => false,
+                        Err(TxFailure::Refused(_)) => {}
                         Err(TxFailure::Other(e)) => return Err(e),
                     }
                 }
-            };
-            debug_assert!(!written);
+            }
             backoff(attempt).await;
         }
         Err(StoreError::Contended("the assistant kept changing while it was being deleted".into()))
