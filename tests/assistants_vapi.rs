@@ -451,3 +451,40 @@ async fn a_disconnect_removes_an_import_whose_id_was_never_stored() {
     let n = env.store.get_number(&u, &e164).await.unwrap();
     assert_eq!((n.assistant_id, n.assistant_sync, n.vapi_phone_number_id), (None, Some(SyncState::Synced), None));
 }
+
+#[tokio::test]
+async fn a_settings_change_given_up_is_pushed_again_when_redriven() {
+    use patchbay_domain::kernel::sync::exhausted;
+    use patchbay_domain::voice_ai::AssistantSyncLedger;
+    let env = TestEnv::new(PARTS).await;
+    let fakes = Fakes::start().await;
+    let u = UserId::parse(&user().0).unwrap();
+    let carriers = fakes.carriers();
+    let ops = Assistants { store: env.wiring.store.as_ref(), carriers: &carriers };
+    let now = OffsetDateTime::now_utc();
+    let settings = AssistantSettings { first_message: Some("Hi".into()), ..Default::default() };
+    let a = ops.create(&u, AssistantName::parse("Desk").unwrap(), settings, None, None, None, now).await.unwrap().into_inner().assistant;
+    env.store.record_vapi_assistant(&u, a.id, "asst-9").await.unwrap();
+    env.store.record_assistant_active(&u, a.id, a.version, now).await.unwrap();
+    // Its settings change's last delivery gave up (what `give_up` writes).
+    let active = env.store.get_assistant(&u, a.id).await.unwrap();
+    env.store.record_assistant_sync(&u, a.id, active.version, Err(&exhausted("vapi answered 503")), now).await.unwrap();
+    Mock::given(method("PATCH"))
+        .and(path("/assistant/asst-9"))
+        .and(body_partial_json(json!({"name": "Desk", "firstMessage": "Hi"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"id": "asst-9", "orgId": "o", "createdAt": "2026-11-23T00:00:00Z", "updatedAt": "2026-11-23T00:00:00Z"}),
+            ),
+        )
+        .expect(1)
+        .mount(&fakes.vapi)
+        .await;
+    let w = fakes.worker(&env);
+
+    // An operator redrives the dead command: the change goes back to pending and is pushed.
+    let cmd = CommandEnvelope::sync_assistant(u.clone(), a.id, active.version);
+    assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Updated));
+    let got = env.store.get_assistant(&u, a.id).await.unwrap();
+    assert_eq!((got.status, got.sync_state, got.sync_error), (AssistantStatus::Active, SyncState::Synced, None));
+}

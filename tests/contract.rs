@@ -150,13 +150,17 @@ async fn twilio_client_requests_validate_against_the_official_spec() {
 async fn telnyx_client_requests_validate_against_the_official_spec() {
     let (_prism, port) = prism("telnyx_spec3.yml").await;
     let (base, seen) = proxy_to(port).await;
-    let c = TelnyxClient::new(&base, SecretString::from("KEY_test"), Duration::from_secs(10)).unwrap();
+    let c = TelnyxClient::new(&base, SecretString::from("KEY_test"), Duration::from_secs(10))
+        .unwrap()
+        .with_public_url(Some("https://hooks.example.com".into()));
     let e164 = E164::parse("+12125550123").unwrap();
     let spec = CarrierProfileSpec {
         local_id: ProfileId::new_v7(),
         name: ProfileName::parse("Support").unwrap(),
         whitelisted_destinations: WhitelistedDestinations::parse(&["US"]).unwrap(),
     };
+    // Find-before-create: the name-filtered listing, then the create with the marked webhook URL.
+    c.find_messaging_profile(&spec).await.expect("find messaging profile");
     let cid = c.create_messaging_profile(&spec).await.expect("create messaging profile");
     c.update_messaging_profile(&cid, &spec).await.expect("update messaging profile");
     c.delete_messaging_profile(&cid).await.expect("delete messaging profile");
@@ -173,7 +177,7 @@ async fn telnyx_client_requests_validate_against_the_official_spec() {
     // The reconciler's listings.
     c.list_numbers().await.expect("list numbers");
     c.list_messaging_profiles().await.expect("list messaging profiles");
-    assert_clean(&seen, 13);
+    assert_clean(&seen, 14);
 }
 
 #[tokio::test]

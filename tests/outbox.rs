@@ -224,7 +224,7 @@ async fn passwords_are_stored_before_the_record_names_them() {
 /// carrier, each on the queue's last delivery (`max_receive_count`).
 #[tokio::test]
 async fn a_last_delivery_that_fails_records_retries_exhausted() {
-    use patchbay_domain::profiles::ProfileReader;
+    use patchbay_domain::profiles::{ProfileReader, ProfileSyncLedger};
     use patchbay_e2e::record;
     use patchbay_worker::{Handled, Worker};
     let env = TestEnv::new(PARTS).await;
@@ -240,12 +240,19 @@ async fn a_last_delivery_that_fails_records_retries_exhausted() {
     assert!(matches!(w.handle(&record(&cmd, 3)).await, Handled::Retry(_)), "still given back, so the queue dead-letters it");
     let got = env.store.get_connection(&u, c.id).await.unwrap();
     assert_eq!((got.sync_state, got.sync_error.map(|e| e.code)), (SyncState::Failed, Some("retries_exhausted".to_owned())));
+    // The cause mended (the password stored), an operator redrives the dead command: its receive
+    // count starts again, the connection goes back to pending and is created.
+    env.wiring.sip_secrets().create_password(c.id, &patchbay_domain::dialer::SipPassword::generate()).await.unwrap();
+    assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(patchbay_domain::kernel::sync::SyncOutcome::Created));
+    let got = env.store.get_connection(&u, c.id).await.unwrap();
+    assert_eq!((got.sync_state, got.sync_error), (SyncState::Synced, None));
 
     // A Telnyx number on a profile Telnyx does not have yet (nothing reaches the carrier).
+    let server = wiremock::MockServer::start().await;
     let telnyx = patchbay_adapters::carrier::TelnyxClient::new(
-        "http://127.0.0.1:9",
-        secrecy::SecretString::from("KEY_unused"),
-        std::time::Duration::from_secs(1),
+        &server.uri(),
+        secrecy::SecretString::from("KEY_test"),
+        std::time::Duration::from_secs(2),
     )
     .unwrap();
     let carriers = patchbay_domain::numbers::Carriers { telnyx: Some(std::sync::Arc::new(telnyx)), ..Default::default() };
@@ -266,4 +273,18 @@ async fn a_last_delivery_that_fails_records_retries_exhausted() {
     assert!(matches!(w.handle(&record(&cmd, 3)).await, Handled::Retry(_)));
     let n = env.store.get_number(&u, &e164).await.unwrap();
     assert_eq!((n.profile_sync, n.profile_sync_error.map(|e| e.code)), (SyncState::Failed, Some("retries_exhausted".to_owned())));
+    // The profile reaches Telnyx; a redrive of the number's dead command pushes its side.
+    let cid = patchbay_domain::CarrierProfileId::parse("5b8e3c1a-0d2f-4e6a-9b7c-1f2e3d4c5b6a").unwrap();
+    let p = env.store.get_profile(&u, profile.id).await.unwrap();
+    env.store.record_synced(&u, profile.id, p.version, &cid, now()).await.unwrap();
+    wiremock::Mock::given(wiremock::matchers::method("PATCH"))
+        .and(wiremock::matchers::path("/phone_numbers/telnyx-number-6/messaging"))
+        .and(wiremock::matchers::body_json(serde_json::json!({"messaging_profile_id": cid.as_str()})))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({"data": {"id": "telnyx-number-6"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert!(matches!(w.handle(&record(&cmd, 1)).await, Handled::Done(_)));
+    let n = env.store.get_number(&u, &e164).await.unwrap();
+    assert_eq!((n.profile_sync, n.profile_sync_error), (SyncState::Synced, None));
 }

@@ -19,7 +19,7 @@ use patchbay_worker::{Handled, Worker};
 use secrecy::SecretString;
 use serde_json::json;
 use time::OffsetDateTime;
-use wiremock::matchers::{body_json, header, method, path};
+use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const PARTS: Parts = Parts { api: false, worker: false };
@@ -93,6 +93,65 @@ async fn create_update_delete_follow_the_telnyx_spec() {
     assert_eq!(w.handle(&record(&cmd, 1)).await, Handled::Done(SyncOutcome::Deleted));
     assert!(env.table_profiles(u.as_str()).await.is_empty());
     assert_eq!(w.handle(&record(&cmd, 2)).await, Handled::Done(SyncOutcome::Gone));
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_found_and_adopted_not_made_twice() {
+    // crash-audit F11: Telnyx made the profile, its answer never came back. The redelivery finds it
+    // by the mark its webhook URL carries (our id), brings it up to date, and records it.
+    let env = TestEnv::new(PARTS).await;
+    let server = MockServer::start().await;
+    let cid = "4a9e2f3c-1b7d-4c55-9e21-0f3b2c1d4e5f";
+    let (u, p) = new_profile(&env, "Support").await;
+    let hook = format!("https://hooks.example.com/webhooks/telnyx?patchbay_profile={}", p.id);
+    let listed = |webhook_url: &str| {
+        json!({"data": [
+            // Another profile of the same name (the user's own, or another record's): not ours.
+            {"id": "0b0b0b0b-1111-4222-8333-444444444444", "record_type": "messaging_profile", "name": "Support",
+             "webhook_url": format!("https://hooks.example.com/webhooks/telnyx?patchbay_profile={}", patchbay_domain::ProfileId::new_v7())},
+            {"id": cid, "record_type": "messaging_profile", "name": "Support", "webhook_url": webhook_url},
+        ], "meta": {"page_number": 1, "page_size": 250, "total_pages": 1, "total_results": 2}})
+    };
+    // Before the first create, no profile of ours yet; after it, the one Telnyx made.
+    Mock::given(method("GET"))
+        .and(path("/messaging_profiles"))
+        .and(query_param("filter[name][eq]", "Support"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(listed("https://elsewhere.example.com/hook")))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/messaging_profiles"))
+        .and(query_param("filter[name][eq]", "Support"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(listed(&hook)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/messaging_profiles"))
+        .and(body_json(json!({"name": "Support", "whitelisted_destinations": ["US"], "webhook_url": hook})))
+        .respond_with(ResponseTemplate::new(504))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/messaging_profiles/{cid}")))
+        .and(body_json(json!({"name": "Support", "whitelisted_destinations": ["US"], "webhook_url": hook})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(telnyx_profile(cid, "Support")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = TelnyxClient::new(&server.uri(), SecretString::from("KEY_test"), Duration::from_secs(2))
+        .unwrap()
+        .with_public_url(Some("https://hooks.example.com/".into()));
+    let w = worker(&env, Arc::new(client));
+
+    let cmd = CommandEnvelope::sync_profile(u.clone(), p.id, p.version);
+    assert!(matches!(w.handle(&record(&cmd, 1)).await, Handled::Retry(r) if r.contains("504")));
+    assert_eq!(w.handle(&record(&cmd, 2)).await, Handled::Done(SyncOutcome::Updated));
+    let got = env.store.get_profile(&u, p.id).await.unwrap();
+    assert_eq!((got.sync_state, got.carrier_profile_id.as_ref().map(|c| c.as_str())), (SyncState::Synced, Some(cid)));
 }
 
 #[tokio::test]

@@ -28,7 +28,9 @@ pub fn profile_carrier(config: &Config, secrets: &CarrierSecrets) -> Result<Arc<
                 .as_ref()
                 .filter(|k| !k.expose_secret().is_empty())
                 .ok_or_else(|| CarrierError::NotConfigured("telnyx_api_key is not set in the carrier secret".into()))?;
-            Ok(Arc::new(TelnyxClient::new(&config.telnyx_base_url, key.clone(), config.carrier_timeout)?))
+            Ok(Arc::new(
+                TelnyxClient::new(&config.telnyx_base_url, key.clone(), config.carrier_timeout)?.with_public_url(config.public_url.clone()),
+            ))
         }
     }
 }

@@ -424,25 +424,6 @@ impl ProfileSyncLedger for DynamoStore {
     }
 
     async fn retry_exhausted(&self, user: &UserId, id: ProfileId, now: OffsetDateTime) -> Result<bool, StoreError> {
-        match self
-            .update_item(
-                &Key::profile(user, id),
-                "SET #ss = :pending, #v = #v + :one, #ua = :now REMOVE #se",
-                "#ss = :failed AND #se.#code = :exhausted",
-                &[("#ss", "sync_state"), ("#se", "sync_error"), ("#code", "code"), ("#v", "version"), ("#ua", "updated_at")],
-                vec![
-                    (":pending", attr(&SyncState::Pending)),
-                    (":failed", attr(&SyncState::Failed)),
-                    (":exhausted", s("retries_exhausted")),
-                    (":one", n(1)),
-                    (":now", s(rfc3339(now))),
-                ],
-            )
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(WriteFailure::ConditionFailed) => Ok(false),
-            Err(WriteFailure::Other(e)) => Err(e),
-        }
+        self.reset_exhausted(&Key::profile(user, id), "sync_state", "sync_error", now).await
     }
 }

@@ -122,6 +122,9 @@ pub trait ConnectionSyncLedger: ConnectionReader + NumberReader {
     ) -> Result<(), StoreError>;
     /// Remove a `deleting` connection once the carrier's copy and the secret are gone.
     async fn purge_connection(&self, user: &UserId, id: ConnectionId, version: u64) -> Result<(), StoreError>;
+    /// A redrive: a connection whose last delivery gave up goes back to `pending`; false when it
+    /// was not in that state.
+    async fn reset_given_up_connection(&self, user: &UserId, id: ConnectionId, now: OffsetDateTime) -> Result<bool, StoreError>;
     /// The carrier has the number on the connection its record names (or on none).
     async fn record_voice_synced(&self, user: &UserId, e164: &E164, version: u64, now: OffsetDateTime) -> Result<(), StoreError>;
     async fn record_voice_failed(

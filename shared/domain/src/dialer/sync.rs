@@ -10,12 +10,12 @@ use crate::dialer::ports::{ConnectionSyncLedger, SecretError, SipSecrets};
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{ConnectionId, UserId};
 use crate::kernel::provider::CarrierError;
-use crate::kernel::sync::{gave_up, settle, SyncError, SyncOutcome, SyncRetry, SyncState};
+use crate::kernel::sync::{gave_up, settle, was_given_up, SyncError, SyncOutcome, SyncRetry, SyncState};
 use crate::numbers::model::PhoneNumber;
 use crate::numbers::ports::CallRoute;
 
 /// The last delivery of a connection's sync failed: a connection still `pending` (or `deleting`)
-/// records why (`retries_exhausted`; a delete stays deleting).
+/// records why (`retries_exhausted`; a delete stays deleting), and a redrive of the command resets it.
 pub async fn give_up(
     store: &dyn ConnectionSyncLedger,
     user: &UserId,
@@ -45,11 +45,21 @@ pub async fn sync_connection(
     final_attempt: bool,
     now: OffsetDateTime,
 ) -> Result<SyncOutcome, SyncRetry> {
-    let c = match store.get_connection(user, id).await {
-        Ok(c) => c,
-        Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
-        Err(e) => return Err(SyncRetry::Store(e)),
+    let read = || async {
+        match store.get_connection(user, id).await {
+            Ok(c) => Ok(Some(c)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(SyncRetry::Store(e)),
+        }
     };
+    let Some(mut c) = read().await? else { return Ok(SyncOutcome::Gone) };
+    // A redrive of a command whose last delivery gave up: back to pending, and on with the sync.
+    if was_given_up(c.sync_state, c.sync_error.as_ref())
+        && store.reset_given_up_connection(user, id, now).await.map_err(SyncRetry::Store)?
+    {
+        let Some(again) = read().await? else { return Ok(SyncOutcome::Gone) };
+        c = again;
+    }
     let secret_down = |e: SecretError| SyncRetry::Carrier(CarrierError::Transient(e.to_string()));
     let Some(dialer) = dialers.get(c.carrier) else {
         let err = CarrierError::NotConfigured(format!("no credentials for {}", c.carrier));

@@ -73,6 +73,13 @@ pub fn exhausted(last: &str) -> SyncError {
     SyncError { code: RETRIES_EXHAUSTED.to_owned(), message: format!("gave up after the queue's last delivery; last: {last}") }
 }
 
+/// Whether a sync state is what a command's last delivery recorded when it gave up (`failed` /
+/// `retries_exhausted`): a later delivery of the command is an operator's redrive (the queue delivers
+/// nothing else of a dead message), which resets it to `pending` and syncs again.
+pub fn was_given_up(state: SyncState, error: Option<&SyncError>) -> bool {
+    state == SyncState::Failed && error.is_some_and(|e| e.code == RETRIES_EXHAUSTED)
+}
+
 /// A give-up write's outcome: a record that moved on (or went) meanwhile has a newer command.
 pub fn gave_up(r: Result<(), StoreError>) -> Result<(), StoreError> {
     match r {

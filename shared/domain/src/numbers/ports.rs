@@ -93,6 +93,9 @@ pub trait NumberSyncLedger: NumberReader + Send + Sync {
 
     /// Worker: the carrier released it: record and guard go, in one transaction.
     async fn purge_released(&self, user: &UserId, e164: &E164, version: u64) -> Result<(), StoreError>;
+    /// A redrive: each side of `n` (profile, SIP, assistant) whose last delivery gave up goes back to
+    /// `pending`; false (and no write) when none was in that state.
+    async fn reset_given_up_sides(&self, n: &PhoneNumber, now: OffsetDateTime) -> Result<bool, StoreError>;
 
     /// Worker: the carrier has the number on the profile the record names (at `version`).
     async fn record_number_profile_synced(&self, user: &UserId, e164: &E164, version: u64, now: OffsetDateTime) -> Result<(), StoreError>;

@@ -78,11 +78,20 @@ pub async fn sync_number(
     now: OffsetDateTime,
 ) -> Result<SyncOutcome, SyncRetry> {
     let NumberPorts { store, profiles, carriers, sip, assistant } = ports;
-    let n = match store.get_number(user, e164).await {
+    let mut n = match store.get_number(user, e164).await {
         Ok(n) => n,
         Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
         Err(e) => return Err(SyncRetry::Store(e)),
     };
+    // A redrive of a command whose last delivery gave up on a side: those sides back to pending
+    // (no write when none did).
+    if store.reset_given_up_sides(&n, now).await.map_err(SyncRetry::Store)? {
+        n = match store.get_number(user, e164).await {
+            Ok(n) => n,
+            Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
+            Err(e) => return Err(SyncRetry::Store(e)),
+        };
+    }
     if n.status == NumberStatus::Pending {
         return buy(PurchasePorts { store, carriers }, &n, final_attempt, now).await;
     }

@@ -103,7 +103,7 @@ pub trait ProfileSyncLedger: ProfileReader + Send + Sync {
 /// What the carrier is asked to hold for a profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CarrierProfileSpec {
-    /// Our id, for carriers (the sandbox) that derive theirs from it; not sent to Telnyx.
+    /// Our id: the sandbox derives its id from it; Telnyx carries it in the profile's webhook URL.
     pub local_id: ProfileId,
     pub name: ProfileName,
     pub whitelisted_destinations: WhitelistedDestinations,
@@ -114,6 +114,11 @@ pub struct CarrierProfileSpec {
 pub trait ProfileCarrier: Send + Sync {
     fn name(&self) -> &'static str;
     async fn create_messaging_profile(&self, spec: &CarrierProfileSpec) -> Result<CarrierProfileId, CarrierError>;
+    /// The profile an earlier create of this record made, when the carrier can tell (a create whose
+    /// answer was lost is adopted, not made twice). Carriers that derive their id from ours need not.
+    async fn find_messaging_profile(&self, _spec: &CarrierProfileSpec) -> Result<Option<CarrierProfileId>, CarrierError> {
+        Ok(None)
+    }
     async fn update_messaging_profile(&self, id: &CarrierProfileId, spec: &CarrierProfileSpec) -> Result<(), CarrierError>;
     async fn delete_messaging_profile(&self, id: &CarrierProfileId) -> Result<(), CarrierError>;
     /// Every messaging profile of the account (the reconciler).

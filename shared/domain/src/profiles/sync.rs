@@ -3,9 +3,9 @@
 use time::OffsetDateTime;
 
 use crate::kernel::error::{Conflict, StoreError};
-use crate::kernel::ids::{ProfileId, UserId};
+use crate::kernel::ids::{CarrierProfileId, ProfileId, UserId};
 use crate::kernel::provider::CarrierError;
-use crate::kernel::sync::{gave_up, SyncError, SyncOutcome, SyncRetry, SyncState, RETRIES_EXHAUSTED};
+use crate::kernel::sync::{gave_up, was_given_up, SyncError, SyncOutcome, SyncRetry, SyncState};
 use crate::profiles::model::MessagingProfile;
 use crate::profiles::ports::{CarrierProfileSpec, ProfileCarrier, ProfileSyncLedger};
 
@@ -48,7 +48,7 @@ pub async fn sync_profile(
     // Its last delivery ran out of retries and moved it to the dead-letter queue; a delivery after
     // that is an operator's redrive (the queue delivers nothing else of a dead message), so the
     // failure was not final: back to pending, and on with the sync.
-    if profile.sync_state == SyncState::Failed && profile.sync_error.as_ref().is_some_and(|e| e.code == RETRIES_EXHAUSTED) {
+    if was_given_up(profile.sync_state, profile.sync_error.as_ref()) {
         match store.retry_exhausted(user, id, now).await {
             Ok(true) => match store.get_profile(user, id).await {
                 Ok(p) => profile = p,
@@ -80,10 +80,10 @@ pub async fn sync_profile(
                 Err(e) => Err(SyncRetry::Store(e)),
             };
         }
-        (SyncState::Pending, None) => match carrier.create_messaging_profile(&spec).await {
-            Ok(cid) => {
+        (SyncState::Pending, None) => match create_or_adopt(carrier, &spec).await {
+            Ok((cid, outcome)) => {
                 match store.record_synced(user, id, profile.version, &cid, now).await {
-                    Ok(()) => Ok(SyncOutcome::Created),
+                    Ok(()) => Ok(outcome),
                     Err(StoreError::Conflict(Conflict::Stale)) => {
                         // Renamed or deleted meanwhile: keep the id so the next sync does not create twice.
                         match store.record_carrier_id(user, id, &cid).await {
@@ -106,6 +106,18 @@ pub async fn sync_profile(
         },
     };
     result
+}
+
+/// Create the carrier's copy, unless an earlier create of this record made it and only its answer
+/// (or the write that recorded it) was lost: that one is adopted and brought up to date instead.
+async fn create_or_adopt(carrier: &dyn ProfileCarrier, spec: &CarrierProfileSpec) -> Result<(CarrierProfileId, SyncOutcome), CarrierError> {
+    match carrier.find_messaging_profile(spec).await? {
+        Some(cid) => {
+            carrier.update_messaging_profile(&cid, spec).await?;
+            Ok((cid, SyncOutcome::Updated))
+        }
+        None => Ok((carrier.create_messaging_profile(spec).await?, SyncOutcome::Created)),
+    }
 }
 
 async fn fail_or_retry(

@@ -88,6 +88,9 @@ pub trait AssistantSyncLedger: AssistantReader + NumberReader {
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
     async fn purge_assistant(&self, user: &UserId, id: AssistantId, version: u64) -> Result<(), StoreError>;
+    /// A redrive: an active assistant whose settings change gave up goes back to `pending`; false
+    /// when it was not in that state.
+    async fn reset_given_up_assistant(&self, user: &UserId, id: AssistantId, now: OffsetDateTime) -> Result<bool, StoreError>;
     /// Disconnect a number from a deleting assistant (kept by its owner), with the number's sync (it
     /// takes the number off the assistant at Vapi) in the same transaction: a saga that stops after
     /// this leaves the Vapi side to that command, never to a list it can no longer rebuild.

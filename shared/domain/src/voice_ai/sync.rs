@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use crate::kernel::error::StoreError;
 use crate::kernel::ids::{AssistantId, UserId};
 use crate::kernel::provider::CarrierError;
-use crate::kernel::sync::{gave_up, settle, SyncError, SyncOutcome, SyncRetry, SyncState};
+use crate::kernel::sync::{gave_up, settle, was_given_up, SyncError, SyncOutcome, SyncRetry, SyncState};
 
 use crate::numbers::model::{NumberStatus, PhoneNumber};
 use crate::numbers::ports::{CallRoute, NumberSyncLedger};
@@ -192,11 +192,23 @@ pub async fn sync_assistant(
 ) -> Result<SyncOutcome, SyncRetry> {
     let SagaPorts { assistants, purchase: buying, server } = ports;
     let store = assistants.store;
-    let a = match store.get_assistant(user, id).await {
-        Ok(a) => a,
-        Err(StoreError::NotFound) => return Ok(SyncOutcome::Gone),
-        Err(e) => return Err(SyncRetry::Store(e)),
+    let read = || async {
+        match store.get_assistant(user, id).await {
+            Ok(a) => Ok(Some(a)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(SyncRetry::Store(e)),
+        }
     };
+    let Some(mut a) = read().await? else { return Ok(SyncOutcome::Gone) };
+    // A redrive of a settings change whose last delivery gave up: back to pending, and pushed. (A
+    // saga that gave up failed the assistant and freed its number: it stays failed, to be deleted.)
+    if a.status == AssistantStatus::Active
+        && was_given_up(a.sync_state, a.sync_error.as_ref())
+        && store.reset_given_up_assistant(user, id, now).await.map_err(SyncRetry::Store)?
+    {
+        let Some(again) = read().await? else { return Ok(SyncOutcome::Gone) };
+        a = again;
+    }
     let voice_ai = assistants.voice_ai;
     match a.status {
         AssistantStatus::Failed => Ok(SyncOutcome::UpToDate),

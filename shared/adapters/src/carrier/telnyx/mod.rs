@@ -22,13 +22,22 @@ pub struct TelnyxClient {
     http: http::Client,
     base: String,
     api_key: SecretString,
+    /// Patchbay's public base URL: a messaging profile's `webhook_url` is built from it.
+    public_url: Option<String>,
 }
 
 #[derive(Serialize)]
 struct ProfileBody<'a> {
     name: &'a str,
     whitelisted_destinations: Vec<String>,
+    /// Where Telnyx posts the profile's messaging events, with our profile id in its query: the
+    /// mark that lets a create whose answer was lost be found and adopted instead of made twice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_url: Option<String>,
 }
+
+/// The query parameter of a profile's `webhook_url` that names our profile.
+const PROFILE_MARK: &str = "patchbay_profile";
 
 #[derive(Deserialize)]
 struct DataEnvelope {
@@ -58,7 +67,23 @@ struct TelnyxError {
 
 impl TelnyxClient {
     pub fn new(base: &str, api_key: SecretString, timeout: Duration) -> Result<Self, CarrierError> {
-        Ok(Self { http: http::Client::new(timeout), base: base.trim_end_matches('/').to_owned(), api_key })
+        Ok(Self { http: http::Client::new(timeout), base: base.trim_end_matches('/').to_owned(), api_key, public_url: None })
+    }
+
+    /// Patchbay's public base URL (`PATCHBAY_PUBLIC_URL`). With it, each messaging profile posts its
+    /// events to `{url}/webhooks/telnyx` and carries our profile id, so a lost create is found again;
+    /// without it, profiles have no webhook and cannot be found.
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url.map(|u| u.trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());
+        self
+    }
+
+    fn profile_body<'a>(&self, spec: &'a CarrierProfileSpec) -> ProfileBody<'a> {
+        ProfileBody {
+            name: spec.name.as_str(),
+            whitelisted_destinations: spec.whitelisted_destinations.as_strings(),
+            webhook_url: self.public_url.as_ref().map(|base| format!("{base}/webhooks/telnyx?{PROFILE_MARK}={}", spec.local_id)),
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -116,6 +141,20 @@ struct ListedTelnyxProfile {
     id: Option<serde_json::Value>,
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    webhook_url: Option<String>,
+}
+
+impl ListedTelnyxProfile {
+    /// Our profile id, when the profile's webhook URL carries Patchbay's mark.
+    fn mark(&self) -> Option<String> {
+        let url = self.webhook_url.as_deref()?;
+        let (_, query) = url.split_once('?')?;
+        query.split('&').find_map(|pair| match pair.split_once('=') {
+            Some((PROFILE_MARK, v)) if !v.is_empty() => Some(v.to_owned()),
+            _ => None,
+        })
+    }
 }
 
 /// Pages of 250 the reconciler follows at most before it gives up on a listing.
@@ -144,14 +183,33 @@ impl ProfileCarrier for TelnyxClient {
     }
 
     async fn create_messaging_profile(&self, spec: &CarrierProfileSpec) -> Result<CarrierProfileId, CarrierError> {
-        let body = ProfileBody { name: spec.name.as_str(), whitelisted_destinations: spec.whitelisted_destinations.as_strings() };
+        let body = self.profile_body(spec);
         let res = self.send(self.http.post(self.url("/messaging_profiles")).json(&body)).await?;
         let env: DataEnvelope = res.json().map_err(|e| CarrierError::Transient(format!("telnyx answer unreadable: {}", e)))?;
         CarrierProfileId::parse(&env.data.id).map_err(|_| CarrierError::Transient("telnyx answered an unusable profile id".into()))
     }
 
+    async fn find_messaging_profile(&self, spec: &CarrierProfileSpec) -> Result<Option<CarrierProfileId>, CarrierError> {
+        if self.public_url.is_none() {
+            // Nothing we create carries a mark without a webhook URL.
+            return Ok(None);
+        }
+        // Profiles of this name (the record's current one), first page: a lost create made one of
+        // them moments ago. One renamed since is not found here; the reconciler reports it.
+        let query = [("filter[name][eq]", spec.name.as_str().to_owned()), ("page[size]", LIST_PAGE.to_string())];
+        let list: ListEnvelope<ListedTelnyxProfile> =
+            self.send(self.http.get(self.url("/messaging_profiles")).query(&query)).await?.json().map_err(unreadable)?;
+        let ours = spec.local_id.to_string();
+        Ok(list
+            .data
+            .into_iter()
+            .filter(|p| p.mark().as_deref() == Some(ours.as_str()))
+            .find_map(|p| p.id.as_ref().map(id_string))
+            .and_then(|id| CarrierProfileId::parse(&id).ok()))
+    }
+
     async fn update_messaging_profile(&self, id: &CarrierProfileId, spec: &CarrierProfileSpec) -> Result<(), CarrierError> {
-        let body = ProfileBody { name: spec.name.as_str(), whitelisted_destinations: spec.whitelisted_destinations.as_strings() };
+        let body = self.profile_body(spec);
         self.send(self.http.patch(self.url(&format!("/messaging_profiles/{}", id.as_str()))).json(&body)).await?;
         Ok(())
     }
@@ -163,13 +221,13 @@ impl ProfileCarrier for TelnyxClient {
 
     async fn list_messaging_profiles(&self) -> Result<Vec<ListedProfile>, CarrierError> {
         let list: Vec<ListedTelnyxProfile> = self.list_all("/messaging_profiles").await?;
-        // Telnyx profiles carry nothing of Patchbay's (the name is the user's), so none is reported as a look-alike.
+        // A profile whose webhook URL carries our mark is Patchbay's (the name is the user's).
         Ok(list
             .into_iter()
             .map(|p| ListedProfile {
+                patchbay: p.mark().is_some(),
                 id: p.id.as_ref().map(id_string).unwrap_or_default(),
                 name: p.name.unwrap_or_default(),
-                patchbay: false,
             })
             .collect())
     }

@@ -85,6 +85,10 @@ impl ConnectionSyncLedger for DynamoStore {
         self.put_route(Key::connection_route(carrier_id), user, &id.to_string()).await
     }
 
+    async fn reset_given_up_connection(&self, user: &UserId, id: ConnectionId, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.reset_exhausted(&Key::connection(user, id), "sync_state", "sync_error", now).await
+    }
+
     async fn record_connection_failed(
         &self,
         user: &UserId,

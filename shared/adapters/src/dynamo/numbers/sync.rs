@@ -1,7 +1,8 @@
 //! The worker's number writes (`NumberSyncLedger`): what the carrier did with a purchase, a release or a profile change.
 
 use async_trait::async_trait;
-use patchbay_domain::numbers::{NumberStatus, NumberSyncLedger};
+use patchbay_domain::kernel::sync::was_given_up;
+use patchbay_domain::numbers::{NumberStatus, NumberSyncLedger, PhoneNumber};
 use patchbay_domain::{Conflict, StoreError, SyncError, UserId, E164};
 use time::OffsetDateTime;
 
@@ -110,6 +111,21 @@ impl NumberSyncLedger for DynamoStore {
             Err(TxFailure::Refused(_)) => Err(StoreError::Conflict(Conflict::Stale)),
             Err(TxFailure::Other(e)) => Err(e),
         }
+    }
+
+    async fn reset_given_up_sides(&self, number: &PhoneNumber, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let sides = [
+            ("profile_sync", "profile_sync_error", Some(number.profile_sync), number.profile_sync_error.as_ref()),
+            ("voice_sync", "voice_sync_error", number.voice_sync, number.voice_sync_error.as_ref()),
+            ("assistant_sync", "assistant_sync_error", number.assistant_sync, number.assistant_sync_error.as_ref()),
+        ];
+        let mut reset = false;
+        for (state, error, read, why) in sides {
+            if read.is_some_and(|st| was_given_up(st, why)) {
+                reset |= self.reset_exhausted(&Key::number(&number.user_id, &number.e164), state, error, now).await?;
+            }
+        }
+        Ok(reset)
     }
 
     async fn record_number_profile_synced(&self, user: &UserId, e164: &E164, version: u64, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -16,7 +16,8 @@ use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use patchbay_domain::{CommandEnvelope, Conflict, IdempotencyKey, StoreError, UserId};
+use patchbay_domain::kernel::sync::RETRIES_EXHAUSTED;
+use patchbay_domain::{CommandEnvelope, Conflict, IdempotencyKey, StoreError, SyncState, UserId};
 use time::OffsetDateTime;
 
 use super::{built, condition_of, to_item, with_expression, DynamoStore, Item, Names, Tx, Values, IDEMPOTENCY_TTL};
@@ -97,6 +98,32 @@ impl DynamoStore {
                 None => Err(StoreError::NotFound),
                 Some(_) => Err(StoreError::Conflict(patchbay_domain::Conflict::Stale)),
             },
+            Err(WriteFailure::Other(e)) => Err(e),
+        }
+    }
+
+    /// A redrive's reset: a sync state (`state`, with its error in `error`) that its command's last
+    /// delivery recorded `failed` / `retries_exhausted` goes back to `pending`, the record's version
+    /// bumped; false when it was not in that state (nothing to reset, or someone else reset it).
+    pub(crate) async fn reset_exhausted(&self, key: &Key, state: &str, error: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+        match self
+            .update_item(
+                key,
+                "SET #ss = :pending, #v = #v + :one, #ua = :now REMOVE #se",
+                "#ss = :failed AND #se.#code = :exhausted",
+                &[("#ss", state), ("#se", error), ("#code", "code"), ("#v", "version"), ("#ua", "updated_at")],
+                vec![
+                    (":pending", super::attr(&SyncState::Pending)),
+                    (":failed", super::attr(&SyncState::Failed)),
+                    (":exhausted", AttributeValue::S(RETRIES_EXHAUSTED.to_owned())),
+                    (":one", AttributeValue::N("1".into())),
+                    (":now", AttributeValue::S(crate::wire::rfc3339(now))),
+                ],
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(WriteFailure::ConditionFailed) => Ok(false),
             Err(WriteFailure::Other(e)) => Err(e),
         }
     }

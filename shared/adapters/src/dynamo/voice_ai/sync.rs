@@ -111,6 +111,10 @@ impl AssistantSyncLedger for DynamoStore {
         self.write_assistant(user, id, update, "attribute_exists(pk) AND #v = :v", &names, values, Conflict::Stale).await.map(|_| ())
     }
 
+    async fn reset_given_up_assistant(&self, user: &UserId, id: AssistantId, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.reset_exhausted(&Key::assistant(user, id), "sync_state", "sync_error", now).await
+    }
+
     async fn purge_assistant(&self, user: &UserId, id: AssistantId, version: u64) -> Result<(), StoreError> {
         // The record and its report route go together (the Vapi id read here is pinned by the
         // delete's version condition).
