@@ -168,6 +168,9 @@ def cmd_deploy(args) -> None:
         "dlq_url": sqs.get_queue_url(QueueName=physical["WorkDeadLetterQueue"].rsplit("/", 1)[-1])["QueueUrl"],
         "stream_arn": client("dynamodb", args.endpoint).describe_table(TableName=physical["Table"])["Table"]["LatestStreamArn"],
         "secret_id": physical["CarrierSecret"],
+        # moto gives a bus no physical id: its name is the template's.
+        "event_bus_name": resolve(cfn["Resources"]["EventBus"]["Properties"]["Name"], args.stack),
+        "webhook_queue_url": sqs.get_queue_url(QueueName=physical["WebhookQueue"].rsplit("/", 1)[-1])["QueueUrl"],
         "resources": sorted(physical),
     }
     if args.secret_json:

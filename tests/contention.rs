@@ -81,6 +81,54 @@ async fn in_flight(env: &TestEnv, uid: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every committed change of the scenario wrote exactly one event, whatever the faults: one
+/// `message.queued`, `message.sent` and `message.delivered` per outbound message, one
+/// `message.received` per stored inbound message, one `call.ended` per call, one `assistant.active` per
+/// active assistant, one `phone_number.released` per released number, and no event about anything
+/// that is not in the table.
+async fn exactly_one_event_per_change(env: &TestEnv, u: usize, uid: &str, released: &[String]) {
+    let items = env.user_items(uid).await;
+    let events: Vec<Value> =
+        items.iter().filter(|i| s(i, "sk").starts_with("EVT#")).map(|i| serde_json::from_str(&s(i, "body")).unwrap()).collect();
+    let mut per: HashMap<(String, String), usize> = HashMap::new();
+    for e in &events {
+        *per.entry((e["type"].as_str().unwrap().to_owned(), e["resource"]["id"].as_str().unwrap().to_owned())).or_default() += 1;
+    }
+    let count = |t: &str| per.keys().filter(|(et, _)| et == t).count();
+    let once = |t: &str, id: &str| per.get(&(t.to_owned(), id.to_owned())).copied().unwrap_or(0);
+    let messages: Vec<_> = items.iter().filter(|i| s(i, "sk").starts_with("MSG#")).collect();
+    for m in &messages {
+        let id = s(m, "id");
+        let types: &[&str] =
+            if s(m, "direction") == "outbound" { &["message.queued", "message.sent", "message.delivered"] } else { &["message.received"] };
+        for t in types {
+            assert_eq!(once(t, &id), 1, "user {u}: {t} of message {id}");
+        }
+    }
+    let outbound = messages.iter().filter(|m| s(m, "direction") == "outbound").count();
+    let inbound = messages.len() - outbound;
+    assert_eq!(
+        (count("message.queued"), count("message.sent"), count("message.delivered"), count("message.received"), count("message.failed")),
+        (outbound, outbound, outbound, inbound, 0),
+        "user {u}: no message event about a message not in the table"
+    );
+    let calls: Vec<String> = items.iter().filter(|i| s(i, "sk").starts_with("CALL#")).map(|i| s(i, "id")).collect();
+    for c in &calls {
+        assert_eq!(once("call.ended", c), 1, "user {u}: call.ended of {c}");
+    }
+    assert_eq!(count("call.ended"), calls.len(), "user {u}: one call.ended per call");
+    for n in released {
+        assert_eq!(once("phone_number.released", n), 1, "user {u}: phone_number.released of {n}");
+    }
+    let assistants: Vec<String> =
+        items.iter().filter(|i| s(i, "sk").starts_with("ASSISTANT#") && s(i, "status") == "active").map(|i| s(i, "id")).collect();
+    for a in &assistants {
+        assert_eq!(once("assistant.active", a), 1, "user {u}: assistant.active of {a}");
+    }
+    let twice: Vec<_> = per.iter().filter(|((t, _), n)| **n > 1 && !t.starts_with("call.updated") && t != "phone_number.active").collect();
+    assert!(twice.is_empty(), "user {u}: a change reported twice: {twice:?}");
+}
+
 async fn scenario(env: &TestEnv, area: &str, tag: &str) {
     let answers = Answers::default();
     let num = |line: u32| format!("+1{area}5550{line}");
@@ -345,6 +393,7 @@ async fn scenario(env: &TestEnv, area: &str, tag: &str) {
         if settled.is_none() {
             panic!("user {i}: still in flight: {:?}", in_flight(env, &sender.uid).await);
         }
+        exactly_one_event_per_change(env, i, &sender.uid, &[line(120, i), line(130, i)]).await;
     }
     eprintln!(
         "{tag}: {} requests, all 2xx; {SENDS} sends delivered; every purchase, release, unread count, activation and call exact; nothing in flight",

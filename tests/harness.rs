@@ -105,7 +105,12 @@ pub fn shared(parts: Parts) -> Shared {
                             stream_arn: stack.info.stream_arn.clone(),
                             idle: Duration::from_millis(50),
                         };
-                        tokio::spawn(streams.run(patchbay_outbox_relay::Relay { queue: wiring.queue.clone() }, stop_rx.clone()));
+                        tokio::spawn(
+                            streams.run(
+                                patchbay_outbox_relay::Relay { queue: wiring.queue.clone(), bus: wiring.event_bus() },
+                                stop_rx.clone(),
+                            ),
+                        );
                         let poller = Poller {
                             sqs: aws_sdk_sqs::Client::new(&stack.sdk),
                             queue_url: stack.info.work_queue_url.clone(),
@@ -177,7 +182,11 @@ impl TestEnv {
             Some(control) => control.wrap(&sdk),
             None => sdk.clone(),
         };
-        let env = [("TABLE_NAME", shared.info.table.clone()), ("WORK_QUEUE_URL", shared.info.work_queue_url.clone())];
+        let env = [
+            ("TABLE_NAME", shared.info.table.clone()),
+            ("WORK_QUEUE_URL", shared.info.work_queue_url.clone()),
+            ("EVENT_BUS_NAME", shared.info.event_bus_name.clone()),
+        ];
         let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("config");
         let wiring = Wiring::new(&functions_sdk, config).with_carriers(sandbox_carriers());
         Self { store: (*wiring.store).clone(), queue: (*wiring.queue).clone(), wiring, dynamo, sqs, http: retrying_http(), shared }
@@ -206,7 +215,12 @@ impl TestEnv {
             idle: Duration::from_millis(50),
         };
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(streams.run(patchbay_outbox_relay::Relay { queue: std::sync::Arc::new(self.queue.clone()) }, stop_rx));
+        tokio::spawn(
+            streams.run(
+                patchbay_outbox_relay::Relay { queue: std::sync::Arc::new(self.queue.clone()), bus: self.wiring.event_bus() },
+                stop_rx,
+            ),
+        );
         stop
     }
 

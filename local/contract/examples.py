@@ -32,6 +32,7 @@ import uuid
 import requests
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from openapi_schema_validator import OAS31Validator
 
 # The local stack's development webhook keys (local/src/server.rs), never production keys.
 TELNYX_TEST_SECRET = "p68GNpDl9oAQohBiK0MEOFIjxnoFnz0uGGeJqxQ5PSb7sT30NeKJBe9x41ficebctubmao9Zp3lGEOva5+4KKQ=="
@@ -315,6 +316,37 @@ class Run:
         headers = {"Content-Type": "application/json", "x-vapi-secret": VAPI_DEV_SECRET}
         self.call("vapiWebhook", raw=json.dumps(body), headers=headers, auth=False)
 
+    # --- events --------------------------------------------------------------------------------
+
+    def events_match_their_schemas(self):
+        """Every event the scenario produced (the caller's whole log) validates against its type's
+        schema in the document (`components.schemas.Event`, what `webhooks:` documents), and the
+        scenario's changes produced the types they should."""
+        if self.record:
+            return
+        schema = {"$ref": "#/components/schemas/Event", "components": self.doc.doc["components"]}
+        validator = OAS31Validator(schema)
+        events, after = [], None
+        while True:
+            query = {"limit": "100", **({"after": after} if after else {})}
+            res = self.send("GET", "/v1/events", query, None, {"Authorization": f"Bearer {self.token}"})
+            if res.status_code != 200:
+                self.problems.append(f"GET /v1/events answered {res.status_code}: {res.text[:300]}")
+                return
+            page = res.json()
+            events += page["data"]
+            after = page["next_cursor"]
+            if after is None:
+                break
+        for e in events:
+            for err in validator.iter_errors(e):
+                self.problems.append(f"event {e.get('type')} {e.get('id')}: {err.json_path}: {err.message}")
+        want = {"phone_number.active", "message.queued", "message.sent", "message.delivered", "message.received", "call.ended", "assistant.active"}
+        missing = want - {e["type"] for e in events}
+        if missing:
+            self.problems.append(f"the scenario's log has no {sorted(missing)} event")
+        print(f"events: {len(events)} in the log, each valid against its schema", flush=True)
+
     # --- the scenario ----------------------------------------------------------------------------
 
     def scenario(self):
@@ -340,6 +372,8 @@ class Run:
         n1 = {"e164": bought["phone_number"]}
         self.until("showPhoneNumber", n1, lambda b: b["status"] == "active")
         self.call("listPhoneNumbers")
+        # The purchase, as its event in the log (one type: a page's items share one shape).
+        self.call("listEvents", query={"type": "phone_number.active", "limit": "1"})
         self.call("assignPhoneNumber", {**pid, **n1}, expect=202)
         self.until("showMessagingProfile", pid, lambda b: b["assigned_numbers"] and b["assigned_numbers"][0]["profile_sync"] == "synced")
         self.call("activateMessagingProfile", pid)
@@ -392,6 +426,7 @@ class Run:
         self.vapi()
         self.until("listCalls", None, lambda b: len(b["data"]) > 0)
         self.call("dashboard")
+        self.events_match_their_schemas()
 
         # Taken down again.
         self.call("deleteAssistant", aid, expect=202)

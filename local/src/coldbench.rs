@@ -214,6 +214,7 @@ pub fn event_for(function: &str) -> Value {
         "sip-connections" => http("GET", "/v1/sip-connections", None),
         "assistants" => http("GET", "/v1/assistants", None),
         "calls" => http("GET", "/v1/dashboard", None),
+        "events" => http("GET", "/v1/events", None),
         "webhook-receiver" => http("POST", "/webhooks/telnyx", Some(json!({"data": {}}))),
         "worker" => json!({"Records": [{
             "messageId": "bench-1", "receiptHandle": "r", "eventSource": "aws:sqs", "awsRegion": "us-east-1",

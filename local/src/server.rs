@@ -206,6 +206,7 @@ pub fn function_routes(w: &Wiring) -> Router {
     let dialer = patchbay_sip_connections::router(Arc::new(SipConnectionsApi::new(w)));
     let assistants = patchbay_assistants::router(Arc::new(AssistantsApi::new(w)));
     let calls = patchbay_calls::router(Arc::new(CallsFunction::new(w)));
+    let events = patchbay_events::router(Arc::new(patchbay_events::EventsFunction::new(w)));
     http::finish(
         profiles
             .merge(activate)
@@ -216,7 +217,8 @@ pub fn function_routes(w: &Wiring) -> Router {
             .merge(send)
             .merge(dialer)
             .merge(assistants)
-            .merge(calls),
+            .merge(calls)
+            .merge(events),
     )
 }
 

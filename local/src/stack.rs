@@ -19,6 +19,10 @@ pub struct StackInfo {
     /// The table's stream (the outbox relay reads it).
     pub stream_arn: String,
     pub secret_id: String,
+    /// The custom event bus (the relay publishes every event to it).
+    pub event_bus_name: String,
+    /// The queue the bus's webhook rule feeds.
+    pub webhook_queue_url: String,
     pub resources: Vec<String>,
 }
 
@@ -79,6 +83,7 @@ impl LocalStack {
             ("TABLE_NAME", self.info.table.clone()),
             ("WORK_QUEUE_URL", self.info.work_queue_url.clone()),
             ("CARRIER_SECRET_ID", self.info.secret_id.clone()),
+            ("EVENT_BUS_NAME", self.info.event_bus_name.clone()),
         ]
     }
 

@@ -12,7 +12,7 @@ use patchbay_outbox_relay::Relay;
 async fn main() -> Result<(), Error> {
     patchbay_adapters::telemetry::init();
     let wiring = Wiring::from_env().await?;
-    let relay = Arc::new(Relay { queue: wiring.queue.clone() });
+    let relay = Arc::new(Relay { queue: wiring.queue.clone(), bus: wiring.event_bus() });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
         let relay = relay.clone();
         async move { Ok::<_, Error>(relay.handle(event.payload).await) }

@@ -122,7 +122,7 @@ pub(crate) async fn bench_calls() -> Result<(), Error> {
         stream_arn: stack.info.stream_arn.clone(),
         idle: Duration::ZERO,
     };
-    let outbox_relay = patchbay_outbox_relay::Relay { queue: wiring.queue.clone() };
+    let outbox_relay = patchbay_outbox_relay::Relay { queue: wiring.queue.clone(), bus: wiring.event_bus() };
     let shards = tokio::sync::Mutex::new(Vec::new());
     let relay = || async {
         let mut shards = shards.lock().await;

@@ -77,7 +77,8 @@ pub(crate) async fn up() -> Result<(), Error> {
         stream_arn: stack.info.stream_arn.clone(),
         idle: Duration::from_millis(100),
     };
-    let relay_task = tokio::spawn(streams.run(patchbay_outbox_relay::Relay { queue: wiring.queue.clone() }, stop_rx.clone()));
+    let relay_task =
+        tokio::spawn(streams.run(patchbay_outbox_relay::Relay { queue: wiring.queue.clone(), bus: wiring.event_bus() }, stop_rx.clone()));
 
     // The API reference at /docs: the document in the working tree, rendered in the browser by Redoc.
     let reference = patchbay_local::docs::Reference::load();

@@ -55,6 +55,8 @@ pub struct Config {
     pub vapi_base_url: String,
     /// `VAPI_TELNYX_CREDENTIAL_ID`: the Vapi credential Telnyx numbers are imported with.
     pub vapi_telnyx_credential_id: Option<String>,
+    /// `EVENT_BUS_NAME`: the custom EventBridge bus the outbox relay publishes events to.
+    pub event_bus_name: Option<String>,
 }
 
 impl Config {
@@ -96,6 +98,7 @@ impl Config {
             voice_ai,
             vapi_base_url: get("VAPI_BASE_URL").filter(|v| !v.is_empty()).unwrap_or_else(|| "https://api.vapi.ai".to_owned()),
             vapi_telnyx_credential_id: get("VAPI_TELNYX_CREDENTIAL_ID").filter(|v| !v.is_empty()),
+            event_bus_name: get("EVENT_BUS_NAME").filter(|v| !v.is_empty()),
         })
     }
 }

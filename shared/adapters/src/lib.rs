@@ -5,6 +5,7 @@
 pub mod carrier;
 pub mod config;
 pub mod dynamo;
+pub mod eventbridge;
 pub mod http;
 pub mod ondemand;
 pub mod outbound;

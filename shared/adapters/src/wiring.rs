@@ -7,11 +7,13 @@ use std::sync::{Arc, OnceLock};
 
 use aws_types::SdkConfig;
 use patchbay_domain::dialer::{Dialers, SipSecrets};
+use patchbay_domain::kernel::event::EventBus;
 use patchbay_domain::numbers::Carriers;
 use patchbay_domain::profiles::ProfileCarrier;
 use patchbay_domain::voice_ai::{VapiServer, VoiceAi};
 
 use crate::carrier::{SandboxCarrier, SandboxDialer};
+use crate::eventbridge::EventBridgeBus;
 use crate::ondemand::{BoxError, OnDemand, SecretSource};
 use crate::providers;
 use crate::secrets::{CarrierSecrets, SipSecretStore};
@@ -96,6 +98,12 @@ impl Wiring {
         let config = Config::from_env()?;
         let sdk = config::aws_sdk_config()?;
         Self::deferred(&sdk, config)
+    }
+
+    /// The event bus the outbox relay publishes to (`EVENT_BUS_NAME`; unset, every publish is
+    /// refused, saying so). Built by the relay only: no other function links the EventBridge client.
+    pub fn event_bus(&self) -> Arc<dyn EventBus> {
+        Arc::new(EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&self.sdk), self.config.event_bus_name.clone()))
     }
 
     /// Reads the carrier secret the configuration names and builds every carrier port from it (the

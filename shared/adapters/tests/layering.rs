@@ -32,6 +32,7 @@ const LAYERS: Layers<'static> = Layers {
         ("wire", &[]),
         ("telemetry", &[]),
         ("sqs", &[]),
+        ("eventbridge", &[]),
         ("webhooks", &[]),
         // Configuration builds the SDK's HTTP client on the one TLS stack.
         ("config", &["tls"]),
@@ -53,7 +54,21 @@ const LAYERS: Layers<'static> = Layers {
         // The composition root: builds every port; nothing imports it.
         (
             "wiring",
-            &["carrier", "config", "dynamo", "ondemand", "outbound", "providers", "secrets", "sqs", "tls", "voice_ai", "webhooks", "wire"],
+            &[
+                "carrier",
+                "config",
+                "dynamo",
+                "eventbridge",
+                "ondemand",
+                "outbound",
+                "providers",
+                "secrets",
+                "sqs",
+                "tls",
+                "voice_ai",
+                "webhooks",
+                "wire",
+            ],
         ),
     ],
 };

@@ -10,6 +10,7 @@ pub mod kernel;
 
 pub mod calls;
 pub mod dialer;
+pub mod events;
 pub mod messaging;
 pub mod numbers;
 pub mod profiles;

@@ -41,6 +41,8 @@ const LAYERS: Layers<'static> = Layers {
         ("messaging", &["kernel", "profiles", "numbers"]),
         // Calls: records keyed by ids and numbers; needs only the kernel.
         ("calls", &["kernel"]),
+        // The event log (and its webhooks): events are kernel vocabulary every capability builds.
+        ("events", &["kernel"]),
         // Reconciliation compares every capability's records with the providers: on top, nothing imports it.
         ("reconcile", &["kernel", "profiles", "numbers", "dialer", "voice_ai", "messaging", "calls"]),
     ],

@@ -78,6 +78,10 @@ impl CallLedger for DynamoStore {
                 (&[("#v", "version")], vec![(":v", AttributeValue::N(before.version.to_string()))])
             };
             tx.push(Role::Record, self.put(record, condition, names, values)?);
+            // Reported with it: `call.ended` once, `call.updated` when an ended call learns more.
+            if let Some(e) = patchbay_domain::calls::events::changed(&before, &after, now) {
+                tx.push(Role::Event, self.event_put(&e)?);
+            }
             for m in contribution_moves(before.contribution().as_ref(), after.contribution().as_ref()) {
                 let day = format!("{:04}-{:02}-{:02}", m.day.year(), u8::from(m.day.month()), m.day.day());
                 tx.push(Role::Stats, self.stats_move(user, &day, None, &m.counters)?);

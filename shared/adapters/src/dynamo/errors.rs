@@ -54,6 +54,8 @@ pub enum Role {
     ProviderRoute,
     /// The work a state change starts (an outbox item), relayed from the stream to the work queue.
     Outbox,
+    /// The event a state change reports (an `EVT#` item), relayed from the stream to the event bus.
+    Event,
 }
 
 /// Why DynamoDB cancelled one item of a transaction (`CancellationReason.Code`).

@@ -47,6 +47,8 @@ pub const ASSISTANT_PREFIX: &str = "ASSISTANT#";
 pub const STATS_PREFIX: &str = "STATS#";
 /// Outbox items; the relay's stream filter and `patchbay_outbox_relay::OUTBOX_PREFIX` name the same.
 pub const OUTBOX_PREFIX: &str = "OUT#";
+/// Event items (the event log, relayed to the bus); the relay's stream filter names the same.
+pub const EVENT_PREFIX: &str = "EVT#";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
@@ -189,6 +191,11 @@ impl Key {
     /// The outbox item of one command (its id names the state change: `sync-profile-{id}-v{n}`).
     pub fn outbox(user: &UserId, command_id: &str) -> Self {
         Self { pk: Self::user_pk(user), sk: format!("{OUTBOX_PREFIX}{command_id}") }
+    }
+
+    /// One event of the user's log (its id is time-ordered, so the log sorts by time).
+    pub fn event(user: &UserId, event_id: &str) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("{EVENT_PREFIX}{event_id}") }
     }
 
     pub fn idempotency(user: &UserId, scope: &str, key: &IdempotencyKey) -> Self {

@@ -7,6 +7,7 @@
 mod calls;
 mod dialer;
 pub mod errors;
+mod events;
 pub mod items;
 pub mod keys;
 mod messaging;

@@ -132,6 +132,14 @@ impl ReconcileLedger for DynamoStore {
                 self.put(guard, "attribute_not_exists(pk) OR user_id = :u", &[], vec![(":u", s(num.user_id.as_str()))])?,
             )
             .with(Role::Outbox, self.outbox_put(&num.user_id, &next_sync(num))?);
+        // A purchase the carrier completed after all (a pending or failed one) is news to the user; a
+        // lost number found again is not a purchase.
+        let tx = if matches!(num.status, NumberStatus::Pending | NumberStatus::Failed) {
+            let adopted = PhoneNumber { version: num.version + 1, ..num.clone() };
+            tx.with(Role::Event, self.event_put(&patchbay_domain::numbers::events::active(&adopted, carrier_number_id, now))?)
+        } else {
+            tx
+        };
         match self.transact(tx).await {
             Ok(()) => Ok(()),
             Err(TxFailure::Refused(c)) if c.failed(Role::OwnerGuard) => Err(StoreError::Conflict(Conflict::NumberUnavailable)),

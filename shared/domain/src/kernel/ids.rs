@@ -131,6 +131,13 @@ impl ConversationId {
     pub fn of(ours: &E164, contact: &E164) -> Self {
         Self(format!("c{}-{}", &ours.as_str()[1..], &contact.as_str()[1..]))
     }
+    /// The two numbers it is between: the user's, then the contact's (always both: only `of` and
+    /// `parse` make one, each from two valid numbers).
+    pub fn numbers(&self) -> Option<(E164, E164)> {
+        let (a, b) = self.0.strip_prefix('c')?.split_once('-')?;
+        Some((E164::parse(&format!("+{a}")).ok()?, E164::parse(&format!("+{b}")).ok()?))
+    }
+
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let bad = || ValidationError::new("id", "invalid_id", "must be a conversation id as returned by the API");
         let rest = raw.strip_prefix('c').ok_or_else(bad)?;

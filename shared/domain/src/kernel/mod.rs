@@ -3,6 +3,7 @@
 //! worker's sync protocol and the work queue. It depends on no capability; every capability on it.
 
 pub mod error;
+pub mod event;
 pub mod ids;
 pub mod page;
 pub mod phone;

@@ -1,5 +1,6 @@
 //! SMS: sending, inbound messages and receipts, conversations and contacts.
 
+pub mod events;
 pub mod inbound;
 pub mod model;
 pub mod ops;

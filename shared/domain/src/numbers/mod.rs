@@ -2,6 +2,7 @@
 //! a number's three sides (profile, SIP connection, assistant); the last two reach the worker through
 //! `CallRoute` (`ports.rs`), which `dialer` and `voice_ai` implement.
 
+pub mod events;
 pub mod model;
 pub mod ops;
 pub mod ports;

@@ -1,5 +1,6 @@
 //! Voice AI: Vapi assistants, their creation saga, and `AssistantRoute`, the number's assistant call route.
 
+pub mod events;
 pub mod model;
 pub mod ops;
 pub mod ports;

@@ -43,6 +43,21 @@ pub struct OutboxItem {
     pub expires_at: i64,
 }
 
+/// One event of a user's log (`USER#{user}` / `EVT#{id}`), written in the transaction of the state
+/// change it reports and relayed from the stream to the event bus.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventItem {
+    pub pk: String,
+    pub sk: String,
+    /// The event's type (`message.delivered`), for the log's type filter.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The envelope, as JSON (what the relay publishes and the log answers).
+    pub body: String,
+    /// TTL attribute (epoch seconds): the log keeps 30 days.
+    pub expires_at: i64,
+}
+
 pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("messaging item: {what}"))
 }

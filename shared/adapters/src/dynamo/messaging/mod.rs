@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use outbound::final_counter;
 use patchbay_domain::calls::Counters;
 use patchbay_domain::messaging::{
-    keyword, Contact, Conversation, ConversationStore, Inbound, InboundSms, Inbox, Keyword, Message, Receipt, ReceiptOutcome,
+    events, keyword, Contact, Conversation, ConversationStore, Inbound, InboundSms, Inbox, Keyword, Message, Receipt, ReceiptOutcome,
 };
 use patchbay_domain::{CarrierName, Conflict, ConversationId, Cursor, Limit, Page, StoreError, UserId, E164};
 use time::OffsetDateTime;
@@ -19,7 +19,7 @@ use crate::dynamo::errors::{Role, TxFailure, WriteFailure};
 use crate::dynamo::items::{corrupt, CarrierMessageItem, ContactItem, ConversationItem, MessageItem, NumberOwnerItem};
 use crate::dynamo::keys::{Key, CONTACT_PREFIX};
 use crate::dynamo::stats::day_of;
-use crate::dynamo::table::{attr, from_item, n, s, to_item, DynamoStore, Item, Tx, UNCONDITIONAL};
+use crate::dynamo::table::{attr, backoff, from_item, n, s, to_item, DynamoStore, Item, Tx, RACE_ATTEMPTS, UNCONDITIONAL};
 use crate::wire::rfc3339;
 
 /// How long a webhook event id is remembered (carriers retry for minutes to hours, not days).
@@ -90,8 +90,9 @@ impl DynamoStore {
     }
 
     /// The contact's upsert inside an inbound message's transaction: created on first contact;
-    /// STOP/START/HELP recorded with the message.
-    fn contact_upsert(&self, owner: &UserId, sms: &InboundSms, at: &str) -> Result<TransactWriteItem, StoreError> {
+    /// STOP/START/HELP recorded with the message. A STOP or START is conditioned on the opt-out the
+    /// caller read (`was`), so whether it changed anything (and so its event) is decided by the write.
+    fn contact_upsert(&self, owner: &UserId, sms: &InboundSms, at: &str, was: bool) -> Result<TransactWriteItem, StoreError> {
         let key = Key::contact(owner, &sms.from);
         let always = UNCONDITIONAL;
         let base = [("#p", "phone_number"), ("#c", "created_at")];
@@ -104,9 +105,9 @@ impl DynamoStore {
             Some(k @ (Keyword::OptOut | Keyword::OptIn)) => self.update(
                 &key,
                 "SET #p = :p, #c = if_not_exists(#c, :at), #o = :o, #oa = :at",
-                always,
+                if was { "#o = :was" } else { "attribute_not_exists(#o) OR #o = :was" },
                 &[base[0], base[1], ("#o", "opted_out"), ("#oa", "opt_changed_at")],
-                values(vec![(":o", AttributeValue::Bool(k == Keyword::OptOut))]),
+                values(vec![(":o", AttributeValue::Bool(k == Keyword::OptOut)), (":was", AttributeValue::Bool(was))]),
             ),
             Some(Keyword::Help) => self.update(
                 &key,
@@ -130,10 +131,40 @@ impl Inbox for DynamoStore {
     }
 
     async fn record_inbound(&self, owner: &UserId, sms: &InboundSms, now: OffsetDateTime) -> Result<Inbound, StoreError> {
+        let opt = keyword(&sms.text).filter(|k| matches!(k, Keyword::OptOut | Keyword::OptIn));
+        for attempt in 0..RACE_ATTEMPTS {
+            // Whether a STOP or START changes the contact is read here and pinned in the write.
+            let was = match opt {
+                Some(_) => self.get_as::<ContactItem>(&Key::contact(owner, &sms.from)).await?.is_some_and(|c| c.opted_out),
+                None => false,
+            };
+            match self.try_record_inbound(owner, sms, opt, was, now).await? {
+                Some(outcome) => return Ok(outcome),
+                None => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Contended("the contact's opt-out kept changing under an inbound text".into()))
+    }
+
+    async fn apply_receipt(&self, r: &Receipt, now: OffsetDateTime) -> Result<ReceiptOutcome, StoreError> {
+        self.apply_receipt_tx(r, now).await
+    }
+}
+
+impl DynamoStore {
+    /// One attempt at an inbound text; `None` when the contact's opt-out moved since it was read.
+    async fn try_record_inbound(
+        &self,
+        owner: &UserId,
+        sms: &InboundSms,
+        opt: Option<Keyword>,
+        was: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<Inbound>, StoreError> {
         let message = sms.into_message(owner, now);
         let at = rfc3339(now);
         let preview: String = sms.text.chars().take(PREVIEW_CHARS).collect();
-        let tx = Tx::new()
+        let mut tx = Tx::new()
             // Once only: the same event again cancels the whole transaction.
             .with(Role::EventGuard, self.event_guard(sms.carrier, &sms.event_id, now)?)
             // Still the owner's: a number released since it was looked up routes nowhere.
@@ -141,19 +172,27 @@ impl Inbox for DynamoStore {
             .with(Role::Message, self.put(to_item(&MessageItem::from(&message))?, "attribute_not_exists(pk)", &[], vec![])?)
             // The conversation, created on its first message; unread moves with the message.
             .with(Role::Conversation, self.conversation_upsert(owner, &message.conversation_id, &sms.to, &sms.from, now, preview, 1)?)
-            .with(Role::Contact, self.contact_upsert(owner, sms, &at)?)
+            .with(Role::Contact, self.contact_upsert(owner, sms, &at, was)?)
             // The dashboard counts it with it.
-            .with(Role::Stats, self.stats_move(owner, &day_of(now), None, &Counters { messages_received: 1, ..Default::default() })?);
+            .with(Role::Stats, self.stats_move(owner, &day_of(now), None, &Counters { messages_received: 1, ..Default::default() })?)
+            .with(Role::Event, self.event_put(&events::received(&message, now))?);
+        // A STOP that opts the contact out (or a START that opts it back in) is an event of its own.
+        if let Some(e) =
+            opt.filter(|k| (*k == Keyword::OptOut) != was).and_then(|k| events::opt_change(owner, &sms.from, &sms.to, k, &sms.text, now))
+        {
+            tx.push(Role::Event, self.event_put(&e)?);
+        }
         match self.transact(tx).await {
-            Ok(()) => Ok(Inbound::Stored(message)),
-            Err(TxFailure::Refused(c)) if c.failed(Role::EventGuard) => Ok(Inbound::Duplicate),
-            Err(TxFailure::Refused(c)) if c.failed(Role::OwnerGuard) => Ok(Inbound::NoOwner),
+            Ok(()) => Ok(Some(Inbound::Stored(message))),
+            Err(TxFailure::Refused(c)) if c.failed(Role::EventGuard) => Ok(Some(Inbound::Duplicate)),
+            Err(TxFailure::Refused(c)) if c.failed(Role::OwnerGuard) => Ok(Some(Inbound::NoOwner)),
+            Err(TxFailure::Refused(c)) if c.failed(Role::Contact) => Ok(None),
             Err(TxFailure::Refused(c)) => Err(StoreError::Corrupt(format!("inbound message refused: {:?}", c.reasons))),
             Err(TxFailure::Other(e)) => Err(e),
         }
     }
 
-    async fn apply_receipt(&self, r: &Receipt, now: OffsetDateTime) -> Result<ReceiptOutcome, StoreError> {
+    async fn apply_receipt_tx(&self, r: &Receipt, now: OffsetDateTime) -> Result<ReceiptOutcome, StoreError> {
         let Some(route) = self.get_as::<CarrierMessageItem>(&Key::carrier_message(&r.carrier_message_id)).await? else {
             return Ok(ReceiptOutcome::Unknown);
         };
@@ -183,6 +222,22 @@ impl Inbox for DynamoStore {
         // rank, so a message is counted as one of them at most once).
         if let Some(counted) = final_counter(r.status) {
             tx.push(Role::Stats, self.stats_move(&user, &day_of(now), None, &counted)?);
+        }
+        // And reported with it: the rank condition lets one move to each status through, once.
+        let moved = events::moved(
+            events::StatusMove {
+                user: &user,
+                conversation: &route.conversation_id,
+                message_id: &route.message_id,
+                status: r.status,
+                carrier: Some(r.carrier),
+                carrier_message_id: Some(&r.carrier_message_id),
+                failure: r.failure.as_ref(),
+            },
+            now,
+        );
+        if let Some(e) = moved {
+            tx.push(Role::Event, self.event_put(&e)?);
         }
         match self.transact(tx).await {
             Ok(()) => Ok(ReceiptOutcome::Applied),

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use patchbay_domain::calls::Counters;
 use patchbay_domain::kernel::provider::Created;
-use patchbay_domain::messaging::{Claim, Message, MessageStatus, OutboundSms, Outbox, SendLedger};
+use patchbay_domain::messaging::{events, Claim, Message, MessageStatus, OutboundSms, Outbox, SendLedger};
 use patchbay_domain::numbers::NumberStatus;
 use patchbay_domain::{CommandEnvelope, Conflict, ConversationId, IdempotencyKey, StoreError, SyncError, UserId};
 use time::OffsetDateTime;
@@ -81,7 +81,8 @@ impl Outbox for DynamoStore {
                 self.stats_move(user, &day_of(message.created_at), None, &Counters { messages_sent: 1, ..Default::default() })?,
             )
             // The send it starts: an outbox item, relayed to the work queue from the stream.
-            .with(Role::Outbox, self.outbox_put(user, &CommandEnvelope::send_sms(user.clone(), conv.clone(), message.id.to_string()))?);
+            .with(Role::Outbox, self.outbox_put(user, &CommandEnvelope::send_sms(user.clone(), conv.clone(), message.id.to_string()))?)
+            .with(Role::Event, self.event_put(&events::queued(message, profile, message.created_at))?);
         let idem = match idempotency {
             Some((key, fingerprint)) => {
                 let resource = format!("{conv}/{}", message.id);
@@ -222,6 +223,25 @@ impl SendLedger for DynamoStore {
                 )?,
             )
             .with(Role::CarrierRoute, self.put(route.clone(), route_condition, &[], route_values())?);
+        // Reported with it: the rank condition lets the move to `sent` through once (a receipt that
+        // moved it first wrote the event instead).
+        let id = m.id.to_string();
+        let sent = events::moved(
+            events::StatusMove {
+                user: &m.user_id,
+                conversation: &m.conversation_id,
+                message_id: &id,
+                status: MessageStatus::Sent,
+                carrier: Some(m.carrier),
+                carrier_message_id: Some(carrier_message_id),
+                failure: None,
+            },
+            now,
+        );
+        let tx = match sent {
+            Some(e) => tx.with(Role::Event, self.event_put(&e)?),
+            None => tx,
+        };
         // Nothing but this write knows the carrier's id: collisions and throttling are retried for
         // far longer than any other write's budget before the delivery gives up.
         let mut result = self.transact(tx.clone()).await;
@@ -274,6 +294,23 @@ impl SendLedger for DynamoStore {
                 )?,
             )
             .with(Role::Stats, self.stats_move(&m.user_id, &day_of(now), None, &Counters { messages_failed: 1, ..Default::default() })?);
+        let id = m.id.to_string();
+        let failed = events::moved(
+            events::StatusMove {
+                user: &m.user_id,
+                conversation: &m.conversation_id,
+                message_id: &id,
+                status: MessageStatus::Failed,
+                carrier: Some(m.carrier),
+                carrier_message_id: m.carrier_message_id.as_deref(),
+                failure: Some(error),
+            },
+            now,
+        );
+        let tx = match failed {
+            Some(e) => tx.with(Role::Event, self.event_put(&e)?),
+            None => tx,
+        };
         match self.transact(tx).await {
             Ok(()) => Ok(()),
             // Already final (or gone): nothing to record, nothing to count.

@@ -186,7 +186,7 @@ impl DynamoStore {
         user: &UserId,
         e164: &E164,
         now: OffsetDateTime,
-        extra: Option<(Role, TransactWriteItem)>,
+        extra: Vec<(Role, TransactWriteItem)>,
     ) -> Result<PhoneNumber, StoreError> {
         for attempt in 0..RACE_ATTEMPTS {
             let current = self.number_or_404(user, e164).await?;
@@ -243,7 +243,7 @@ impl DynamoStore {
                 let primary = v.role == patchbay_domain::numbers::NumberRole::Primary;
                 tx.push(Role::Connection, self.connection_side(user, v.connection_id, e164, -1, false, primary)?);
             }
-            if let Some((role, item)) = &extra {
+            for (role, item) in &extra {
                 tx.push(*role, item.clone());
             }
             match self.transact(tx).await {
@@ -261,7 +261,7 @@ impl DynamoStore {
                     after.voice_sync_error = None;
                     return Ok(after);
                 }
-                Err(TxFailure::Refused(c)) if extra.as_ref().is_some_and(|(role, _)| c.failed(*role)) => {
+                Err(TxFailure::Refused(c)) if extra.iter().any(|(role, _)| c.failed(*role)) => {
                     return Err(StoreError::Conflict(Conflict::Stale))
                 }
                 // The record changed since it was read: read it again.
@@ -337,7 +337,7 @@ impl NumberWriter for DynamoStore {
     }
 
     async fn mark_releasing(&self, user: &UserId, e164: &E164, now: OffsetDateTime) -> Result<PhoneNumber, StoreError> {
-        self.mark_releasing_with(user, e164, now, None).await
+        self.mark_releasing_with(user, e164, now, Vec::new()).await
     }
 
     async fn forget_failed(&self, user: &UserId, e164: &E164) -> Result<(), StoreError> {

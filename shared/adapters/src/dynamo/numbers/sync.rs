@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use patchbay_domain::kernel::sync::was_given_up;
-use patchbay_domain::numbers::{NumberStatus, NumberSyncLedger, PhoneNumber};
+use patchbay_domain::numbers::{events, NumberStatus, NumberSyncLedger, PhoneNumber};
 use patchbay_domain::{Conflict, StoreError, SyncError, UserId, E164};
 use time::OffsetDateTime;
 
@@ -34,9 +34,12 @@ impl NumberSyncLedger for DynamoStore {
         carrier_number_id: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.update_number(
-            user,
-            e164,
+        // The record as it is (its carrier, its assistant) for the event; the write's condition
+        // pins the version read by the caller.
+        let current = self.number_or_404(user, e164).await?;
+        let key = Key::number(user, e164);
+        let record = self.update(
+            &key,
             "SET #st = :active, #cid = :cid, #ua = :now REMOVE #o, #f",
             "#v = :v AND #st = :pending",
             &[
@@ -54,8 +57,9 @@ impl NumberSyncLedger for DynamoStore {
                 (":v", n(version)),
                 (":pending", status(NumberStatus::Pending)),
             ],
-        )
-        .await
+        )?;
+        let tx = Tx::new().with(Role::Record, record).with(Role::Event, self.event_put(&events::active(&current, carrier_number_id, now))?);
+        self.transact_guarded(tx, &key).await
     }
 
     async fn record_purchase_failed(
@@ -66,6 +70,7 @@ impl NumberSyncLedger for DynamoStore {
         error: &SyncError,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
+        let current = self.number_or_404(user, e164).await?;
         let tx = Tx::new()
             .with(
                 Role::Record,
@@ -84,7 +89,8 @@ impl NumberSyncLedger for DynamoStore {
                 )?,
             )
             // The number is free again, for anyone.
-            .with(Role::OwnerGuard, self.delete_guard(e164, user)?);
+            .with(Role::OwnerGuard, self.delete_guard(e164, user)?)
+            .with(Role::Event, self.event_put(&events::purchase_failed(&current, error, now))?);
         match self.transact(tx).await {
             Ok(()) => Ok(()),
             // The record moved on (another delivery recorded it first) or the guard is not ours.
@@ -94,6 +100,12 @@ impl NumberSyncLedger for DynamoStore {
     }
 
     async fn purge_released(&self, user: &UserId, e164: &E164, version: u64) -> Result<(), StoreError> {
+        let current = match self.number_or_404(user, e164).await {
+            Ok(n) => n,
+            // Gone already: purged by an earlier delivery (its event with it).
+            Err(StoreError::NotFound) => return Ok(()),
+            Err(e) => return Err(e),
+        };
         let tx = Tx::new()
             .with(
                 Role::Record,
@@ -105,7 +117,8 @@ impl NumberSyncLedger for DynamoStore {
                 )?,
             )
             .with(Role::OwnerGuard, self.delete_guard(e164, user)?)
-            .with(Role::Record, self.gone_mark(user, e164)?);
+            .with(Role::Record, self.gone_mark(user, e164)?)
+            .with(Role::Event, self.event_put(&events::released(&current, OffsetDateTime::now_utc()))?);
         match self.transact(tx).await {
             Ok(()) => Ok(()),
             Err(TxFailure::Refused(_)) => Err(StoreError::Conflict(Conflict::Stale)),

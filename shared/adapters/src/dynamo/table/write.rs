@@ -16,13 +16,14 @@ use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
+use patchbay_domain::kernel::event::Event;
 use patchbay_domain::kernel::sync::RETRIES_EXHAUSTED;
 use patchbay_domain::{CommandEnvelope, Conflict, IdempotencyKey, StoreError, SyncState, UserId};
 use time::OffsetDateTime;
 
 use super::{built, condition_of, to_item, with_expression, DynamoStore, Item, Names, Tx, Values, IDEMPOTENCY_TTL};
 use crate::dynamo::errors::{HttpResponse, Role, TxFailure, WriteFailure};
-use crate::dynamo::items::{IdempotencyItem, OutboxItem};
+use crate::dynamo::items::{EventItem, IdempotencyItem, OutboxItem};
 use crate::dynamo::keys::Key;
 use aws_sdk_dynamodb::error::SdkError;
 
@@ -259,6 +260,22 @@ impl DynamoStore {
             Err(TxFailure::Refused(_)) => Ok(false),
             Err(TxFailure::Other(e)) => Err(e),
         }
+    }
+
+    /// The item of `event`, to go in the transaction of the state change it reports (`Role::Event`).
+    /// The event's id is fresh per change, so the item is new; a transaction repeated with its token
+    /// is not applied twice, one refused writes none.
+    pub(crate) fn event_put(&self, event: &Event) -> Result<TransactWriteItem, StoreError> {
+        let key =
+            Key::event(&UserId::parse(&event.user_id).map_err(|_| StoreError::Corrupt("an event of no user".into()))?, event.id.as_str());
+        let item = to_item(&EventItem {
+            pk: key.pk,
+            sk: key.sk,
+            event_type: event.event_type.as_str().to_owned(),
+            body: event.to_json(),
+            expires_at: event.expires_at(),
+        })?;
+        self.put(item, "attribute_not_exists(pk)", &[], vec![])
     }
 
     fn outbox_item(&self, key: Key, work: &CommandEnvelope) -> Result<TransactWriteItem, StoreError> {

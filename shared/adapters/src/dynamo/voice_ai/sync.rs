@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use patchbay_domain::numbers::{NumberStatus, PhoneNumber};
-use patchbay_domain::voice_ai::{AssistantStatus, AssistantSyncLedger};
+use patchbay_domain::voice_ai::{events, Assistant, AssistantStatus, AssistantSyncLedger};
 use patchbay_domain::{AssistantId, Conflict, StoreError, SyncError, SyncState, UserId, E164};
 use time::OffsetDateTime;
 
@@ -49,9 +49,11 @@ impl AssistantSyncLedger for DynamoStore {
     }
 
     async fn record_assistant_active(&self, user: &UserId, id: AssistantId, version: u64, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.write_assistant(
-            user,
-            id,
+        // The record as it is, for the event; the write pins the version the caller read.
+        let a = self.assistant_or_404(user, id).await?;
+        let key = Key::assistant(user, id);
+        let record = self.update(
+            &key,
             "SET #st = :active, #ss = :synced, #ua = :now",
             "attribute_exists(pk) AND #v = :v AND #st = :pending",
             &[("#st", "status"), ("#ss", "sync_state"), ("#v", "version"), ("#ua", "updated_at")],
@@ -62,10 +64,10 @@ impl AssistantSyncLedger for DynamoStore {
                 (":v", n(version)),
                 (":now", s(rfc3339(now))),
             ],
-            Conflict::Stale,
-        )
-        .await
-        .map(|_| ())
+        )?;
+        let active = Assistant { status: AssistantStatus::Active, version, ..a };
+        let tx = Tx::new().with(Role::Record, record).with(Role::Event, self.event_put(&events::active(&active, now))?);
+        self.transact_guarded(tx, &key).await
     }
 
     async fn record_assistant_failed(
@@ -81,17 +83,22 @@ impl AssistantSyncLedger for DynamoStore {
         // status read is pinned in the condition (crash-audit F17): a status that moved meanwhile
         // is a lost race, not overwritten.
         let status = if a.status == AssistantStatus::Deleting { AssistantStatus::Deleting } else { AssistantStatus::Failed };
-        self.write_assistant(
-            user,
-            id,
+        let key = Key::assistant(user, id);
+        let record = self.update(
+            &key,
             "SET #st = :st, #fl = :e, #ua = :now",
             "attribute_exists(pk) AND #v = :v AND #st = :read",
             &[("#st", "status"), ("#fl", "failure"), ("#v", "version"), ("#ua", "updated_at")],
             vec![(":st", attr(&status)), (":e", attr(error)), (":v", n(version)), (":now", s(rfc3339(now))), (":read", attr(&a.status))],
-            Conflict::Stale,
-        )
-        .await
-        .map(|_| ())
+        )?;
+        let mut tx = Tx::new().with(Role::Record, record);
+        // `assistant.failed` when it fails for good (from pending, or an active one whose number's
+        // step failed); a refused delete is no new state.
+        if status == AssistantStatus::Failed && a.status != AssistantStatus::Failed {
+            let failed = Assistant { status, failure: Some(error.clone()), version, ..a };
+            tx.push(Role::Event, self.event_put(&events::failed(&failed, error, now))?);
+        }
+        self.transact_guarded(tx, &key).await
     }
 
     async fn record_assistant_sync(
@@ -219,7 +226,10 @@ impl AssistantSyncLedger for DynamoStore {
                 (":now", s(rfc3339(now))),
             ],
         )?;
-        match self.mark_releasing_with(user, e164, now, Some((Role::Assistant, fail))).await {
+        let a = self.assistant_or_404(user, id).await?;
+        let failed = Assistant { status: AssistantStatus::Failed, failure: Some(reason.clone()), version, ..a };
+        let extra = vec![(Role::Assistant, fail), (Role::Event, self.event_put(&events::failed(&failed, reason, now))?)];
+        match self.mark_releasing_with(user, e164, now, extra).await {
             Ok(_) => Ok(()),
             // It stopped being releasable meanwhile: the failure alone.
             Err(StoreError::Conflict(Conflict::NumberNotActive)) | Err(StoreError::NotFound) => {
