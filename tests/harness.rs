@@ -58,6 +58,9 @@ fn test_faults() -> Option<std::sync::Arc<FaultControl>> {
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
 
+/// The webhook retry schedule of the test stack, in seconds (the real one runs for a day).
+pub const WEBHOOK_TEST_SCHEDULE: [u64; 7] = [1, 2, 4, 8, 16, 16, 16];
+
 /// Which parts of the stack a test binary runs.
 #[derive(Clone, Copy)]
 pub struct Parts {
@@ -121,6 +124,18 @@ pub fn shared(parts: Parts) -> Shared {
                         // lets the next deliveries take over a claim whose holder was killed.
                         let worker = Worker { send_lease: Duration::from_secs(2), ..Worker::new(&wiring) };
                         tokio::spawn(poller.run(worker, stop_rx.clone()));
+                        // The webhook dispatcher, its retry schedule shortened to seconds.
+                        let webhooks = Poller {
+                            sqs: aws_sdk_sqs::Client::new(&stack.sdk),
+                            queue_url: stack.info.webhook_queue_url.clone(),
+                            visibility_timeout: None,
+                            idle: Duration::from_millis(50),
+                        };
+                        let dispatcher = patchbay_webhook_dispatcher::WebhookDispatcher {
+                            schedule: WEBHOOK_TEST_SCHEDULE.iter().map(|s| Duration::from_secs(*s)).collect(),
+                            ..patchbay_webhook_dispatcher::WebhookDispatcher::new(&wiring)
+                        };
+                        tokio::spawn(webhooks.run(dispatcher, stop_rx.clone()));
                     }
                     let api = if parts.api {
                         let router = server::router(&wiring, DevAuth::new(DEV_SECRET), hooks.clone());
@@ -186,6 +201,8 @@ impl TestEnv {
             ("TABLE_NAME", shared.info.table.clone()),
             ("WORK_QUEUE_URL", shared.info.work_queue_url.clone()),
             ("EVENT_BUS_NAME", shared.info.event_bus_name.clone()),
+            ("WEBHOOK_QUEUE_URL", shared.info.webhook_queue_url.clone()),
+            ("PATCHBAY_WEBHOOKS_ALLOW_LOOPBACK", "true".to_owned()),
         ];
         let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("config");
         let wiring = Wiring::new(&functions_sdk, config).with_carriers(sandbox_carriers());

@@ -6,11 +6,29 @@
 
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
+use patchbay_webhook_dispatcher::WebhookDispatcher;
 use patchbay_worker::Worker;
 use serde_json::json;
 use tokio::sync::watch;
+
+/// What a queue's event source mapping hands its batches to: the worker, the webhook dispatcher.
+pub trait Handler: Send + Sync {
+    fn handle_batch(&self, event: SqsEvent) -> impl std::future::Future<Output = SqsBatchResponse> + Send;
+}
+
+impl Handler for Worker {
+    fn handle_batch(&self, event: SqsEvent) -> impl std::future::Future<Output = SqsBatchResponse> + Send {
+        Worker::handle_batch(self, event)
+    }
+}
+
+impl Handler for WebhookDispatcher {
+    fn handle_batch(&self, event: SqsEvent) -> impl std::future::Future<Output = SqsBatchResponse> + Send {
+        WebhookDispatcher::handle_batch(self, event)
+    }
+}
 
 pub struct Poller {
     pub sqs: aws_sdk_sqs::Client,
@@ -23,7 +41,7 @@ pub struct Poller {
 
 impl Poller {
     /// Receive and handle one batch; returns how many messages it handled.
-    pub async fn poll_once(&self, worker: &Worker) -> Result<usize, aws_sdk_sqs::Error> {
+    pub async fn poll_once<H: Handler>(&self, worker: &H) -> Result<usize, aws_sdk_sqs::Error> {
         let mut req = self
             .sqs
             .receive_message()
@@ -75,7 +93,7 @@ impl Poller {
     }
 
     /// Poll until `stop` turns true.
-    pub async fn run(self, worker: Worker, mut stop: watch::Receiver<bool>) {
+    pub async fn run<H: Handler>(self, worker: H, mut stop: watch::Receiver<bool>) {
         loop {
             if *stop.borrow() {
                 return;

@@ -84,6 +84,9 @@ impl LocalStack {
             ("WORK_QUEUE_URL", self.info.work_queue_url.clone()),
             ("CARRIER_SECRET_ID", self.info.secret_id.clone()),
             ("EVENT_BUS_NAME", self.info.event_bus_name.clone()),
+            ("WEBHOOK_QUEUE_URL", self.info.webhook_queue_url.clone()),
+            // Local receivers listen on http://127.0.0.1; never set on AWS.
+            ("PATCHBAY_WEBHOOKS_ALLOW_LOOPBACK", std::env::var("PATCHBAY_WEBHOOKS_ALLOW_LOOPBACK").unwrap_or_else(|_| "true".into())),
         ]
     }
 

@@ -70,6 +70,15 @@ pub(crate) async fn up() -> Result<(), Error> {
         idle: Duration::from_millis(250),
     };
     let poll_task = tokio::spawn(poller.run(worker, stop_rx.clone()));
+    // The webhook dispatcher on the queue the bus's rule feeds, as its event source mapping runs it
+    // on AWS (failed messages come back when the dispatcher says: it moves their visibility).
+    let webhooks = Poller {
+        sqs: aws_sdk_sqs::Client::new(&stack.sdk),
+        queue_url: stack.info.webhook_queue_url.clone(),
+        visibility_timeout: None,
+        idle: Duration::from_millis(250),
+    };
+    let webhook_task = tokio::spawn(webhooks.run(patchbay_webhook_dispatcher::WebhookDispatcher::new(&wiring), stop_rx.clone()));
     // The outbox relay: the table's stream to the work queue, as the stream's event source mapping
     // runs it on AWS.
     let streams = patchbay_local::streams::StreamPoller {
@@ -121,6 +130,7 @@ pub(crate) async fn up() -> Result<(), Error> {
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), serve).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), poll_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), webhook_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), relay_task).await;
     drop(stack); // kills the emulator
     Ok(())

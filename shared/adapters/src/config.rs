@@ -57,6 +57,19 @@ pub struct Config {
     pub vapi_telnyx_credential_id: Option<String>,
     /// `EVENT_BUS_NAME`: the custom EventBridge bus the outbox relay publishes events to.
     pub event_bus_name: Option<String>,
+    /// `WEBHOOK_QUEUE_URL`: the queue the bus's webhook rule feeds (replays are put there too).
+    pub webhook_queue_url: Option<String>,
+    /// `WEBHOOK_SECRET_PREFIX` (default `patchbay/webhooks/`): endpoints' signing secrets are the
+    /// secrets under it, one per endpoint.
+    pub webhook_secret_prefix: String,
+    /// `PATCHBAY_WEBHOOKS_ALLOW_LOOPBACK` (`true` only on the local stack): endpoint URLs may be
+    /// `http` to a loopback address. Never set on AWS.
+    pub webhooks_allow_loopback: bool,
+    /// `WEBHOOK_RETRY_SCHEDULE`: seconds between attempts, comma-separated (default the Standard
+    /// Webhooks schedule, 5 s to 10 h; tests shorten it).
+    pub webhook_schedule: Option<Vec<Duration>>,
+    /// `WEBHOOK_MAX_RECEIVE_COUNT` (default 8): the webhook queue's redrive count.
+    pub webhook_max_receive_count: u32,
 }
 
 impl Config {
@@ -99,6 +112,20 @@ impl Config {
             vapi_base_url: get("VAPI_BASE_URL").filter(|v| !v.is_empty()).unwrap_or_else(|| "https://api.vapi.ai".to_owned()),
             vapi_telnyx_credential_id: get("VAPI_TELNYX_CREDENTIAL_ID").filter(|v| !v.is_empty()),
             event_bus_name: get("EVENT_BUS_NAME").filter(|v| !v.is_empty()),
+            webhook_queue_url: get("WEBHOOK_QUEUE_URL").filter(|v| !v.is_empty()),
+            webhook_secret_prefix: get("WEBHOOK_SECRET_PREFIX")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "patchbay/webhooks/".to_owned()),
+            webhooks_allow_loopback: get("PATCHBAY_WEBHOOKS_ALLOW_LOOPBACK").as_deref() == Some("true"),
+            webhook_schedule: match get("WEBHOOK_RETRY_SCHEDULE").filter(|v| !v.is_empty()) {
+                None => None,
+                Some(v) => {
+                    Some(v.split(',').map(|s| s.trim().parse::<u64>().map(Duration::from_secs)).collect::<Result<Vec<_>, _>>().map_err(
+                        |_| ConfigError::Invalid { name: "WEBHOOK_RETRY_SCHEDULE", why: format!("{v:?} is not seconds, comma-separated") },
+                    )?)
+                }
+            },
+            webhook_max_receive_count: number("WEBHOOK_MAX_RECEIVE_COUNT", 8)? as u32,
         })
     }
 }

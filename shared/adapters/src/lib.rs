@@ -4,6 +4,7 @@
 
 pub mod carrier;
 pub mod config;
+pub mod delivery;
 pub mod dynamo;
 pub mod eventbridge;
 pub mod http;

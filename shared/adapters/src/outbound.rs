@@ -72,6 +72,9 @@ impl Error {
 pub struct Client {
     connector: SharedHttpConnector,
     timeout: Duration,
+    /// When set, an answer's body is read up to this many bytes and the rest ignored (webhook
+    /// receivers' answers are not ours to hold); otherwise a body over `MAX_BODY` is an error.
+    body_cap: Option<usize>,
 }
 
 impl Client {
@@ -84,7 +87,23 @@ impl Client {
             .sleep_impl(TokioSleep::new())
             .tls_provider(Provider::Rustls(CryptoMode::Ring))
             .build();
-        Self { connector: SharedHttpConnector::new(connector), timeout }
+        Self { connector: SharedHttpConnector::new(connector), timeout, body_cap: None }
+    }
+
+    /// A client whose host names go through `resolver` (which may refuse addresses: webhook
+    /// deliveries), reading at most `body_cap` bytes of an answer.
+    pub fn with_resolver(
+        timeout: Duration,
+        resolver: impl aws_smithy_runtime_api::client::dns::ResolveDns + Clone + 'static,
+        body_cap: usize,
+    ) -> Self {
+        let settings = HttpConnectorSettings::builder().connect_timeout(timeout.min(Duration::from_secs(3))).read_timeout(timeout).build();
+        let connector = aws_smithy_http_client::Connector::builder()
+            .connector_settings(settings)
+            .sleep_impl(TokioSleep::new())
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_with_resolver(resolver);
+        Self { connector: SharedHttpConnector::new(connector), timeout, body_cap: Some(body_cap) }
     }
 
     pub fn get(&self, url: impl Into<String>) -> RequestBuilder<'_> {
@@ -190,6 +209,7 @@ impl RequestBuilder<'_> {
             return Err(e);
         }
         let timeout = self.client.timeout;
+        let cap = self.client.body_cap;
         let connector = self.client.connector.clone();
         let mut request = HttpRequest::new(SdkBody::from(self.body));
         request.set_method(self.method).map_err(|e| Error::new(Kind::Request, format!("method: {e}")))?;
@@ -199,14 +219,14 @@ impl RequestBuilder<'_> {
         for (name, value) in self.headers {
             headers.try_insert(name, value).map_err(|_| Error::new(Kind::Request, format!("header {name} is not valid")))?;
         }
-        match tokio::time::timeout(timeout, exchange(connector, request)).await {
+        match tokio::time::timeout(timeout, exchange(connector, request, cap)).await {
             Ok(answer) => answer,
             Err(_) => Err(Error::new(Kind::Timeout, format!("no answer within {} ms", timeout.as_millis()))),
         }
     }
 }
 
-async fn exchange(connector: SharedHttpConnector, request: HttpRequest) -> Result<Response, Error> {
+async fn exchange(connector: SharedHttpConnector, request: HttpRequest, cap: Option<usize>) -> Result<Response, Error> {
     let answer = connector.call(request).await.map_err(|e| {
         let kind = if e.is_timeout() {
             Kind::Timeout
@@ -220,16 +240,24 @@ async fn exchange(connector: SharedHttpConnector, request: HttpRequest) -> Resul
         Error::new(kind, transport_message(kind, &e))
     })?;
     let status = answer.status().as_u16();
+    let retry_after = answer.headers().get("retry-after").map(str::to_owned);
     let mut stream = ByteStream::new(answer.into_body());
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| Error::new(Kind::Transport, format!("the answer's body could not be read: {e}")))?;
+        if let Some(cap) = cap {
+            body.extend_from_slice(&chunk[..chunk.len().min(cap - body.len())]);
+            if body.len() >= cap {
+                break;
+            }
+            continue;
+        }
         if body.len() + chunk.len() > MAX_BODY {
             return Err(Error::new(Kind::Transport, format!("the answer's body is over {MAX_BODY} bytes")));
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Response { status, body })
+    Ok(Response { status, body, retry_after })
 }
 
 fn transport_message(kind: Kind, e: &aws_smithy_runtime_api::client::result::ConnectorError) -> String {
@@ -250,6 +278,7 @@ fn transport_message(kind: Kind, e: &aws_smithy_runtime_api::client::result::Con
 pub struct Response {
     status: u16,
     body: Vec<u8>,
+    retry_after: Option<String>,
 }
 
 impl Response {
@@ -259,6 +288,11 @@ impl Response {
 
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// The `Retry-After` header, when the server sent one.
+    pub fn retry_after(&self) -> Option<&str> {
+        self.retry_after.as_deref()
     }
 
     /// The body as JSON of type `T`; an error names where it does not fit, never what it holds.

@@ -6,9 +6,12 @@ use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
 use patchbay_domain::dialer::{PasswordVersion, SecretError, SipPassword, SipSecrets};
+use patchbay_domain::events::{EndpointSecrets, SecretStoreError, SigningKeys, WebhookSecret};
+use patchbay_domain::kernel::ids::EndpointId;
 use patchbay_domain::ConnectionId;
 use secrecy::SecretString;
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -201,6 +204,113 @@ impl SipSecrets for SipSecretStore {
             Err(e) => match e.into_service_error() {
                 DeleteSecretError::ResourceNotFoundException(_) => Ok(()),
                 other => Err(secret_error(other)),
+            },
+        }
+    }
+}
+
+/// Webhook endpoints' signing secrets, one Secrets Manager secret each (`{prefix}{endpoint id}`), its
+/// value `{"current": "whsec_…", "previous": "whsec_…", "previous_until": epoch seconds}`.
+pub struct WebhookSecretStore {
+    client: aws_sdk_secretsmanager::Client,
+    prefix: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredKeys {
+    current: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_until: Option<i64>,
+}
+
+impl WebhookSecretStore {
+    pub fn new(client: aws_sdk_secretsmanager::Client, prefix: &str) -> Self {
+        Self { client, prefix: prefix.to_owned() }
+    }
+
+    fn name(&self, id: EndpointId) -> String {
+        format!("{}{id}", self.prefix)
+    }
+
+    async fn read(&self, id: EndpointId) -> Result<Option<StoredKeys>, SecretStoreError> {
+        match self.client.get_secret_value().secret_id(self.name(id)).send().await {
+            Ok(out) => match out.secret_string() {
+                Some(s) => serde_json::from_str(s).map(Some).map_err(|_| SecretStoreError("a webhook secret is not readable".into())),
+                None => Ok(None),
+            },
+            Err(e) => match e.into_service_error() {
+                GetSecretValueError::ResourceNotFoundException(_) => Ok(None),
+                other => Err(SecretStoreError(other.to_string())),
+            },
+        }
+    }
+
+    async fn put(&self, id: EndpointId, keys: &StoredKeys) -> Result<(), SecretStoreError> {
+        let value = serde_json::to_string(keys).map_err(|e| SecretStoreError(e.to_string()))?;
+        self.client
+            .put_secret_value()
+            .secret_id(self.name(id))
+            .secret_string(value)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| SecretStoreError(e.into_service_error().to_string()))
+    }
+}
+
+#[async_trait::async_trait]
+impl EndpointSecrets for WebhookSecretStore {
+    async fn create_secret(&self, id: EndpointId, secret: &WebhookSecret) -> Result<(), SecretStoreError> {
+        let keys = StoredKeys { current: secret.expose().to_owned(), previous: None, previous_until: None };
+        let value = serde_json::to_string(&keys).map_err(|e| SecretStoreError(e.to_string()))?;
+        let created = self
+            .client
+            .create_secret()
+            .name(self.name(id))
+            .description("Patchbay webhook endpoint signing secret")
+            .secret_string(value)
+            .send()
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                // The endpoint's id is new: our own create answered twice.
+                CreateSecretError::ResourceExistsException(_) => self.put(id, &keys).await,
+                other => Err(SecretStoreError(other.to_string())),
+            },
+        }
+    }
+
+    async fn rotate_secret(&self, id: EndpointId, secret: &WebhookSecret, previous_until: OffsetDateTime) -> Result<(), SecretStoreError> {
+        let Some(old) = self.read(id).await? else {
+            return Err(SecretStoreError("the endpoint has no secret".into()));
+        };
+        let keys = StoredKeys {
+            current: secret.expose().to_owned(),
+            previous: Some(old.current),
+            previous_until: Some(previous_until.unix_timestamp()),
+        };
+        self.put(id, &keys).await
+    }
+
+    async fn signing_keys(&self, id: EndpointId) -> Result<Option<SigningKeys>, SecretStoreError> {
+        Ok(self.read(id).await?.map(|k| SigningKeys {
+            current: WebhookSecret::from_stored(k.current),
+            previous: match (k.previous, k.previous_until.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())) {
+                (Some(p), Some(until)) => Some((WebhookSecret::from_stored(p), until)),
+                _ => None,
+            },
+        }))
+    }
+
+    async fn delete_secret(&self, id: EndpointId) -> Result<(), SecretStoreError> {
+        match self.client.delete_secret().secret_id(self.name(id)).force_delete_without_recovery(true).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                DeleteSecretError::ResourceNotFoundException(_) => Ok(()),
+                other => Err(SecretStoreError(other.to_string())),
             },
         }
     }

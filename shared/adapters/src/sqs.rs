@@ -33,3 +33,56 @@ impl WorkQueue for SqsQueue {
         Ok(())
     }
 }
+
+/// The webhook queue, for the deliveries the API puts there itself (a replay: each event to one
+/// endpoint, `{"replay": {"endpoint_id", "event"}}`), ten to a `SendMessageBatch`.
+#[derive(Clone)]
+pub struct SqsWebhookQueue {
+    client: aws_sdk_sqs::Client,
+    url: Option<String>,
+}
+
+impl SqsWebhookQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: Option<String>) -> Self {
+        Self { client, url }
+    }
+}
+
+#[async_trait]
+impl patchbay_domain::events::DeliveryQueue for SqsWebhookQueue {
+    async fn replay(
+        &self,
+        endpoint: patchbay_domain::kernel::ids::EndpointId,
+        events: &[patchbay_domain::kernel::event::Event],
+    ) -> Result<(), patchbay_domain::StoreError> {
+        use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+        let unavailable = |e: String| patchbay_domain::StoreError::Unavailable(e.into());
+        let Some(url) = &self.url else { return Err(unavailable("WEBHOOK_QUEUE_URL is not set".into())) };
+        for chunk in events.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    let body = serde_json::json!({"replay": {"endpoint_id": endpoint.to_string(), "event": e}}).to_string();
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .map_err(|e| unavailable(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error().to_string()))?;
+            if !out.failed().is_empty() {
+                return Err(unavailable(format!("{} replay messages were refused", out.failed().len())));
+            }
+        }
+        Ok(())
+    }
+}

@@ -13,10 +13,13 @@ use patchbay_domain::profiles::ProfileCarrier;
 use patchbay_domain::voice_ai::{VapiServer, VoiceAi};
 
 use crate::carrier::{SandboxCarrier, SandboxDialer};
+use crate::delivery::WebhookHttp;
 use crate::eventbridge::EventBridgeBus;
 use crate::ondemand::{BoxError, OnDemand, SecretSource};
 use crate::providers;
+use crate::secrets::WebhookSecretStore;
 use crate::secrets::{CarrierSecrets, SipSecretStore};
+use crate::sqs::SqsWebhookQueue;
 use crate::voice_ai::SandboxVoiceAi;
 use crate::webhooks::WebhookKeys;
 use crate::{config, Config, DynamoStore, SqsQueue};
@@ -98,6 +101,26 @@ impl Wiring {
         let config = Config::from_env()?;
         let sdk = config::aws_sdk_config()?;
         Self::deferred(&sdk, config)
+    }
+
+    /// The endpoints' signing secrets (Secrets Manager, under `WEBHOOK_SECRET_PREFIX`).
+    pub fn endpoint_secrets(&self) -> Arc<WebhookSecretStore> {
+        Arc::new(WebhookSecretStore::new(aws_sdk_secretsmanager::Client::new(&self.sdk), &self.config.webhook_secret_prefix))
+    }
+
+    /// The guarded HTTP client webhook URLs are checked and called with.
+    pub fn webhook_http(&self) -> Arc<WebhookHttp> {
+        Arc::new(WebhookHttp::new(self.config.webhooks_allow_loopback))
+    }
+
+    /// The webhook queue (replays).
+    pub fn webhook_queue(&self) -> Arc<SqsWebhookQueue> {
+        Arc::new(SqsWebhookQueue::new(aws_sdk_sqs::Client::new(&self.sdk), self.config.webhook_queue_url.clone()))
+    }
+
+    /// An SQS client on this wiring's SDK configuration (the dispatcher moves its messages' visibility).
+    pub fn sqs_client(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
     }
 
     /// The event bus the outbox relay publishes to (`EVENT_BUS_NAME`; unset, every publish is

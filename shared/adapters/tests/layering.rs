@@ -40,6 +40,8 @@ const LAYERS: Layers<'static> = Layers {
         ("secrets", &["config"]),
         // The HTTP client every provider calls out with, on the same TLS stack.
         ("outbound", &["tls"]),
+        // Webhook deliveries: the outbound client behind a resolver that refuses forbidden addresses.
+        ("delivery", &["outbound"]),
         // Provider clients: HTTP and wire formats only; never each other, the store or composition.
         ("carrier", &["outbound", "wire"]),
         ("voice_ai", &["outbound", "wire"]),
@@ -57,6 +59,7 @@ const LAYERS: Layers<'static> = Layers {
             &[
                 "carrier",
                 "config",
+                "delivery",
                 "dynamo",
                 "eventbridge",
                 "ondemand",

@@ -4,11 +4,13 @@
 use async_trait::async_trait;
 use patchbay_domain::events::{EventLog, EventPage};
 use patchbay_domain::kernel::event::{Event, EventId, EventType};
-use patchbay_domain::{Limit, StoreError, UserId};
+use patchbay_domain::{Conflict, Limit, StoreError, UserId};
+use time::OffsetDateTime;
 
+use super::errors::{Role, TxFailure};
 use super::items::EventItem;
 use super::keys::{Key, EVENT_PREFIX};
-use super::table::{from_item, s, DynamoStore};
+use super::table::{from_item, s, DynamoStore, Tx};
 
 #[async_trait]
 impl EventLog for DynamoStore {
@@ -57,5 +59,40 @@ impl EventLog for DynamoStore {
             _ => None,
         };
         Ok(EventPage { data, next_after })
+    }
+
+    async fn events_between(&self, user: &UserId, since: OffsetDateTime, until: OffsetDateTime) -> Result<Vec<Event>, StoreError> {
+        // An id begins with its time in milliseconds (12 hex digits): `EVT#evt_{since}` sorts before
+        // every id of that millisecond and after, `EVT#evt_{until}` after every id before it.
+        let bound = |t: OffsetDateTime| format!("{EVENT_PREFIX}evt_{:012x}", (t.unix_timestamp_nanos() / 1_000_000).max(0) as u64);
+        let req = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(Key::user_pk(user)))
+            .expression_attribute_values(":lo", s(bound(since)))
+            .expression_attribute_values(":hi", s(bound(until)))
+            .scan_index_forward(true);
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self.read(|| req.clone().set_exclusive_start_key(start.clone()).send()).await?;
+            for item in page.items.unwrap_or_default() {
+                let i: EventItem = from_item(item)?;
+                out.push(serde_json::from_str::<Event>(&i.body).map_err(|e| StoreError::Corrupt(format!("event {}: {e}", i.sk)))?);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn put_event(&self, event: &Event) -> Result<(), StoreError> {
+        self.transact(Tx::new().with(Role::Event, self.event_put(event)?)).await.map_err(|e| match e {
+            TxFailure::Refused(_) => StoreError::Conflict(Conflict::AlreadyExists),
+            TxFailure::Other(e) => e,
+        })
     }
 }

@@ -24,12 +24,18 @@
 //! | reconciler cursor + lease | `RECONCILER` | `CURSOR`                        |
 //! | reported look-alike  | `RECONCILER#UNKNOWN#{kind}#{provider}` | `{provider id}` |
 //! | outbox item (work a state change starts) | `USER#{user}` | `OUT#{command id}` (TTL) |
+//! | event (the log, relayed to the bus) | `USER#{user}` | `EVT#{event id}` (TTL 30 days) |
+//! | webhook endpoint     | `USER#{user}` | `WHEP#{endpoint id}`                  |
+//! | webhook endpoint count | `USER#{user}` | `WHEPCOUNT`                         |
+//! | webhook delivery (per endpoint and event) | `USER#{user}` | `WHDLV#{endpoint id}#{event id}` (TTL 30 days) |
+//! | webhook delivery attempt | `USER#{user}` | `WHATT#{endpoint id}#{attempt id}` (TTL 30 days) |
 //!
 //! GSI2, the provider index: numbers `RECON#number#{carrier}`, SIP connections
 //! `RECON#connection#{carrier}`, messaging profiles `RECON#profile`, assistants `RECON#assistant`;
 //! sort key `{user}#{id}`. Set when the record is written, gone with it.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use patchbay_domain::kernel::ids::EndpointId;
 use patchbay_domain::{AssistantId, CarrierName, ConnectionId, ConversationId, IdempotencyKey, ProfileId, UserId, E164};
 use std::collections::HashMap;
 
@@ -49,6 +55,7 @@ pub const STATS_PREFIX: &str = "STATS#";
 pub const OUTBOX_PREFIX: &str = "OUT#";
 /// Event items (the event log, relayed to the bus); the relay's stream filter names the same.
 pub const EVENT_PREFIX: &str = "EVT#";
+pub const ENDPOINT_PREFIX: &str = "WHEP#";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
@@ -191,6 +198,26 @@ impl Key {
     /// The outbox item of one command (its id names the state change: `sync-profile-{id}-v{n}`).
     pub fn outbox(user: &UserId, command_id: &str) -> Self {
         Self { pk: Self::user_pk(user), sk: format!("{OUTBOX_PREFIX}{command_id}") }
+    }
+
+    /// A webhook endpoint.
+    pub fn endpoint(user: &UserId, id: EndpointId) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("{ENDPOINT_PREFIX}{id}") }
+    }
+
+    /// How many webhook endpoints the user has (the limit's condition).
+    pub fn endpoint_count(user: &UserId) -> Self {
+        Self { pk: Self::user_pk(user), sk: "WHEPCOUNT".to_owned() }
+    }
+
+    /// The delivery of one event to one endpoint (its state).
+    pub fn delivery(user: &UserId, id: EndpointId, event_id: &str) -> Self {
+        Self { pk: Self::user_pk(user), sk: format!("WHDLV#{id}#{event_id}") }
+    }
+
+    /// The attempts at an endpoint, time-ordered (`attempt` is a UUIDv7).
+    pub fn attempts_prefix(id: EndpointId) -> String {
+        format!("WHATT#{id}#")
     }
 
     /// One event of the user's log (its id is time-ordered, so the log sorts by time).

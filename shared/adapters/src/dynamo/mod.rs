@@ -6,6 +6,7 @@
 
 mod calls;
 mod dialer;
+mod endpoints;
 pub mod errors;
 mod events;
 pub mod items;

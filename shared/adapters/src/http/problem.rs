@@ -4,6 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use patchbay_domain::dialer::DialerError;
+use patchbay_domain::events::EndpointError;
 use patchbay_domain::kernel::provider::CarrierError;
 use patchbay_domain::messaging::{ConversationError, InboxError};
 use patchbay_domain::numbers::NumberError;
@@ -251,6 +252,18 @@ impl From<AssistantError> for ApiError {
             )
             .with_field("carrier"),
             AssistantError::Store(e) => ProfileError::Store(e).into(),
+        }
+    }
+}
+
+impl From<EndpointError> for ApiError {
+    fn from(e: EndpointError) -> Self {
+        match e {
+            EndpointError::Invalid(v) => ApiError::unprocessable(v),
+            EndpointError::Store(StoreError::NotFound) => ApiError::not_found("webhook endpoint not found"),
+            EndpointError::Store(StoreError::Conflict(c)) => ApiError::new(StatusCode::CONFLICT, c.code(), c.to_string()),
+            EndpointError::Store(e) => ProfileError::Store(e).into(),
+            EndpointError::Secrets(e) => ApiError::unavailable("secret store", &e),
         }
     }
 }

@@ -75,6 +75,8 @@ pub enum Conflict {
     ConnectionNotReady,
     /// The assistant is not active (still being made, failed, or being deleted).
     AssistantNotActive,
+    /// The user has as many webhook endpoints as one may have.
+    TooManyEndpoints,
 }
 
 impl Conflict {
@@ -103,6 +105,7 @@ impl Conflict {
             Conflict::ConnectionInactive => "connection_inactive",
             Conflict::ConnectionNotReady => "connection_not_ready",
             Conflict::AssistantNotActive => "assistant_not_active",
+            Conflict::TooManyEndpoints => "too_many_endpoints",
         }
     }
 }
@@ -133,6 +136,7 @@ impl fmt::Display for Conflict {
             Conflict::ConnectionInactive => "the SIP connection is deactivated",
             Conflict::ConnectionNotReady => "the SIP connection is not set up at the carrier yet",
             Conflict::AssistantNotActive => "the assistant is not active (still being made, failed, or being deleted)",
+            Conflict::TooManyEndpoints => "you have as many webhook endpoints as one may have (20); delete one first",
         })
     }
 }

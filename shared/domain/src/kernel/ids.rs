@@ -121,6 +121,12 @@ uuid_id!(
     "an assistant id"
 );
 
+uuid_id!(
+    /// A webhook endpoint's id.
+    EndpointId,
+    "a webhook endpoint id"
+);
+
 /// `c{our digits}-{contact digits}`: derived from the pair, so finding or creating the conversation
 /// is one conditional write, never a lookup first.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
