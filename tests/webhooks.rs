@@ -247,3 +247,63 @@ async fn every_change_reaches_the_endpoints_signed_once_per_id_and_survives_a_do
         assert_eq!((r["signatures"].as_u64(), r["verified_by"].clone()), (Some(2), json!([0, 1])), "both secrets verify: {r}");
     }
 }
+
+#[tokio::test]
+async fn an_endpoint_that_answers_gone_or_fails_for_five_days_is_turned_off() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let env = TestEnv::new(PARTS).await;
+    let receiver = Receiver::start();
+    let (uid, token) = user();
+    let show = |id: String| {
+        let (env, token) = (&env, token.clone());
+        async move { env.call(&token, Method::GET, &format!("/v1/webhook-endpoints/{id}"), None).await.1 }
+    };
+
+    // 410 Gone: off at once, and no retry.
+    receiver.control("status", json!({"status": 410})).await;
+    let (_, gone) = create_endpoint(&env, &token, &format!("{}/gone", receiver.base)).await;
+    let gone_id = gone["id"].as_str().unwrap().to_owned();
+    assert_eq!(env.call(&token, Method::POST, &format!("/v1/webhook-endpoints/{gone_id}/test"), None).await.0, 202);
+    env.until(&token, &format!("/v1/webhook-endpoints/{gone_id}"), |e| e["enabled"] == false).await;
+    assert_eq!(show(gone_id.clone()).await["disabled_reason"], "gone");
+
+    // Failing for five days: the next failure turns it off.
+    receiver.control("status", json!({"status": 500})).await;
+    let (_, failing) = create_endpoint(&env, &token, &format!("{}/failing", receiver.base)).await;
+    let failing_id = failing["id"].as_str().unwrap().to_owned();
+    let six_days_ago = patchbay_adapters::wire::rfc3339(time::OffsetDateTime::now_utc() - time::Duration::days(6));
+    env.dynamo
+        .update_item()
+        .table_name(&env.shared.info.table)
+        .key("pk", AttributeValue::S(format!("USER#{uid}")))
+        .key("sk", AttributeValue::S(format!("WHEP#{failing_id}")))
+        .update_expression("SET failing_since = :t")
+        .expression_attribute_values(":t", AttributeValue::S(six_days_ago))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(env.call(&token, Method::POST, &format!("/v1/webhook-endpoints/{failing_id}/test"), None).await.0, 202);
+    env.until(&token, &format!("/v1/webhook-endpoints/{failing_id}"), |e| e["enabled"] == false).await;
+    assert_eq!(show(failing_id.clone()).await["disabled_reason"], "failing");
+
+    // Its user turns it back on: a fresh start.
+    let (st, on) = env.call(&token, Method::PATCH, &format!("/v1/webhook-endpoints/{failing_id}"), Some(json!({"enabled": true}))).await;
+    assert_eq!(
+        (st, on["enabled"].clone(), on["disabled_reason"].clone(), on["failing_since"].clone()),
+        (200, json!(true), Value::Null, Value::Null),
+        "{on}"
+    );
+    // Bad input names its field; an unknown endpoint is 404.
+    let (st, p) =
+        env.call(&token, Method::PATCH, &format!("/v1/webhook-endpoints/{failing_id}"), Some(json!({"event_types": ["nope"]}))).await;
+    assert_eq!((st, p["field"].as_str()), (422, Some("event_types[0]")), "{p}");
+    let (st, p) =
+        env.call(&token, Method::POST, &format!("/v1/webhook-endpoints/{failing_id}/replay"), Some(json!({"since": "yesterday"}))).await;
+    assert_eq!((st, p["field"].as_str()), (422, Some("since")), "{p}");
+    let (st, _) = env.call(&token, Method::GET, "/v1/webhook-endpoints/01a24b85-f0ea-7cfe-9fb5-4adc071e2876", None).await;
+    assert_eq!(st, 404);
+    let (other_uid, other) = user();
+    let _ = other_uid;
+    let (st, _) = env.call(&other, Method::GET, &format!("/v1/webhook-endpoints/{failing_id}"), None).await;
+    assert_eq!(st, 404, "another user's endpoint is not found");
+}

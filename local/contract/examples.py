@@ -42,6 +42,8 @@ VAPI_DEV_SECRET = "patchbay-local-vapi-secret"
 # A uuid anywhere in a string: ids are uuids, and carrier-side ids embed them (`sbx-asst-<uuid>`).
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 METHODS = ("get", "post", "put", "patch", "delete")
+# What the examples show for a webhook signing secret (the base64 of 32 bytes that say what they are).
+EXAMPLE_SECRET = "whsec_" + base64.b64encode(b"patchbay-example-secret-not-real").decode()
 
 
 def json_type(v):
@@ -196,6 +198,9 @@ class Run:
         if isinstance(v, list):
             return [self.to_example(x, f"{where}[{i}]") for i, x in enumerate(v)]
         if isinstance(v, str):
+            if v.startswith("whsec_"):
+                # A signing secret is never recorded: the example shows a stand-in of its shape.
+                return EXAMPLE_SECRET
             return UUID.sub(lambda m: self.example_id(m[0], where), v)
         return v
 
@@ -426,6 +431,20 @@ class Run:
         self.vapi()
         self.until("listCalls", None, lambda b: len(b["data"]) > 0)
         self.call("dashboard")
+
+        # Webhook endpoints: one on a loopback URL (the local stack allows http to loopback; nothing
+        # listens there, so its attempts fail and are listed), tested, changed, rotated, replayed.
+        w = self.call("createWebhookEndpoint", expect=201)
+        if w is not None:
+            wid = {"id": w["id"]}
+            self.call("listWebhookEndpoints")
+            self.call("showWebhookEndpoint", wid)
+            self.call("updateWebhookEndpoint", wid)
+            self.call("rotateWebhookSecret", wid)
+            self.call("testWebhookEndpoint", wid, expect=202)
+            self.until("listWebhookDeliveries", wid, lambda b: len(b["data"]) > 0)
+            self.call("replayWebhookEvents", wid, expect=202)
+            self.call("deleteWebhookEndpoint", wid, expect=204)
         self.events_match_their_schemas()
 
         # Taken down again.

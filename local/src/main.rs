@@ -72,6 +72,10 @@ async fn main() -> Result<(), Error> {
         }
         Some("bench-calls") => bench::bench_calls().await,
         Some("reconcile") => ops::ops_call(reqwest::Method::POST, "/local/reconcile").await,
+        Some("events") => match args.get(1).map(String::as_str) {
+            Some("tail") => ops::events_tail().await,
+            _ => Err("usage: patchbay-local events tail".into()),
+        },
         Some("dlq") => match args.get(1).map(String::as_str) {
             Some("list") => ops::ops_call(reqwest::Method::GET, "/local/dlq").await,
             Some("redrive") => ops::ops_call(reqwest::Method::POST, "/local/dlq/redrive").await,

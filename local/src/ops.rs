@@ -158,3 +158,59 @@ async fn redrive(State(ops): State<Arc<Ops>>) -> Result<Json<Redrive>, ApiError>
         }
     }
 }
+
+/// `patchbay-local events tail`: a rule of the local stack's own on the event bus (every
+/// `Source: patchbay` event) with a queue of its own as its target, as a team would add one, and
+/// `GET /local/events/tail`, which takes what reached that queue: the events as the bus published them.
+pub struct EventsTail {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl EventsTail {
+    /// The queue, the rule and its target (idempotent: the same names again are the same resources).
+    pub async fn subscribe(sdk: &aws_types::SdkConfig, bus: &str, stack: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let queue_url =
+            sqs.create_queue().queue_name(format!("{stack}-events-tail")).send().await?.queue_url().unwrap_or_default().to_owned();
+        let attrs = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await?;
+        let arn = attrs.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
+        let events = aws_sdk_eventbridge::Client::new(sdk);
+        let rule = format!("{stack}-events-tail");
+        events.put_rule().name(&rule).event_bus_name(bus).event_pattern(r#"{"source": ["patchbay"]}"#).send().await?;
+        let target = aws_sdk_eventbridge::types::Target::builder().id("tail").arn(arn).build()?;
+        events.put_targets().rule(&rule).event_bus_name(bus).targets(target).send().await?;
+        Ok(Self { sqs, queue_url })
+    }
+
+    /// What reached the queue since the last call (each event once), as EventBridge delivered it
+    /// (`{"source", "detail-type", "detail": envelope, …}`).
+    pub async fn take(&self) -> Result<Vec<Value>, aws_sdk_sqs::Error> {
+        let out = self.sqs.receive_message().queue_url(&self.queue_url).max_number_of_messages(10).wait_time_seconds(0).send().await?;
+        let mut events = Vec::new();
+        for m in out.messages() {
+            if let Some(wrapped) = m.body().and_then(|b| serde_json::from_str::<Value>(b).ok()) {
+                events.push(wrapped);
+            }
+            if let Some(handle) = m.receipt_handle() {
+                self.sqs.delete_message().queue_url(&self.queue_url).receipt_handle(handle).send().await?;
+            }
+        }
+        Ok(events)
+    }
+
+    pub fn routes(self) -> Router {
+        Router::new().route("/local/events/tail", get(tail)).with_state(Arc::new(self))
+    }
+}
+
+async fn tail(State(t): State<Arc<EventsTail>>) -> Result<Json<Value>, ApiError> {
+    let events: Vec<Value> =
+        t.take().await.map_err(|e| ApiError::unavailable("the events tail queue", &e))?.into_iter().map(|w| w["detail"].clone()).collect();
+    Ok(Json(serde_json::json!({"events": events})))
+}

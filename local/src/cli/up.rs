@@ -109,8 +109,11 @@ pub(crate) async fn up() -> Result<(), Error> {
     let shutdown = async move {
         let _ = stopped.changed().await;
     };
+    // `patchbay-local events tail`: a rule of our own on the bus, to a queue of our own.
+    let tail = patchbay_local::ops::EventsTail::subscribe(&stack.sdk, &stack.info.event_bus_name, &stack.info.stack).await?;
     let routes = server::router(&wiring, auth, sandbox_hooks)
         .merge(patchbay_local::ops::ops_routes(&wiring, aws_sdk_sqs::Client::new(&stack.sdk), stack.info.dlq_url.clone()))
+        .merge(tail.routes())
         .merge(reference.routes());
     let serve = tokio::spawn(server::serve(listener, routes, shutdown));
 

@@ -18,6 +18,8 @@ use crate::outbound;
 
 /// A delivery's whole call, connect to last byte read.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// A host name's lookup.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
 /// What is read of a receiver's answer.
 const ANSWER_CAP: usize = 1024;
 
@@ -33,8 +35,10 @@ impl GuardedResolver {
     }
 
     async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, String> {
-        let found: Vec<IpAddr> =
-            tokio::net::lookup_host((host, 443)).await.map_err(|_| "does not resolve".to_owned())?.map(|a| a.ip()).collect();
+        let found: Vec<IpAddr> = match tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, 443))).await {
+            Ok(Ok(addrs)) => addrs.map(|a| a.ip()).collect(),
+            Ok(Err(_)) | Err(_) => return Err("does not resolve".into()),
+        };
         let allowed: Vec<IpAddr> = found.iter().copied().filter(|ip| self.allowed(*ip)).collect();
         match (found.is_empty(), allowed.is_empty()) {
             (true, _) => Err("does not resolve".into()),

@@ -224,10 +224,12 @@ impl EndpointStore for DynamoStore {
             }
             next.version = current.version + 1;
             next.updated_at = now;
-            match self.put_item(to_item(&EndpointItem::from(&next))?, &format!("version = {}", current.version)).await {
+            let put = self.put(to_item(&EndpointItem::from(&next))?, "#v = :v", &[("#v", "version")], vec![(":v", n(current.version))])?;
+            match self.transact(Tx::new().with(Role::Record, put)).await {
                 Ok(()) => return Ok(next),
-                Err(WriteFailure::ConditionFailed) => backoff(attempt).await,
-                Err(WriteFailure::Other(e)) => return Err(e),
+                // Changed (or deleted) since it was read: read it again.
+                Err(TxFailure::Refused(_)) => backoff(attempt).await,
+                Err(TxFailure::Other(e)) => return Err(e),
             }
         }
         Err(StoreError::Contended("the webhook endpoint kept changing".into()))
