@@ -434,7 +434,10 @@ class Run:
 
         # Webhook endpoints: one on a loopback URL (the local stack allows http to loopback; nothing
         # listens there, so its attempts fail and are listed), tested, changed, rotated, replayed.
-        w = self.call("createWebhookEndpoint", expect=201)
+        key = {"Idempotency-Key": "examples-webhook-endpoint"}
+        w = self.call("createWebhookEndpoint", expect=201, headers=key)
+        # The same key again: the endpoint as first registered, without its secret.
+        self.call("createWebhookEndpoint", expect=200, headers=key)
         if w is not None:
             wid = {"id": w["id"]}
             self.call("listWebhookEndpoints")

@@ -223,6 +223,17 @@ pub fn event_for(function: &str) -> Value {
             "messageAttributes": {}, "md5OfBody": "",
             "body": json!({"id": "bench", "command": {"type": "sync_messaging_profile", "user_id": "bench-user", "profile_id": id}}).to_string()
         }]}),
+        "webhook-dispatcher" => json!({"Records": [{
+            "messageId": "bench-1", "receiptHandle": "r", "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench-webhooks",
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
+            "messageAttributes": {}, "md5OfBody": "",
+            "body": json!({"source": "patchbay", "detail-type": "message.received", "detail": {
+                "id": "evt_01a24ab222c5776591dd379dc705222c", "type": "message.received", "version": 1,
+                "timestamp": "2026-12-06T09:00:00Z", "user_id": "bench-user",
+                "resource": {"type": "message", "id": id, "version": 4}, "data": {}
+            }}).to_string()
+        }]}),
         "reconciler" => {
             json!({"version": "0", "id": "bench", "detail-type": "Scheduled Event", "source": "aws.events", "account": "123456789012",
                                "time": "2026-11-23T00:00:00Z", "region": "us-east-1", "resources": [], "detail": {}})
