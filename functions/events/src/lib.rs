@@ -282,8 +282,7 @@ async fn deliveries(
 ) -> Result<Response, ApiError> {
     let limit = Limit::parse(q.get("limit")).map_err(ApiError::bad_request)?;
     let cursor = q.get("cursor").map(Cursor::parse).transpose().map_err(ApiError::bad_request)?;
-    api.endpoints().get(&user, id).await?;
-    let page = api.store.list_attempts(&user, id, cursor.as_ref(), limit).await.map_err(patchbay_domain::events::EndpointError::from)?;
+    let page = api.endpoints().attempts(&user, id, cursor.as_ref(), limit).await?;
     let data: Vec<AttemptView> = page.data.iter().map(AttemptView::from).collect();
     Ok(Json(serde_json::json!({"data": data, "next_cursor": page.next_cursor.map(|c| c.as_str().to_owned())})).into_response())
 }

@@ -286,26 +286,20 @@ impl EndpointStore for DynamoStore {
         })?;
         // A delivery that succeeded stays so: a late failure of the same event (a replay, a redelivered
         // message) adds its attempt only.
-        let delivery = |guarded: bool| {
-            self.update(
-                &Key::delivery(user, a.endpoint_id, &a.event_id),
-                "SET #st = :st, #at = :at, #x = :x ADD #n :one",
-                if guarded { "attribute_not_exists(#st) OR #st <> :done" } else { "" },
-                &[("#st", "state"), ("#at", "updated_at"), ("#x", "expires_at"), ("#n", "attempts")],
-                vec![
-                    (":st", s(state_name(state))),
-                    (":at", s(rfc3339(a.at))),
-                    (":x", AttributeValue::N(expires.to_string())),
-                    (":one", n(1)),
-                    (":done", s("succeeded")),
-                ]
-                .into_iter()
-                .filter(|(k, _)| guarded || *k != ":done")
-                .collect(),
-            )
-        };
-        let guarded = state != DeliveryState::Succeeded;
-        let tx = Tx::new().with(Role::Message, self.put(item.clone(), "", &[], vec![])?).with(Role::Record, delivery(guarded)?);
+        let guard = if state == DeliveryState::Succeeded { "" } else { "attribute_not_exists(#st) OR #st <> :done" };
+        let mut values =
+            vec![(":st", s(state_name(state))), (":at", s(rfc3339(a.at))), (":x", AttributeValue::N(expires.to_string())), (":one", n(1))];
+        if !guard.is_empty() {
+            values.push((":done", s("succeeded")));
+        }
+        let delivery = self.update(
+            &Key::delivery(user, a.endpoint_id, &a.event_id),
+            "SET #st = :st, #at = :at, #x = :x ADD #n :one",
+            guard,
+            &[("#st", "state"), ("#at", "updated_at"), ("#x", "expires_at"), ("#n", "attempts")],
+            values,
+        )?;
+        let tx = Tx::new().with(Role::Message, self.put(item.clone(), "", &[], vec![])?).with(Role::Record, delivery);
         match self.transact(tx).await {
             Ok(()) => {}
             Err(TxFailure::Refused(c)) if c.failed(Role::Record) => {

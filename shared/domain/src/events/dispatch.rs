@@ -66,8 +66,8 @@ impl Dispatcher<'_> {
                 continue;
             }
             match self.deliver(&user, &endpoint, event, replay, final_attempt, now).await? {
-                None => out.delivered += 1,
-                Some(retry_after) => {
+                Attempt::Done => out.delivered += 1,
+                Attempt::Again { retry_after } => {
                     out.failed += 1;
                     out.retry_after = out.retry_after.max(retry_after);
                 }
@@ -94,7 +94,7 @@ impl Dispatcher<'_> {
         }
     }
 
-    /// One attempt at one endpoint; `Some(retry_after)` when it is to be tried again.
+    /// One attempt at one endpoint.
     async fn deliver(
         &self,
         user: &UserId,
@@ -103,11 +103,11 @@ impl Dispatcher<'_> {
         replay: bool,
         final_attempt: bool,
         now: OffsetDateTime,
-    ) -> Result<Option<Option<Duration>>, StoreError> {
+    ) -> Result<Attempt, StoreError> {
         let keys = match self.secrets.signing_keys(endpoint.id).await {
             Ok(Some(keys)) => keys,
             // Deleted meanwhile (the record goes first, then the secret): nothing to deliver to.
-            Ok(None) => return Ok(None),
+            Ok(None) => return Ok(Attempt::Done),
             Err(e) => return Err(StoreError::Unavailable(Box::new(e))),
         };
         let body = event.to_json();
@@ -141,23 +141,31 @@ impl Dispatcher<'_> {
         };
         self.store.record_attempt(user, &attempt, state).await?;
         if attempt.succeeded() {
-            return Ok(None);
+            return Ok(Attempt::Done);
         }
         tracing::info!(endpoint = %endpoint.id, event = %event.id, status = ?sent.status, error = ?sent.error, "a webhook delivery failed");
         if gone {
             // 410 Gone: the receiver says it is not coming back.
             self.store.disable_endpoint(user, endpoint.id, "gone", None).await?;
-            return Ok(None);
+            return Ok(Attempt::Done);
         }
         if endpoint.failing_since.is_some_and(|since| now - since >= DISABLE_AFTER_FAILING) {
             let cutoff = now - DISABLE_AFTER_FAILING;
             if self.store.disable_endpoint(user, endpoint.id, "failing", Some(cutoff)).await? {
                 tracing::warn!(endpoint = %endpoint.id, "a webhook endpoint failing for five days was disabled");
-                return Ok(None);
+                return Ok(Attempt::Done);
             }
         }
-        Ok(if final_attempt { None } else { Some(sent.retry_after) })
+        Ok(if final_attempt { Attempt::Done } else { Attempt::Again { retry_after: sent.retry_after } })
     }
+}
+
+/// What one attempt at one endpoint leaves to do.
+enum Attempt {
+    /// Nothing more for this endpoint: delivered, turned off, gone, or out of attempts (recorded).
+    Done,
+    /// Try it again, not before `retry_after` if the endpoint asked.
+    Again { retry_after: Option<Duration> },
 }
 
 /// The delay before the next attempt after `attempt` failed (1-based), at least what the endpoint

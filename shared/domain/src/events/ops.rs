@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use crate::events::model::{EndpointPatch, NewEndpoint, WebhookEndpoint, WebhookSecret, ROTATION_OVERLAP};
+use crate::events::model::{DeliveryAttempt, EndpointPatch, NewEndpoint, WebhookEndpoint, WebhookSecret, ROTATION_OVERLAP};
 use crate::events::ports::{DeliveryQueue, EndpointSecrets, EndpointStore, EventLog, EventPage, SecretStoreError, UrlGuard};
 use crate::kernel::error::{StoreError, ValidationError};
 use crate::kernel::event::{Event, EventId, EventType};
@@ -113,6 +113,18 @@ impl Endpoints<'_> {
         self.store.delete_endpoint(user, id).await?;
         self.secrets.delete_secret(id).await?;
         Ok(())
+    }
+
+    /// The endpoint's delivery attempts, newest first (404 for an endpoint that is not the caller's).
+    pub async fn attempts(
+        &self,
+        user: &UserId,
+        id: EndpointId,
+        cursor: Option<&Cursor>,
+        limit: Limit,
+    ) -> Result<Page<DeliveryAttempt>, EndpointError> {
+        self.store.get_endpoint(user, id).await?;
+        Ok(self.store.list_attempts(user, id, cursor, limit).await?)
     }
 
     /// A new secret, answered once; the previous one still signs for 24 hours.
