@@ -3,6 +3,7 @@
 //! function's router on one port behind a dev JWT authorizer, and the worker polling the queue.
 
 pub mod coldbench;
+pub mod console;
 pub mod devauth;
 pub mod docs;
 pub mod emulator;

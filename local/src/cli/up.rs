@@ -97,7 +97,7 @@ pub(crate) async fn up() -> Result<(), Error> {
 
     let example = auth.mint("alice", 86_400)?;
     println!(
-        "\npatchbay local stack is up\n  API        http://127.0.0.1:{port}  (GET /healthz)\n  reference  http://127.0.0.1:{port}/docs  (openapi/patchbay.yaml, rendered by Redoc)\n  emulator   {} (moto; table {}, queue {})\n  carrier    {}\n  faults     {}\n  token      cargo run -q -p patchbay-local -- token --sub alice\n             e.g. curl -H 'Authorization: Bearer {example}' http://127.0.0.1:{port}/v1/messaging-profiles\nCtrl-C stops everything.\n",
+        "\npatchbay local stack is up\n  console    http://127.0.0.1:{port}/  (sign in with any user name)\n  API        http://127.0.0.1:{port}  (GET /healthz)\n  reference  http://127.0.0.1:{port}/docs  (openapi/patchbay.yaml, rendered by Redoc)\n  emulator   {} (moto; table {}, queue {})\n  carrier    {}\n  faults     {}\n  token      cargo run -q -p patchbay-local -- token --sub alice\n             e.g. curl -H 'Authorization: Bearer {example}' http://127.0.0.1:{port}/v1/messaging-profiles\nCtrl-C stops everything.\n",
         stack.emulator.endpoint(),
         stack.info.table,
         stack.info.work_queue_url,
@@ -111,10 +111,17 @@ pub(crate) async fn up() -> Result<(), Error> {
     };
     // `patchbay-local events tail`: a rule of our own on the bus, to a queue of our own.
     let tail = patchbay_local::ops::EventsTail::subscribe(&stack.sdk, &stack.info.event_bus_name, &stack.info.stack).await?;
-    let routes = server::router(&wiring, auth, sandbox_hooks)
+    // The console at /: the built app in web/dist (scripts/up builds it when its sources changed).
+    let console = patchbay_local::console::Console::open(patchbay_local::console::default_dir());
+    if console.is_none() {
+        tracing::warn!("the console is not built (npm --prefix web run build): / answers 404");
+    }
+    let routes = server::router(&wiring, auth.clone(), sandbox_hooks)
         .merge(patchbay_local::ops::ops_routes(&wiring, aws_sdk_sqs::Client::new(&stack.sdk), stack.info.dlq_url.clone()))
         .merge(tail.routes())
-        .merge(reference.routes());
+        .merge(reference.routes())
+        .merge(patchbay_local::console::dev_token_route(auth))
+        .layer(axum::middleware::from_fn_with_state(console, patchbay_local::console::layer));
     let serve = tokio::spawn(server::serve(listener, routes, shutdown));
 
     let mut term = signal(SignalKind::terminate())?;
