@@ -95,3 +95,30 @@ export function useDashboard(range: MaybeRefOrGetter<{ from: string; to: string 
     queryFn: () => call(() => api().GET('/v1/dashboard', { params: { query: toValue(range) } })),
   });
 }
+
+export function useMessages(conversation: MaybeRefOrGetter<string | null>) {
+  return useQuery({
+    queryKey: computed(() => ['messages', toValue(conversation)]),
+    enabled: computed(() => !!toValue(conversation)),
+    queryFn: async () => {
+      const id = toValue(conversation);
+      if (!id) return { data: [], next_cursor: null };
+      return call(() => api().GET('/v1/conversations/{id}/messages', { params: { path: { id }, query: { limit: 100 } } }));
+    },
+    retry: false,
+  });
+}
+
+/** The active profile's page (its assigned numbers are what texts can be sent from), or null. */
+export function useActiveProfile() {
+  const profiles = useProfiles();
+  const active = computed(() => profiles.data.value?.find((p) => p.active) ?? null);
+  const page = useQuery({
+    queryKey: computed(() => ['profile', active.value?.id ?? 'none']),
+    enabled: computed(() => !!active.value),
+    queryFn: () => call(() => api().GET('/v1/messaging-profiles/{id}', { params: { path: { id: active.value!.id } } })),
+  });
+  const senders = computed(() => (page.data.value?.assigned_numbers ?? []).filter((n) => n.status === 'active').map((n) => n.phone_number));
+  const loading = computed(() => profiles.isPending.value || (!!active.value && page.isPending.value));
+  return { profiles, active, page, senders, loading };
+}
