@@ -122,3 +122,19 @@ export function useActiveProfile() {
   const loading = computed(() => profiles.isPending.value || (!!active.value && page.isPending.value));
   return { profiles, active, page, senders, loading };
 }
+
+export interface CallFilters {
+  source?: 'assistant' | 'sip';
+  assistant_id?: string;
+  phone_number?: string;
+  from?: string;
+  to?: string;
+}
+
+export function useCalls(filters: MaybeRefOrGetter<CallFilters>, cursor: MaybeRefOrGetter<string | undefined>) {
+  return useQuery({
+    queryKey: computed(() => ['calls', toValue(filters), toValue(cursor) ?? null]),
+    queryFn: () => call(() => api().GET('/v1/calls', { params: { query: { ...toValue(filters), cursor: toValue(cursor), limit: 25 } } })),
+    placeholderData: (prev) => prev,
+  });
+}

@@ -1,0 +1,131 @@
+import { test, expect, settled, type Api } from './fixtures';
+
+async function connectionWith(api: Api, numbers: [string, 'primary' | 'secondary' | 'backup'][]) {
+  for (const [n] of numbers) await api.post('/v1/phone-numbers', { phone_number: n });
+  await settled(api);
+  const c = await api.post('/v1/sip-connections', { name: 'Front desk' });
+  for (const [n, role] of numbers) await api.put(`/v1/sip-connections/${c.id}/phone-numbers/${encodeURIComponent(n)}`, { role });
+  await expect
+    .poll(async () => {
+      const now = await api.get(`/v1/sip-connections/${c.id}`);
+      return now.sync_state === 'synced' && now.phone_numbers.every((p: { sync_state: string }) => p.sync_state === 'synced');
+    })
+    .toBe(true);
+  return c;
+}
+
+test('a sandbox call from the dialer is recorded and appears in the call log and on the dashboard', async ({ page, signIn, api, npa, axe, shot }) => {
+  const area = npa(20);
+  const primary = `+1${area}5550100`;
+  const backup = `+1${area}5550101`;
+  await connectionWith(api, [[backup, 'backup'], [primary, 'primary']]);
+  await signIn();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dialer' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Dialer' })).toBeVisible();
+  await expect(page.getByLabel('Connection', { exact: true })).toContainText('Front desk (active, synced)');
+  const details = page.getByRole('region', { name: 'Connection details' });
+  await expect(details.getByText('primary')).toBeVisible();
+  await expect(details.getByText('backup')).toBeVisible();
+  // The primary number is the caller id, first in the list.
+  await expect(page.getByLabel('From')).toHaveValue(primary);
+  await expect(page.getByLabel('From').locator('option').first()).toHaveText(primary);
+
+  const phone = page.getByRole('region', { name: 'Phone' });
+  const keypad = phone.getByRole('group', { name: 'Keypad' });
+  for (const d of `1${area}5550177`) await keypad.getByRole('button', { name: d, exact: true }).click();
+  await expect(page.getByLabel('Number to call')).toHaveValue(`1${area}5550177`);
+  await phone.getByRole('button', { name: 'Call' }).click();
+  const state = phone.getByRole('status');
+  await expect(state).toContainText('Call: active');
+  await phone.getByRole('button', { name: 'Mute' }).click();
+  await expect(phone.getByRole('button', { name: 'Mute', pressed: true })).toBeVisible();
+  await axe('dialer, in a call');
+  await shot('dialer');
+  await expect(state).toContainText(/Call: active 0:0[1-9]/);
+  await phone.getByRole('button', { name: 'Hang up' }).click();
+  await expect(state).toContainText('Call: ended');
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Calls' }).click();
+  const row = page.getByRole('row').filter({ hasText: `+1${area}5550177` });
+  await expect(row).toBeVisible();
+  await expect(row).toContainText('Front desk');
+  await expect(row).toContainText(primary);
+  const calls = (await api.get('/v1/calls')).data;
+  expect(calls).toHaveLength(1);
+  expect([calls[0].source, calls[0].from, calls[0].to]).toEqual(['sip', primary, `+1${area}5550177`]);
+  await page.getByLabel('Source').selectOption('assistant');
+  await expect(page.getByText('No calls match these filters.')).toBeVisible();
+  await page.getByLabel('Source').selectOption('sip');
+  await expect(row).toBeVisible();
+  await axe('calls');
+  await shot('calls');
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click();
+  await expect(page.getByLabel('Calls: 1')).toBeVisible();
+});
+
+test('an assistant created with a picked number goes active and owns it; the numbers page connects another', async ({ page, signIn, api, npa, axe, shot, request }) => {
+  const area = npa(21);
+  const other = `+1${area}5550110`;
+  await api.post('/v1/phone-numbers', { phone_number: other });
+  await settled(api);
+  await signIn();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Assistants' }).click();
+  await page.getByRole('link', { name: 'New assistant' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'New assistant' })).toBeVisible();
+  await page.getByLabel('Name', { exact: true }).fill('Receptionist');
+  await page.getByLabel('First message').fill('Hello, how can I help?');
+  await page.getByLabel('System prompt').fill('You answer the phone for a dental practice.');
+  await page.getByLabel('Area code').fill(area);
+  await page.getByRole('button', { name: 'Search' }).click();
+  const choice = page.getByRole('group', { name: 'Choose a number' });
+  await expect(choice.getByRole('radio', { name: 'No number' })).toBeChecked();
+  const picked = `+1${area}5550100`;
+  await choice.getByRole('radio', { name: new RegExp(picked.replace('+', '\\+')) }).check();
+  // Nothing is bought until Create.
+  expect((await api.get('/v1/phone-numbers')).data.map((n: { phone_number: string }) => n.phone_number)).toEqual([other]);
+  await axe('new assistant');
+  await shot('assistant-new');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Assistant: Receptionist' })).toBeVisible();
+  const status = page.getByRole('region', { name: 'Status' });
+  await expect(status.getByText('active', { exact: true })).toBeVisible();
+  await expect(status).toContainText(`Numbers: ${picked}`);
+  const [a] = (await api.get('/v1/assistants')).data;
+  expect([a.status, a.phone_numbers.map((n: { phone_number: string }) => n.phone_number)]).toEqual(['active', [picked]]);
+  await shot('assistant');
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Assistants' }).click();
+  await expect(page.getByRole('listitem', { name: 'Receptionist' })).toContainText(picked);
+  await axe('assistants');
+  await shot('assistants');
+
+  // The numbers page sends another number's calls to it.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Phone numbers' }).click();
+  await page.getByLabel(`Assistant for ${other}`).selectOption({ label: 'Receptionist' });
+  await expect(page.getByRole('status')).toContainText(`${other}'s calls now go to Receptionist`);
+  await expect.poll(async () => (await api.get(`/v1/assistants/${a.id}`)).phone_numbers.map((n: { phone_number: string }) => n.phone_number).sort()).toEqual([picked, other].sort());
+  await expect(page.getByLabel(`Assistant for ${other}`)).toHaveValue(a.id);
+
+  // A call to it, through the sandbox, is on the dashboard in the assistant's row, as the API says.
+  const res = await request.post('/local/sandbox/calls', { data: { to: other, from: `+1${area}5550188`, duration_seconds: 90 } });
+  expect(res.status()).toBe(200);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click();
+  await expect(page.getByLabel('Calls: 1')).toBeVisible();
+  const d = await api.get('/v1/dashboard');
+  for (const [label, value] of [
+    ['Messages sent', String(d.totals.messages_sent)],
+    ['Messages received', String(d.totals.messages_received)],
+    ['Messages delivered', String(d.totals.messages_delivered)],
+    ['Messages failed', String(d.totals.messages_failed)],
+    ['Calls', String(d.totals.calls)],
+    ['Minutes', (d.totals.call_seconds / 60).toFixed(1)],
+  ]) {
+    await expect(page.getByLabel(`${label}: ${value}`)).toBeVisible();
+  }
+  expect(d.totals.calls).toBe(1);
+  const assistants = page.getByRole('region', { name: 'Assistants' });
+  await expect(assistants.getByRole('row', { name: /Receptionist/ })).toContainText('1:30');
+  await axe('dashboard');
+  await shot('dashboard');
+});
