@@ -129,3 +129,34 @@ test('an assistant created with a picked number goes active and owns it; the num
   await axe('dashboard');
   await shot('dashboard');
 });
+
+test('the dialer puts numbers on a connection, changes a role and takes one off (confirmed)', async ({ page, signIn, api, npa }) => {
+  const area = npa(22);
+  const primary = `+1${area}5550100`;
+  const spare = `+1${area}5550101`;
+  const c = await connectionWith(api, [[primary, 'primary']]);
+  await api.post('/v1/phone-numbers', { phone_number: spare });
+  await settled(api);
+  await signIn();
+  await page.goto('/dialer');
+  const details = page.getByRole('region', { name: 'Connection details' });
+  await expect(details.getByLabel(`Role of ${primary}`)).toHaveValue('primary');
+  await expect(details.getByLabel('Add a number')).toHaveValue(spare);
+  await expect(details.getByLabel('As')).toHaveValue('secondary');
+  await details.getByRole('button', { name: 'Add' }).click();
+  await expect(details.getByLabel(`Role of ${spare}`)).toHaveValue('secondary');
+  await expect(page.getByLabel('From').locator('option')).toHaveText([primary, spare]);
+
+  // The spare becomes primary: the other one steps down, as the API answers.
+  await details.getByLabel(`Role of ${primary}`).selectOption('backup');
+  await expect(details.getByLabel(`Role of ${primary}`)).toHaveValue('backup');
+  await details.getByLabel(`Role of ${spare}`).selectOption('primary');
+  await expect(details.getByLabel(`Role of ${spare}`)).toHaveValue('primary');
+  await expect(page.getByLabel('From').locator('option').first()).toHaveText(spare);
+
+  await details.getByRole('button', { name: `Take ${primary} off` }).click();
+  await page.getByRole('alertdialog', { name: `Take ${primary} off Front desk?` }).getByRole('button', { name: 'Take off' }).click();
+  await expect(details.getByLabel(`Role of ${primary}`)).toHaveCount(0);
+  const now = await api.get(`/v1/sip-connections/${c.id}`);
+  expect(now.phone_numbers.map((n: { phone_number: string; role: string }) => [n.phone_number, n.role])).toEqual([[spare, 'primary']]);
+});
