@@ -11,7 +11,7 @@ const SCREENS: [string, string][] = [
 ];
 
 for (const scheme of ['light', 'dark'] as const) {
-  test(`every screen passes axe in ${scheme} mode and has no sideways scrolling`, async ({ page, signIn, axe, shot, api, npa }) => {
+  test(`every screen passes axe in ${scheme} mode and has no sideways scrolling${scheme === 'light' ? ' @both' : ''}`, async ({ page, signIn, axe, shot, api, npa }) => {
     await page.emulateMedia({ colorScheme: scheme });
     await api.post('/v1/phone-numbers', { phone_number: `+1${npa(scheme === 'dark' ? 31 : 30)}5550100` });
     await settled(api);
@@ -21,7 +21,7 @@ for (const scheme of ['light', 'dark'] as const) {
       await expect(page.getByRole('heading', { level: 1, name: title })).toBeVisible();
       await expect(page.getByText('Loading…')).toHaveCount(0);
       await axe(`${title} (${scheme})`);
-      if (scheme === 'dark') await shot(`dark-${path === '/' ? 'dashboard' : path.slice(1)}`);
+      await shot(`${scheme === 'dark' ? 'dark-' : 'screen-'}${path === '/' ? 'dashboard' : path.slice(1)}`);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       expect(overflow, `${title} scrolls sideways`).toBe(0);
     }

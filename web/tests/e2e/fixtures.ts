@@ -29,6 +29,7 @@ interface Fixtures {
   shot: (name: string) => Promise<void>;
   /** Error-console messages this test provokes on purpose (a 409 it asks for, say). */
   allowConsole: (pattern: RegExp) => void;
+  finalAxe: void;
 }
 
 let serial = 0;
@@ -99,6 +100,14 @@ export const test = base.extend<Fixtures>({
       page.on('pageerror', (e) => errors.push(`uncaught: ${e.message}`));
       await use((p) => allowed.push(p));
       expect(errors, 'errors in the browser console').toEqual([]);
+    },
+    { auto: true },
+  ],
+  // Every test ends with axe on the screen it left open (tests also call `axe` on the way).
+  finalAxe: [
+    async ({ page, axe }, use, info) => {
+      await use();
+      if (info.status === 'passed' && !page.isClosed() && page.url().startsWith('http')) await axe(`the last screen of "${info.title}"`);
     },
     { auto: true },
   ],

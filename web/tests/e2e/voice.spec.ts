@@ -24,8 +24,8 @@ test('a sandbox call from the dialer is recorded and appears in the call log and
   await expect(page.getByRole('heading', { level: 1, name: 'Dialer' })).toBeVisible();
   await expect(page.getByLabel('Connection', { exact: true })).toContainText('Front desk (active, synced)');
   const details = page.getByRole('region', { name: 'Connection details' });
-  await expect(details.getByText('primary')).toBeVisible();
-  await expect(details.getByText('backup')).toBeVisible();
+  await expect(details.getByLabel(`Role of ${primary}`)).toHaveValue('primary');
+  await expect(details.getByLabel(`Role of ${backup}`)).toHaveValue('backup');
   // The primary number is the caller id, first in the list.
   await expect(page.getByLabel('From')).toHaveValue(primary);
   await expect(page.getByLabel('From').locator('option').first()).toHaveText(primary);
@@ -159,4 +159,27 @@ test('the dialer puts numbers on a connection, changes a role and takes one off 
   await expect(details.getByLabel(`Role of ${primary}`)).toHaveCount(0);
   const now = await api.get(`/v1/sip-connections/${c.id}`);
   expect(now.phone_numbers.map((n: { phone_number: string; role: string }) => [n.phone_number, n.role])).toEqual([[spare, 'primary']]);
+});
+
+test('an assistant is edited and deleted (confirmed)', async ({ page, signIn, api }) => {
+  const a = await api.post('/v1/assistants', { name: 'Night line' });
+  await expect.poll(async () => (await api.get(`/v1/assistants/${a.id}`)).status).toBe('active');
+  await signIn();
+  await page.goto('/assistants');
+  await page.getByRole('link', { name: 'Edit Night line' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Assistant: Night line' })).toBeVisible();
+  await page.getByLabel('Name', { exact: true }).fill('Late line');
+  await page.getByLabel('First message').fill('We are closed; leave a message.');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Saved Late line' })).toBeVisible();
+  await expect.poll(async () => {
+    const now = await api.get(`/v1/assistants/${a.id}`);
+    return [now.name, now.first_message, now.sync_state];
+  }).toEqual(['Late line', 'We are closed; leave a message.', 'synced']);
+
+  await page.getByRole('link', { name: '← Assistants' }).click();
+  await page.getByRole('button', { name: 'Delete Late line' }).click();
+  await page.getByRole('alertdialog', { name: 'Delete Late line?' }).getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByRole('listitem', { name: 'Late line' })).toHaveCount(0);
+  await expect(page.getByText('No assistants yet.')).toBeVisible();
 });
