@@ -149,6 +149,65 @@ async fn sandbox_calls_appear_in_the_calls_and_on_the_dashboard_with_the_days_me
     }
 }
 
+/// A browser dialer's call out, as the sandbox reports it (`"direction": "outbound"`): Telnyx's
+/// call.initiated, call.answered and call.hangup on the connection that holds `from`, with
+/// `direction: outgoing`, through the verified path: a `sip` call of that connection, listed, found
+/// by its number and counted on the dashboard. A `from` on no SIP connection is a 422 naming `from`.
+#[tokio::test]
+async fn an_outbound_sandbox_call_from_a_connections_number_is_a_sip_call_of_it() {
+    let env = TestEnv::new(PARTS).await;
+    let (_, token) = user();
+    let (ours, loose) = ("+15035550121", "+15035550122");
+    buy(&env, &token, ours).await;
+    buy(&env, &token, loose).await;
+    let (_, c) = env.call(&token, Method::POST, "/v1/sip-connections", Some(json!({"name": "Browser"}))).await;
+    let cid = c["id"].as_str().unwrap().to_owned();
+    env.until(&token, &format!("/v1/sip-connections/{cid}"), |b| b["sync_state"] == "synced").await;
+    let (st, b) =
+        env.call(&token, Method::PUT, &format!("/v1/sip-connections/{cid}/phone-numbers/{ours}"), Some(json!({"role": "primary"}))).await;
+    assert_eq!(st, 202, "{b}");
+
+    let call = |from: &str, direction: &str| {
+        env.http
+            .post(env.api("/local/sandbox/calls"))
+            .json(&json!({"to": "+14155550177", "from": from, "duration_seconds": 42, "direction": direction}))
+            .send()
+    };
+    // Refused, nothing posted: a number of the caller's on no connection, a number nobody owns, a
+    // direction that is neither.
+    for from in [loose, "+15035550123"] {
+        let (st, body, _) = patchbay_e2e::parts(call(from, "outbound").await.unwrap()).await;
+        assert_eq!((st, body["field"].as_str()), (422, Some("from")), "{from}: {body}");
+    }
+    assert_eq!(call(ours, "sideways").await.unwrap().status(), 422);
+
+    let res = call(ours, "outbound").await.unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+    let calls = env.until(&token, "/v1/calls", |b| b["data"].as_array().unwrap().iter().any(|c| c["status"] == "ended")).await;
+    assert_eq!(calls["data"].as_array().unwrap().len(), 1, "{calls}");
+    let sip = &calls["data"][0];
+    assert_eq!(
+        (
+            sip["source"].as_str(),
+            sip["direction"].as_str(),
+            sip["connection_id"].as_str(),
+            sip["from"].as_str(),
+            sip["to"].as_str(),
+            sip["duration_seconds"].as_u64(),
+            sip["hangup_cause"].as_str()
+        ),
+        (Some("sip"), Some("outgoing"), Some(cid.as_str()), Some(ours), Some("+14155550177"), Some(42), Some("normal_clearing")),
+        "{sip}"
+    );
+    let (_, by_number) =
+        env.call(&token, Method::GET, &format!("/v1/calls?source=sip&phone_number={}", ours.replace('+', "%2B")), None).await;
+    assert_eq!(by_number["data"].as_array().unwrap().len(), 1, "{by_number}");
+    let (_, d) = env.call(&token, Method::GET, "/v1/dashboard", None).await;
+    assert_eq!((d["totals"]["calls"].as_i64(), d["totals"]["call_seconds"].as_i64()), (Some(1), Some(42)), "{d}");
+    let day = d["days"].as_array().unwrap().iter().find(|x| x["date"] == today().as_str()).unwrap();
+    assert_eq!((day["calls"].as_i64(), day["call_seconds"].as_i64()), (Some(1), Some(42)), "{day}");
+}
+
 #[tokio::test]
 async fn vapi_webhooks_are_verified_before_anything_is_stored() {
     let env = TestEnv::new(PARTS).await;

@@ -29,14 +29,26 @@ async fn send_inbound(env: &TestEnv, event_id: &str, from: &str, to: &str, text:
 /// A user who owns `number` (the purchase's owner guard is what routes inbound traffic).
 async fn owner_of(env: &TestEnv, number: &str) -> (String, String) {
     let (uid, token) = user();
+    own(env, &uid, number).await;
+    (uid, token)
+}
+
+/// `uid` owns `number` too.
+async fn own(env: &TestEnv, uid: &str, number: &str) {
     let n = PhoneNumber::new_purchase(
-        UserId::parse(&uid).unwrap(),
+        UserId::parse(uid).unwrap(),
         E164::parse(number).unwrap(),
         CarrierName::Sandbox,
         OffsetDateTime::now_utc(),
     );
     env.store.create_purchase(&n, None).await.unwrap();
-    (uid, token)
+}
+
+/// A contact of the caller's, through the API.
+async fn contact(env: &TestEnv, token: &str, number: &str, name: &str) {
+    let (st, body) =
+        env.call(token, reqwest::Method::POST, "/v1/contacts", Some(serde_json::json!({"phone_number": number, "name": name}))).await;
+    assert_eq!(st, 201, "{body}");
 }
 
 async fn event_guard_exists(env: &TestEnv, carrier: &str, id: &str) -> bool {
@@ -275,4 +287,112 @@ async fn conversations_are_listed_by_last_activity_within_a_second() {
         patchbay_e2e::as_client(|| env.store.list_conversations(&owner, None, patchbay_domain::Limit::parse(Some("10")).unwrap())).await;
     let contacts: Vec<&str> = page.data.iter().map(|c| c.contact.as_str()).collect();
     assert_eq!(contacts, vec!["+14155550192", "+14155550191"], "the later activity first");
+}
+
+/// A conversation answers its contact's name as the contact is now: read with the list (and with
+/// mark read), never copied onto the conversation, so a rename shows at once; a contact without a
+/// name (or no contact) answers null.
+#[tokio::test]
+async fn a_conversation_names_its_contact_as_the_contact_is_now() {
+    let env = TestEnv::new(PARTS).await;
+    let ours = "+12125550165";
+    let (uid, token) = owner_of(&env, ours).await;
+    contact(&env, &token, "+14155550131", "Ada Lovelace").await;
+    assert_eq!(send_inbound(&env, "name-1", "+14155550131", ours, "Hello").await, 200);
+    assert_eq!(send_inbound(&env, "name-2", "+14155550132", ours, "Who is this?").await, 200);
+    let convs = conversations(&env, &token).await;
+    let name_of =
+        |convs: &[Value], contact: &str| convs.iter().find(|c| c["contact"] == contact).expect("conversation")["contact_name"].clone();
+    assert_eq!(name_of(&convs, "+14155550131"), "Ada Lovelace");
+    assert_eq!(convs.iter().find(|c| c["contact"] == "+14155550132").unwrap().get("contact_name"), Some(&Value::Null), "null, not absent");
+
+    // Renamed (as any later write of the contact's name would): the list and mark read show the new name.
+    env.dynamo
+        .update_item()
+        .table_name(&env.shared.info.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("USER#{uid}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("CONTACT#+14155550131".into()))
+        .update_expression("SET #n = :n")
+        .expression_attribute_names("#n", "name")
+        .expression_attribute_values(":n", aws_sdk_dynamodb::types::AttributeValue::S("Ada King".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(name_of(&conversations(&env, &token).await, "+14155550131"), "Ada King");
+    let id = convs.iter().find(|c| c["contact"] == "+14155550131").unwrap()["id"].as_str().unwrap().to_owned();
+    let (st, read) = env.call(&token, reqwest::Method::POST, &format!("/v1/conversations/{id}/read"), None).await;
+    assert_eq!((st, read["contact_name"].as_str(), read["unread"].as_u64()), (200, Some("Ada King"), Some(0)), "{read}");
+    // Another user's contact of the same number names nothing of this user's.
+    let (_, other) = owner_of(&env, "+12125550166").await;
+    contact(&env, &other, "+14155550132", "Grace Hopper").await;
+    assert_eq!(name_of(&conversations(&env, &token).await, "+14155550132"), Value::Null);
+}
+
+/// `?q=` keeps the conversations whose contact's number or our number contains the query's digits,
+/// or whose contact's name contains it (any case); pages of a search carry on from their cursor and
+/// miss nothing; a bad `q` is a 400 naming `q`.
+#[tokio::test]
+async fn conversations_are_searched_by_number_digits_and_contact_name_across_pages() {
+    let env = TestEnv::new(PARTS).await;
+    let (ours, other_ours) = ("+12125550167", "+13125550168");
+    let (uid, token) = owner_of(&env, ours).await;
+    own(&env, &uid, other_ours).await;
+    contact(&env, &token, "+14155550141", "Grace Hopper").await;
+    contact(&env, &token, "+14155550144", "grace brewster MURRAY").await;
+    contact(&env, &token, "+14155550147", "Alan Turing").await;
+    // Newest activity first: 148 (to the other number), 147 … 141.
+    for (i, n) in (141..=148).enumerate() {
+        let to = if n >= 147 { other_ours } else { ours };
+        assert_eq!(send_inbound(&env, &format!("q-{uid}-{i}"), &format!("+1415555{n:04}"), to, "hi").await, 200);
+    }
+    let search = |q: String| {
+        let (env, token) = (&env, &token);
+        async move {
+            let (st, body) = env.call(token, reqwest::Method::GET, &format!("/v1/conversations?{q}"), None).await;
+            assert_eq!(st, 200, "{q}: {body}");
+            let contacts: Vec<String> =
+                body["data"].as_array().unwrap().iter().map(|c| c["contact"].as_str().unwrap().to_owned()).collect();
+            (contacts, body["next_cursor"].as_str().map(str::to_owned))
+        }
+    };
+    let numbers = |ns: &[u32]| ns.iter().map(|n| format!("+1415555{n:04}")).collect::<Vec<_>>();
+    // By the contact's name, any case.
+    assert_eq!(search("q=GRACE".into()).await, (numbers(&[144, 141]), None));
+    assert_eq!(search("q=%20murray%20".into()).await, (numbers(&[144]), None));
+    // By the contact's digits, however they are written.
+    assert_eq!(search("q=(415)%20555-0147".into()).await, (numbers(&[147]), None));
+    // By our number's digits.
+    assert_eq!(search("q=312-555".into()).await, (numbers(&[148, 147]), None));
+    // Nothing matches.
+    assert_eq!(search("q=nobody".into()).await, (vec![], None));
+    // Paged: the conversations of our first number (not the two newest, which are the other's),
+    // every one once, in list order, page after page.
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let after = cursor.as_deref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let (page, next) = search(format!("q=%2B1%20212%20555%200167&limit=4{after}")).await;
+        pages.push(page);
+        cursor = next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages, vec![numbers(&[146, 145, 144, 143]), numbers(&[142, 141])]);
+    // A name search paged one at a time lands on each match and ends.
+    let (first, next) = search("q=grace&limit=1".into()).await;
+    assert_eq!(first, numbers(&[144]));
+    let (second, next) = search(format!("q=grace&limit=1&cursor={}", next.expect("a next page"))).await;
+    assert_eq!(second, numbers(&[141]));
+    let (third, next) = search(format!("q=grace&limit=1&cursor={}", next.expect("a next page"))).await;
+    assert_eq!((third, next), (vec![], None));
+    // Bad queries name `q`.
+    for q in ["q=", "q=%20%20%20", &format!("q={}", "a".repeat(101))] {
+        let (st, body) = env.call(&token, reqwest::Method::GET, &format!("/v1/conversations?{q}"), None).await;
+        assert_eq!((st, body["field"].as_str()), (400, Some("q")), "{q}: {body}");
+    }
+    // Another user's search finds none of it.
+    let (_, stranger) = user();
+    let (st, body) = env.call(&stranger, reqwest::Method::GET, "/v1/conversations?q=grace", None).await;
+    assert_eq!((st, body["data"].as_array().map(Vec::len)), (200, Some(0)));
 }

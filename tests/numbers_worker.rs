@@ -497,5 +497,6 @@ async fn a_telnyx_send_whose_delivery_died_fails_visibly_and_is_not_sent_twice()
     let cmd = CommandEnvelope::send_sms(u.clone(), m.conversation_id.clone(), m.id.to_string());
     assert!(matches!(w.handle(&record(&cmd, 2)).await, Handled::Done(SyncOutcome::Failed(r)) if r.code == "send_outcome_unknown"));
     let got = env.store.get_message(&u, &m.conversation_id, &m.id.to_string()).await.unwrap();
-    assert_eq!(got.status, MessageStatus::Failed);
+    // Failed with the worker's reason, as the messages list answers it (`failure`).
+    assert_eq!((got.status, got.failure.map(|f| f.code)), (MessageStatus::Failed, Some("send_outcome_unknown".to_owned())));
 }

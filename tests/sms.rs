@@ -60,6 +60,7 @@ async fn send_queued_sent_delivered_then_a_reply_in_the_same_conversation() {
     let conv = m["conversation_id"].as_str().unwrap().to_owned();
     let msgs = until(&env, &a.token, &format!("/v1/conversations/{conv}/messages"), |b| b["data"][0]["status"] == "delivered").await;
     assert_eq!((msgs["data"][0]["direction"].as_str(), msgs["data"][0]["text"].as_str()), (Some("outbound"), Some(text)));
+    assert_eq!(msgs["data"][0].get("failure"), Some(&Value::Null), "a delivered message has no failure: {msgs}");
 
     inject(&env, contact, &a.number, "Thanks!").await;
     let convs = until(&env, &a.token, "/v1/conversations", |b| b["data"][0]["unread"] == 1).await;
@@ -68,6 +69,26 @@ async fn send_queued_sent_delivered_then_a_reply_in_the_same_conversation() {
     assert_eq!((msgs["data"][0]["direction"].as_str(), msgs["data"][1]["direction"].as_str()), (Some("inbound"), Some("outbound")));
     let (st, read) = call(&env, &a.token, reqwest::Method::POST, &format!("/v1/conversations/{conv}/read"), None).await;
     assert_eq!((st, read["unread"].as_u64()), (200, Some(0)));
+}
+
+/// A text the carrier cannot deliver (the sandbox refuses numbers ending in 0199 as Telnyx does,
+/// `40008 Undeliverable`, in its `message.finalized` receipt) ends `failed`, and the messages list
+/// answers why; the conversation's other messages answer `failure: null`.
+#[tokio::test]
+async fn an_undeliverable_text_fails_with_the_carriers_reason() {
+    let env = TestEnv::new(PARTS).await;
+    let a = sender(&env, "+13125550105").await;
+    let contact = "+14155550199";
+    let (st, m) =
+        call(&env, &a.token, reqwest::Method::POST, "/v1/messages", Some(json!({"from": a.number, "to": contact, "text": "hello?"}))).await;
+    assert_eq!(st, 202, "{m}");
+    let conv = m["conversation_id"].as_str().unwrap().to_owned();
+    let msgs = until(&env, &a.token, &format!("/v1/conversations/{conv}/messages"), |b| b["data"][0]["status"] == "failed").await;
+    assert_eq!(msgs["data"][0]["failure"], json!({"code": "40008", "message": "Undeliverable"}), "{msgs}");
+    inject(&env, contact, &a.number, "got nothing").await;
+    let msgs = until(&env, &a.token, &format!("/v1/conversations/{conv}/messages"), |b| b["data"].as_array().unwrap().len() == 2).await;
+    assert_eq!((msgs["data"][0]["status"].as_str(), &msgs["data"][0]["failure"]), (Some("received"), &Value::Null), "{msgs}");
+    assert_eq!(msgs["data"][1]["failure"]["code"], "40008");
 }
 
 #[tokio::test]

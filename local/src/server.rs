@@ -63,7 +63,8 @@ async fn inject_inbound(
 }
 
 /// The local-only sandbox routes (never deployed): `POST /local/sandbox/inbound {from, to, text}` and
-/// `POST /local/sandbox/calls {to, from, duration_seconds, ended_reason?}`.
+/// `POST /local/sandbox/calls {to, from, duration_seconds, ended_reason?, direction?}` (`direction`
+/// `inbound`, the default, or `outbound`: see `sandbox_call`).
 pub fn sandbox_routes(hooks: Arc<SandboxWebhooks>, w: &Wiring) -> Router {
     let calls = Arc::new(SandboxCalls {
         hooks: hooks.clone(),
@@ -90,34 +91,51 @@ struct CallBody {
     duration_seconds: u32,
     #[serde(default)]
     ended_reason: Option<String>,
+    #[serde(default)]
+    direction: SandboxDirection,
+}
+
+/// Which way a sandbox call goes: to one of our numbers (`inbound`, the default), or from one, as a
+/// browser dialer's call out through its SIP connection (`outbound`).
+#[derive(serde::Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum SandboxDirection {
+    #[default]
+    Inbound,
+    Outbound,
 }
 
 /// What the sandbox charges for an assistant's call: 0.15 USD a minute, to the micro-dollar.
 const SANDBOX_USD_PER_SECOND: f64 = 0.0025;
 
-/// Local only: a call from the sandbox, through the verified webhook path. To a number on an
-/// assistant: a Vapi end-of-call report (with `X-Vapi-Secret`); to a number on a SIP connection:
-/// Telnyx's call.initiated, call.answered and call.hangup, signed like Telnyx's.
+/// Local only: a call from the sandbox, through the verified webhook path. Inbound (the default, the
+/// owner found by `to`): to a number on an assistant, a Vapi end-of-call report (with
+/// `X-Vapi-Secret`); to a number on a SIP connection, Telnyx's call.initiated, call.answered and
+/// call.hangup, signed like Telnyx's. Outbound (`"direction": "outbound"`, the owner found by `from`,
+/// which must be on one of their SIP connections, else 422 naming `from`): the same three Telnyx
+/// events on that connection with `"direction": "outgoing"`, as Telnyx reports a call a browser
+/// dialer places.
 async fn sandbox_call(
     axum::extract::State(c): axum::extract::State<Arc<SandboxCalls>>,
     http::JsonBody(body): http::JsonBody<CallBody>,
 ) -> Result<axum::response::Response, http::ApiError> {
     use axum::response::IntoResponse;
-    use patchbay_domain::dialer::ConnectionReader;
     use patchbay_domain::numbers::NumberReader;
     use patchbay_domain::voice_ai::AssistantReader;
     use secrecy::ExposeSecret;
-    let bad =
-        |field: &str, why: &str| http::ApiError::unprocessable(patchbay_domain::ValidationError::new(field, "invalid", why.to_owned()));
     let to = patchbay_domain::E164::parse(&body.to).map_err(|e| http::ApiError::unprocessable(e.at("to")))?;
     let from = patchbay_domain::E164::parse(&body.from).map_err(|e| http::ApiError::unprocessable(e.at("from")))?;
-    let Some((owner, _)) = patchbay_domain::calls::CallLedger::number_route(c.store.as_ref(), &to).await? else {
-        return Err(bad("to", "nobody owns this number"));
+    let ours = if body.direction == SandboxDirection::Outbound { ("from", &from) } else { ("to", &to) };
+    let Some((owner, _)) = patchbay_domain::calls::CallLedger::number_route(c.store.as_ref(), ours.1).await? else {
+        return Err(bad(ours.0, "nobody owns this number"));
     };
-    let number = c.store.get_number(&owner, &to).await?;
+    let number = c.store.get_number(&owner, ours.1).await?;
     let now = time::OffsetDateTime::now_utc();
     let started = now - time::Duration::seconds(i64::from(body.duration_seconds));
-    let unavailable = |e: patchbay_adapters::outbound::Error| http::ApiError::unavailable("local receiver", &e);
+    if body.direction == SandboxDirection::Outbound {
+        let Some(v) = number.voice else { return Err(bad("from", "the number is on no SIP connection")) };
+        return sip_call_events(&c, &owner, v.connection_id, ("from", "outgoing"), (&from, &to), started, &body).await;
+    }
     if let Some(aid) = number.assistant_id {
         let a = c.store.get_assistant(&owner, aid).await?;
         let report = serde_json::json!({"message": {
@@ -146,29 +164,55 @@ async fn sandbox_call(
         return Ok(axum::http::StatusCode::from_u16(res.status()).unwrap_or(axum::http::StatusCode::BAD_GATEWAY).into_response());
     }
     if let Some(v) = number.voice {
-        let conn = c.store.get_connection(&owner, v.connection_id).await?;
-        let Some(carrier_id) = conn.carrier_connection_id else { return Err(bad("to", "the number's SIP connection is not synced yet")) };
-        let session = uuid::Uuid::new_v4().to_string();
-        let answered = started + time::Duration::seconds(2);
-        let ended = answered + time::Duration::seconds(i64::from(body.duration_seconds));
-        for (event, at) in [("call.initiated", started), ("call.answered", answered), ("call.hangup", ended)] {
-            let mut payload = serde_json::json!({
-                "call_control_id": format!("v3:{session}"), "call_session_id": session, "connection_id": carrier_id,
-                "from": from.as_str(), "to": to.as_str(), "direction": "incoming",
-            });
-            if event == "call.hangup" {
-                payload["start_time"] = serde_json::Value::String(crate_rfc3339(started));
-                payload["end_time"] = serde_json::Value::String(crate_rfc3339(ended));
-                payload["hangup_cause"] = serde_json::Value::String(body.ended_reason.clone().unwrap_or_else(|| "normal_clearing".into()));
-            }
-            let status = c.hooks.post_event_at(event, payload, at).await.map_err(unavailable)?;
-            if status != 200 {
-                return Ok(axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_GATEWAY).into_response());
-            }
-        }
-        return Ok(axum::http::StatusCode::OK.into_response());
+        return sip_call_events(&c, &owner, v.connection_id, ("to", "incoming"), (&from, &to), started, &body).await;
     }
     Err(bad("to", "the number is on no assistant and no SIP connection"))
+}
+
+/// A 422 naming `field`.
+fn bad(field: &str, why: &str) -> http::ApiError {
+    http::ApiError::unprocessable(patchbay_domain::ValidationError::new(field, "invalid", why.to_owned()))
+}
+
+fn unavailable(e: patchbay_adapters::outbound::Error) -> http::ApiError {
+    http::ApiError::unavailable("local receiver", &e)
+}
+
+/// Telnyx's call.initiated, call.answered and call.hangup of one call on the user's SIP connection
+/// `connection` (its carrier id, as Telnyx names it), `direction` as Telnyx spells it (`incoming`,
+/// `outgoing`), signed and posted to the receiver; `ours` is the field that named our number.
+async fn sip_call_events(
+    c: &SandboxCalls,
+    owner: &patchbay_domain::UserId,
+    connection: patchbay_domain::ConnectionId,
+    (ours, direction): (&str, &str),
+    (from, to): (&patchbay_domain::E164, &patchbay_domain::E164),
+    started: time::OffsetDateTime,
+    body: &CallBody,
+) -> Result<axum::response::Response, http::ApiError> {
+    use axum::response::IntoResponse;
+    use patchbay_domain::dialer::ConnectionReader;
+    let conn = c.store.get_connection(owner, connection).await?;
+    let Some(carrier_id) = conn.carrier_connection_id else { return Err(bad(ours, "the number's SIP connection is not synced yet")) };
+    let session = uuid::Uuid::new_v4().to_string();
+    let answered = started + time::Duration::seconds(2);
+    let ended = answered + time::Duration::seconds(i64::from(body.duration_seconds));
+    for (event, at) in [("call.initiated", started), ("call.answered", answered), ("call.hangup", ended)] {
+        let mut payload = serde_json::json!({
+            "call_control_id": format!("v3:{session}"), "call_session_id": session, "connection_id": carrier_id,
+            "from": from.as_str(), "to": to.as_str(), "direction": direction,
+        });
+        if event == "call.hangup" {
+            payload["start_time"] = serde_json::Value::String(crate_rfc3339(started));
+            payload["end_time"] = serde_json::Value::String(crate_rfc3339(ended));
+            payload["hangup_cause"] = serde_json::Value::String(body.ended_reason.clone().unwrap_or_else(|| "normal_clearing".into()));
+        }
+        let status = c.hooks.post_event_at(event, payload, at).await.map_err(unavailable)?;
+        if status != 200 {
+            return Ok(axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_GATEWAY).into_response());
+        }
+    }
+    Ok(axum::http::StatusCode::OK.into_response())
 }
 
 fn crate_rfc3339(t: time::OffsetDateTime) -> String {

@@ -1,5 +1,6 @@
-//! Conversations: list (newest activity first, unread counts), a conversation's messages (newest
-//! first, both directions), mark read. Only the caller's conversations exist for them.
+//! Conversations: list (newest activity first, unread counts, the contact's name, `?q=` to search),
+//! a conversation's messages (newest first, both directions, a failed one's reason), mark read. Only
+//! the caller's conversations exist for them.
 
 use std::sync::Arc;
 
@@ -13,8 +14,8 @@ use patchbay_adapters::http::views::PageView;
 use patchbay_adapters::http::{ApiError, AuthUser, JsonBody, QueryParams};
 use patchbay_adapters::wire::rfc3339;
 use patchbay_adapters::Wiring;
-use patchbay_domain::messaging::{Contact, Conversation, ConversationStore, Conversations, Message};
-use patchbay_domain::{ConversationId, Cursor, Limit, ValidationError, E164};
+use patchbay_domain::messaging::{Contact, Conversation, ConversationSearch, ConversationStore, Conversations, Message};
+use patchbay_domain::{ConversationId, Cursor, Limit, SyncError, ValidationError, E164};
 use serde::Deserialize;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -59,6 +60,7 @@ struct ConversationView {
     id: String,
     our_number: String,
     contact: String,
+    contact_name: Option<String>,
     unread: u64,
     last_message_at: String,
     last_message_preview: String,
@@ -70,6 +72,7 @@ impl From<&Conversation> for ConversationView {
             id: c.id.to_string(),
             our_number: c.our_number.to_string(),
             contact: c.contact.to_string(),
+            contact_name: c.contact_name.clone(),
             unread: c.unread,
             last_message_at: rfc3339(c.last_message_at),
             last_message_preview: c.last_message_preview.clone(),
@@ -88,6 +91,7 @@ struct MessageView {
     segments: u32,
     encoding: patchbay_domain::messaging::Encoding,
     status: patchbay_domain::messaging::MessageStatus,
+    failure: Option<SyncError>,
     created_at: String,
 }
 
@@ -103,6 +107,7 @@ impl From<&Message> for MessageView {
             segments: m.segments,
             encoding: m.encoding,
             status: m.status,
+            failure: m.failure.clone(),
             created_at: rfc3339(m.created_at),
         }
     }
@@ -165,7 +170,8 @@ fn paging(q: &QueryParams) -> Result<(Option<Cursor>, Limit), ApiError> {
 
 async fn list(State(api): State<Arc<ConversationsApi>>, AuthUser(user): AuthUser, q: QueryParams) -> Result<Response, ApiError> {
     let (cursor, limit) = paging(&q)?;
-    let p = api.ops().list(&user, cursor.as_ref(), limit).await?;
+    let search = q.get("q").map(ConversationSearch::parse).transpose().map_err(ApiError::bad_request)?;
+    let p = api.ops().list(&user, search.as_ref(), cursor.as_ref(), limit).await?;
     Ok(Json(PageView::<ConversationView>::from(&p)).into_response())
 }
 

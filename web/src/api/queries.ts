@@ -70,10 +70,16 @@ export function useConnections() {
   });
 }
 
-export function useConversations() {
+/** The caller's conversations, newest activity first; with `q`, those the API's search matches
+ * (the digits of either number, or the contact's name). */
+export function useConversations(q: MaybeRefOrGetter<string> = '') {
   return useQuery({
-    queryKey: ['conversations'],
-    queryFn: () => allPages<Conversation>((cursor) => call(() => api().GET('/v1/conversations', { params: { query: { limit: 100, cursor } } }))),
+    queryKey: computed(() => ['conversations', toValue(q)]),
+    queryFn: () =>
+      allPages<Conversation>((cursor) =>
+        call(() => api().GET('/v1/conversations', { params: { query: { limit: 100, cursor, q: toValue(q) || undefined } } })),
+      ),
+    placeholderData: (prev) => prev,
   });
 }
 

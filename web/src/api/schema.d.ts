@@ -146,7 +146,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's conversations, newest activity first, with unread counts */
+        /**
+         * The caller's conversations, newest activity first, with unread counts
+         * @description Each conversation names the caller's contact with that number as the contact is now
+         *     (`contact_name`, null when there is none or it has no name). With `q`, only the conversations
+         *     it matches; a page can then hold fewer than `limit` conversations and still have a `next_cursor`.
+         */
         get: operations["listConversations"];
         put?: never;
         post?: never;
@@ -1054,6 +1059,8 @@ export interface components {
             id: string;
             our_number: string;
             contact: string;
+            /** @description the name of the caller's contact with that number, as it is now; null when there is no such contact or it has no name */
+            contact_name: string | null;
             unread: number;
             /** Format: date-time */
             last_message_at: string;
@@ -1073,6 +1080,13 @@ export interface components {
             encoding: "gsm7" | "ucs2";
             /** @enum {string} */
             status: "queued" | "sending" | "sent" | "delivered" | "failed" | "received";
+            /**
+             * @description why a `failed` message failed, null for any other: the carrier's error from its receipt
+             *     (Telnyx's `errors[0]` code and title, e.g. `40008` `Undeliverable`; Twilio's `ErrorCode` and
+             *     `ErrorMessage`) or from the send, or Patchbay's own (`send_outcome_unknown`,
+             *     `retries_exhausted`, `number_released`)
+             */
+            failure: components["schemas"]["CarrierReason"];
             /** Format: date-time */
             created_at: string;
         };
@@ -2217,6 +2231,14 @@ export interface operations {
                 limit?: components["parameters"]["Limit"];
                 /** @description the `next_cursor` of the previous page */
                 cursor?: components["parameters"]["Cursor"];
+                /**
+                 * @description a search: the conversations whose contact's number or our number contains the digits of
+                 *     `q` (`(415) 555-01` looks for `41555501`; a `q` without digits matches no number), or whose
+                 *     contact's name contains `q`, ignoring case. Trimmed; empty after trimming, or over 100
+                 *     characters, is a 400 naming `q`.
+                 * @example ada
+                 */
+                q?: string;
             };
             header?: never;
             path?: never;
@@ -2224,7 +2246,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description one page */
+            /** @description one page (with `q`, a page may hold fewer than limit and still have a next_cursor) */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -34,6 +34,7 @@ for (const phone of [false, true]) {
 
     await page.getByRole('button', { name: 'New conversation' }).click();
     await page.getByLabel('To').fill(friend);
+    await page.getByLabel('Name (optional)').fill('Ada Lovelace');
     await page.getByRole('button', { name: 'Start' }).click();
     await expect(page.getByLabel('From')).toHaveValue(ours);
     await page.getByLabel('Message', { exact: true }).fill('Hello there');
@@ -44,6 +45,7 @@ for (const phone of [false, true]) {
     const log = page.getByRole('log', { name: `Messages with ${friend}` });
     await expect(log.getByText('Hello there ✓')).toBeVisible();
     await expect(log.getByText('Delivered')).toBeVisible();
+    await expect(page.getByRole('heading', { level: 2, name: `Ada Lovelace (${friend})` })).toBeVisible();
     await expect(page.getByLabel('Message', { exact: true })).toHaveValue('');
     // The API counted what the composer said.
     const conv = (await api.get('/v1/conversations')).data[0];
@@ -78,10 +80,11 @@ for (const phone of [false, true]) {
   });
 }
 
-test('search finds a conversation by number; Alt+J opens the next', async ({ page, signIn, api, npa, request }) => {
+test('search finds a conversation by number or name; Alt+J opens the next', async ({ page, signIn, api, npa, request }) => {
   const area = npa(12);
   const ours = `+1${area}5550100`;
   await ready(api, ours);
+  await api.post('/v1/contacts', { phone_number: `+1${area}5550140`, name: 'Grace Hopper' });
   await inboundText(request, `+1${area}5550140`, ours, 'first');
   await inboundText(request, `+1${area}5550141`, ours, 'second');
   await signIn();
@@ -93,10 +96,34 @@ test('search finds a conversation by number; Alt+J opens the next', async ({ pag
   await page.keyboard.type('0141');
   await expect(list.getByRole('link')).toHaveCount(1);
   await expect(list.getByRole('link')).toContainText('second');
+  // By name too: the API searches the contact's name.
+  await page.getByLabel('Search conversations').fill('grace');
+  await expect(list.getByRole('link')).toHaveCount(1);
+  await expect(list.getByRole('link')).toContainText('Grace Hopper');
   await page.getByLabel('Search conversations').fill('');
   await page.getByLabel('Search conversations').blur();
   await page.keyboard.press('Alt+j');
   await expect(page.getByRole('log')).toContainText('second');
   await page.keyboard.press('Alt+j');
   await expect(page.getByRole('log')).toContainText('first');
+});
+
+test('a text the carrier cannot deliver shows failed with its reason', async ({ page, signIn, api, npa }) => {
+  const area = npa(13);
+  const ours = `+1${area}5550100`;
+  const nowhere = `+1${area}5550199`;
+  await ready(api, ours);
+  await signIn();
+  await page.goto('/messages');
+  await page.getByRole('button', { name: 'New conversation' }).click();
+  await page.getByLabel('To').fill(nowhere);
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.getByLabel('Message', { exact: true }).fill('Anyone there?');
+  await page.getByRole('button', { name: 'Send' }).click();
+  const log = page.getByRole('log', { name: `Messages with ${nowhere}` });
+  await expect(log.getByText('Anyone there?')).toBeVisible();
+  await expect(log.getByText(/Failed: .+ \(40008\)/)).toBeVisible();
+  const conv = (await api.get('/v1/conversations')).data[0];
+  const [m] = (await api.get(`/v1/conversations/${conv.id}/messages`)).data;
+  expect([m.status, m.failure?.code]).toEqual(['failed', '40008']);
 });

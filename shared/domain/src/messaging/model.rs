@@ -58,6 +58,10 @@ pub struct Message {
     pub status: MessageStatus,
     pub carrier: CarrierName,
     pub carrier_message_id: Option<String>,
+    /// Why a `failed` message failed: the carrier's error from its receipt (Telnyx's `errors[0]`,
+    /// Twilio's `ErrorCode`) or from the send, or the worker's own (`send_outcome_unknown`,
+    /// `retries_exhausted`, `number_released`). `None` for any message that did not fail.
+    pub failure: Option<SyncError>,
     pub created_at: OffsetDateTime,
 }
 
@@ -91,6 +95,7 @@ impl InboundSms {
             status: MessageStatus::Received,
             carrier: self.carrier,
             carrier_message_id: Some(self.carrier_message_id.clone()),
+            failure: None,
             created_at: now,
         }
     }
@@ -140,6 +145,7 @@ impl OutboundSms {
             status: MessageStatus::Queued,
             carrier,
             carrier_message_id: None,
+            failure: None,
             created_at: now,
         }
     }
@@ -208,15 +214,49 @@ pub struct Conversation {
     pub id: ConversationId,
     pub our_number: E164,
     pub contact: E164,
+    /// The name of the user's contact with that number, as it is now (read with the conversation,
+    /// never copied onto it, so a renamed contact shows its new name).
+    pub contact_name: Option<String>,
     pub unread: u64,
     pub last_message_at: OffsetDateTime,
     pub last_message_preview: String,
 }
 
+/// A search of the user's conversations (`GET /v1/conversations?q=`): a conversation matches when
+/// its contact's number or our number contains the digits of the query, or its contact's name
+/// contains the query, ignoring case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSearch {
+    /// The query's digits, in order (`"(415) 555"` → `"415555"`); empty when it has none, and then
+    /// it matches no number.
+    digits: String,
+    /// The query, trimmed and lower-cased.
+    text: String,
+}
+
+impl ConversationSearch {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let bad = || ValidationError::new("q", "invalid_search", format!("must be 1 to {} characters, not only spaces", Self::MAX_CHARS));
+        let text = raw.trim();
+        if text.is_empty() || raw.chars().count() > Self::MAX_CHARS {
+            return Err(bad());
+        }
+        Ok(Self { digits: text.chars().filter(char::is_ascii_digit).collect(), text: text.to_lowercase() })
+    }
+
+    pub fn matches(&self, c: &Conversation) -> bool {
+        let digits = |n: &E164| !self.digits.is_empty() && n.as_str().contains(&self.digits);
+        digits(&c.contact) || digits(&c.our_number) || c.contact_name.as_ref().is_some_and(|n| n.to_lowercase().contains(&self.text))
+    }
+}
+
 /// What became of an inbound webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
-    Stored(Message),
+    /// Stored: the message as written (boxed: the other outcomes carry nothing).
+    Stored(Box<Message>),
     /// The same event again: acknowledged, nothing changed.
     Duplicate,
     /// Nobody owns the number it was sent to: acknowledged and dropped.
@@ -237,6 +277,50 @@ mod tests {
         for bad in ["", "c", "c1-2", "x12125550100-14155550123", "c12125550100_14155550123", "c12125550100-1415555012x"] {
             assert!(ConversationId::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    fn conversation(ours: &str, contact: &str, name: Option<&str>) -> Conversation {
+        let (ours, contact) = (E164::parse(ours).unwrap(), E164::parse(contact).unwrap());
+        Conversation {
+            id: ConversationId::of(&ours, &contact),
+            our_number: ours,
+            contact,
+            contact_name: name.map(str::to_owned),
+            unread: 0,
+            last_message_at: OffsetDateTime::UNIX_EPOCH,
+            last_message_preview: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_search_matches_the_digits_of_either_number_or_the_name_ignoring_case() {
+        let ada = conversation("+12125550100", "+14155550123", Some("Ada Lovelace"));
+        let unnamed = conversation("+12125550100", "+14155550124", None);
+        let q = |raw: &str| ConversationSearch::parse(raw).unwrap();
+        // The contact's digits, however the query spells them; our number's digits.
+        for raw in ["555-0123", "(415) 555 0123", "0123"] {
+            assert!(q(raw).matches(&ada), "{raw}");
+            assert!(!q(raw).matches(&unnamed), "{raw}");
+        }
+        assert!(q("+1 415").matches(&ada) && q("+1 415").matches(&unnamed));
+        assert!(q("2125550100").matches(&unnamed));
+        // The name, ignoring case and the query's surrounding spaces.
+        for raw in ["ada", " LOVE ", "Ada Lovelace"] {
+            assert!(q(raw).matches(&ada), "{raw}");
+            assert!(!q(raw).matches(&unnamed), "{raw}");
+        }
+        // A query without digits matches no number (not every number), and a wrong name nothing.
+        assert!(!q("grace").matches(&ada));
+        assert!(!q("x").matches(&unnamed));
+        assert!(!q("999").matches(&ada));
+    }
+
+    #[test]
+    fn a_search_is_1_to_100_characters_not_only_spaces() {
+        for bad in ["", "   ", "\t", &"a".repeat(101)] {
+            assert_eq!(ConversationSearch::parse(bad).unwrap_err().field, "q", "{bad:?}");
+        }
+        assert!(ConversationSearch::parse(&"a".repeat(100)).is_ok());
     }
 
     #[test]

@@ -32,7 +32,8 @@ pub trait Inbox: Send + Sync {
 /// Conversations and contacts, as their owner reads and keeps them.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// The user's conversations, newest activity first.
+    /// The user's conversations, newest activity first, each with its contact's name as the
+    /// contact is now (`None` when the user has no contact, or an unnamed one, with that number).
     async fn list_conversations(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Conversation>, StoreError>;
 
     /// A conversation's messages, newest first (both directions).
@@ -44,7 +45,7 @@ pub trait ConversationStore: Send + Sync {
         limit: Limit,
     ) -> Result<Page<Message>, StoreError>;
 
-    /// Unread back to zero.
+    /// Unread back to zero; answers the conversation with its contact's name.
     async fn mark_read(&self, user: &UserId, conversation: &ConversationId) -> Result<Conversation, StoreError>;
 
     /// Create a contact (`attribute_not_exists`); `Conflict(AlreadyExists)` if the user has it.

@@ -1,7 +1,7 @@
 //! Messaging items: messages, the carrier-message route receipts find them by, conversations, contacts.
 
 use patchbay_domain::messaging::{Contact, Conversation, Direction, Encoding, Message, MessageStatus};
-use patchbay_domain::{CarrierName, ConversationId, StoreError, UserId, E164};
+use patchbay_domain::{CarrierName, ConversationId, StoreError, SyncError, UserId, E164};
 use serde::{Deserialize, Serialize};
 
 use super::{corrupt, time};
@@ -29,6 +29,10 @@ pub struct MessageItem {
     /// `status`'s rank: receipts are applied only if they move it forward.
     #[serde(default)]
     pub status_rank: u8,
+    /// Why it failed: set with `failed` by a receipt (`apply_receipt_tx`) or the worker
+    /// (`record_send_failed`), never written by `From<&Message>` (a new message has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<SyncError>,
     pub user_id: String,
     pub created_at: String,
 }
@@ -51,6 +55,7 @@ impl From<&Message> for MessageItem {
             carrier: m.carrier,
             carrier_message_id: m.carrier_message_id.clone(),
             status_rank: m.status.rank(),
+            failure: m.failure.clone(),
             user_id: m.user_id.to_string(),
             created_at: rfc3339(m.created_at),
         }
@@ -122,6 +127,8 @@ impl TryFrom<MessageItem> for Message {
             status: i.status,
             carrier: i.carrier,
             carrier_message_id: i.carrier_message_id,
+            // Only a failed message has a reason (a receipt writes one only with `failed`).
+            failure: i.failure.filter(|_| i.status == MessageStatus::Failed),
             created_at: time(&i.created_at)?,
         })
     }
@@ -134,6 +141,8 @@ impl TryFrom<ConversationItem> for Conversation {
             id: i.id,
             our_number: E164::stored(&i.our_number).map_err(|_| corrupt("our_number"))?,
             contact: E164::stored(&i.contact).map_err(|_| corrupt("contact"))?,
+            // Not on the conversation's item: the store reads it from the contact.
+            contact_name: None,
             unread: i.unread,
             last_message_at: time(&i.last_message_at)?,
             last_message_preview: i.last_message_preview,

@@ -89,6 +89,26 @@ impl DynamoStore {
         )
     }
 
+    /// Each conversation's `contact_name`, read from the user's contacts as they are now: one
+    /// BatchGetItem for a page (at most 100 conversations, so at most 100 contact keys).
+    async fn name_contacts(&self, user: &UserId, conversations: &mut [Conversation]) -> Result<(), StoreError> {
+        if conversations.is_empty() {
+            return Ok(());
+        }
+        let items = self.batch_get(conversations.iter().map(|c| Key::contact(user, &c.contact))).await?;
+        let mut names = std::collections::HashMap::new();
+        for item in items {
+            let contact: ContactItem = from_item(item)?;
+            if let Some(name) = contact.name {
+                names.insert(contact.phone_number, name);
+            }
+        }
+        for c in conversations {
+            c.contact_name = names.get(c.contact.as_str()).cloned();
+        }
+        Ok(())
+    }
+
     /// The contact's upsert inside an inbound message's transaction: created on first contact;
     /// STOP/START/HELP recorded with the message. A STOP or START is conditioned on the opt-out the
     /// caller read (`was`), so whether it changed anything (and so its event) is decided by the write.
@@ -183,7 +203,7 @@ impl DynamoStore {
             tx.push(Role::Event, self.event_put(&e)?);
         }
         match self.transact(tx).await {
-            Ok(()) => Ok(Some(Inbound::Stored(message))),
+            Ok(()) => Ok(Some(Inbound::Stored(Box::new(message)))),
             Err(TxFailure::Refused(c)) if c.failed(Role::EventGuard) => Ok(Some(Inbound::Duplicate)),
             Err(TxFailure::Refused(c)) if c.failed(Role::OwnerGuard) => Ok(Some(Inbound::NoOwner)),
             Err(TxFailure::Refused(c)) if c.failed(Role::Contact) => Ok(None),
@@ -261,7 +281,9 @@ impl ConversationStore for DynamoStore {
             )),
             None => None,
         };
-        self.index_page(&Key::conversations_index(user), after, limit, conversation_from, |c| c.id.to_string()).await
+        let mut page = self.index_page(&Key::conversations_index(user), after, limit, conversation_from, |c| c.id.to_string()).await?;
+        self.name_contacts(user, &mut page.data).await?;
+        Ok(page)
     }
 
     async fn list_messages(
@@ -289,7 +311,11 @@ impl ConversationStore for DynamoStore {
             )
             .await
         {
-            Ok(Some(item)) => conversation_from(item),
+            Ok(Some(item)) => {
+                let mut c = conversation_from(item)?;
+                self.name_contacts(user, std::slice::from_mut(&mut c)).await?;
+                Ok(c)
+            }
             Ok(None) => Err(corrupt("no item returned")),
             Err(WriteFailure::ConditionFailed) => Err(StoreError::NotFound),
             Err(WriteFailure::Other(e)) => Err(e),

@@ -2,12 +2,15 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use patchbay_domain::{Cursor, Limit, Page, StoreError};
 use serde::de::DeserializeOwned;
 
-use super::{from_item, page_cursor, s, DynamoStore, Item};
+use super::{built, from_item, page_cursor, s, DynamoStore, Item};
 use crate::dynamo::keys::{self, Key, GSI1, PK, SK};
+
+/// The most keys one BatchGetItem may ask for.
+const BATCH_GET_KEYS: usize = 100;
 
 impl DynamoStore {
     /// A strongly consistent GetItem.
@@ -103,6 +106,41 @@ impl DynamoStore {
         let out = self.read(|| req.clone().send()).await?;
         let data = out.items.unwrap_or_default().into_iter().map(map).collect::<Result<Vec<_>, _>>()?;
         Ok(page_cursor(data, limit, position))
+    }
+
+    /// Strongly consistent reads of items by key in one BatchGetItem per 100 keys (duplicates asked
+    /// for once; what DynamoDB leaves unprocessed asked for again with the retry policy's pauses).
+    /// Items that do not exist are absent from the answer, which is in no particular order.
+    pub(crate) async fn batch_get(&self, keys: impl IntoIterator<Item = Key>) -> Result<Vec<Item>, StoreError> {
+        let mut unique: Vec<Key> = Vec::new();
+        for key in keys {
+            if !unique.contains(&key) {
+                unique.push(key);
+            }
+        }
+        let mut out = Vec::new();
+        for chunk in unique.chunks(BATCH_GET_KEYS) {
+            let mut pending =
+                built(KeysAndAttributes::builder().set_keys(Some(chunk.iter().map(Key::to_item).collect())).consistent_read(true).build())?;
+            let mut attempt = 0;
+            loop {
+                let req = self.client.batch_get_item().request_items(&self.table, pending.clone());
+                let answer = self.read(|| req.clone().send()).await?;
+                out.extend(answer.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+                match answer.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty()) {
+                    None => break,
+                    Some(_) if attempt + 1 >= self.retry.attempts => {
+                        return Err(StoreError::Contended("BatchGetItem kept leaving keys unprocessed".into()));
+                    }
+                    Some(rest) => {
+                        self.retry.pause(attempt).await;
+                        attempt += 1;
+                        pending = rest;
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Every item of a partition under `prefix` (for small sets, like a user's numbers).
