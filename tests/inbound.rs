@@ -328,6 +328,91 @@ async fn a_conversation_names_its_contact_as_the_contact_is_now() {
     assert_eq!(name_of(&conversations(&env, &token).await, "+14155550132"), Value::Null);
 }
 
+/// A contact that texted first has no name; `PATCH /v1/contacts/{e164}` names it (the conversation
+/// list shows the name at once), `null` clears it, and nothing else of the contact moves (its opt-out
+/// stays, no event is written). Unknown numbers, another user's contacts and bad bodies are refused.
+#[tokio::test]
+async fn a_contact_that_texted_first_is_named_and_unnamed() {
+    use reqwest::Method;
+    let env = TestEnv::new(PARTS).await;
+    let ours = "+12125550169";
+    let (uid, token) = owner_of(&env, ours).await;
+    let them = "+14155550151";
+    let path = format!("/v1/contacts/{them}");
+    assert_eq!(send_inbound(&env, "rename-1", them, ours, "Hi, it's me").await, 200);
+    let (st, c) = env.call(&token, Method::GET, &path, None).await;
+    assert_eq!((st, &c["phone_number"], &c["name"], &c["opted_out"]), (200, &Value::from(them), &Value::Null, &Value::Bool(false)), "{c}");
+    let name_in_list = |convs: Vec<Value>| convs.iter().find(|c| c["contact"] == them).expect("conversation")["contact_name"].clone();
+    assert_eq!(name_in_list(conversations(&env, &token).await), Value::Null);
+
+    // Named (trimmed), with `%2B` for the `+`: answered, shown by GET and on the conversation list.
+    let (st, c) = env.call(&token, Method::PATCH, "/v1/contacts/%2B14155550151", Some(serde_json::json!({"name": "  Ada King "}))).await;
+    assert_eq!((st, c["name"].as_str(), &c["external_id"]), (200, Some("Ada King"), &Value::Null), "{c}");
+    assert_eq!(env.call(&token, Method::GET, &path, None).await.1["name"], "Ada King");
+    assert_eq!(name_in_list(conversations(&env, &token).await), "Ada King");
+    // The external id alone leaves the name.
+    let (st, c) = env.call(&token, Method::PATCH, &path, Some(serde_json::json!({"external_id": "crm-9"}))).await;
+    assert_eq!((st, c["name"].as_str(), c["external_id"].as_str()), (200, Some("Ada King"), Some("crm-9")), "{c}");
+
+    // The contact opts out; a rename keeps it opted out.
+    assert_eq!(send_inbound(&env, "rename-stop", them, ours, "STOP").await, 200);
+    let events = |items: Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>| {
+        items.iter().filter(|i| s(i, "sk").starts_with("EVT#")).count()
+    };
+    let events_before = events(env.user_items(&uid).await);
+    let (st, c) = env.call(&token, Method::PATCH, &path, Some(serde_json::json!({"name": "Ada K."}))).await;
+    assert_eq!((st, c["name"].as_str(), &c["opted_out"]), (200, Some("Ada K."), &Value::Bool(true)), "{c}");
+    assert_eq!(env.call(&token, Method::GET, &path, None).await.1["opted_out"], true);
+
+    // Null clears the name (and only the name); blank clears it too.
+    let (st, c) = env.call(&token, Method::PATCH, &path, Some(serde_json::json!({"name": null}))).await;
+    assert_eq!((st, &c["name"], c["external_id"].as_str(), &c["opted_out"]), (200, &Value::Null, Some("crm-9"), &Value::Bool(true)), "{c}");
+    assert_eq!(name_in_list(conversations(&env, &token).await), Value::Null);
+    let (st, c) = env.call(&token, Method::PATCH, &path, Some(serde_json::json!({"name": "Ada", "external_id": null}))).await;
+    assert_eq!((st, c["name"].as_str(), &c["external_id"]), (200, Some("Ada"), &Value::Null), "{c}");
+    let (st, c) = env.call(&token, Method::PATCH, &path, Some(serde_json::json!({"name": "   "}))).await;
+    assert_eq!((st, &c["name"]), (200, &Value::Null), "{c}");
+    // The stored contact: no name, no external id, still opted out; and no event for any of it.
+    let items = env.user_items(&uid).await;
+    let stored = items.iter().find(|i| s(i, "sk") == format!("CONTACT#{them}")).expect("the contact");
+    assert!(!stored.contains_key("name") && !stored.contains_key("external_id"), "{stored:?}");
+    assert_eq!(stored.get("opted_out").and_then(|v| v.as_bool().ok()), Some(&true));
+    assert_eq!(events(items), events_before, "a rename writes no event");
+
+    // An unknown number, and another user's contact, are 404 (and the other user's stays as it was).
+    let (st, body) = env.call(&token, Method::PATCH, "/v1/contacts/+14155550152", Some(serde_json::json!({"name": "Nobody"}))).await;
+    assert_eq!((st, body["code"].as_str()), (404, Some("not_found")), "{body}");
+    assert_eq!(env.call(&token, Method::GET, "/v1/contacts/+14155550152", None).await.0, 404);
+    let (_, other) = user();
+    contact(&env, &other, "+14155550153", "Grace Hopper").await;
+    let (st, body) = env.call(&token, Method::PATCH, "/v1/contacts/+14155550153", Some(serde_json::json!({"name": "Mine now"}))).await;
+    assert_eq!(st, 404, "{body}");
+    assert_eq!(env.call(&token, Method::GET, "/v1/contacts/+14155550153", None).await.0, 404);
+    assert_eq!(env.call(&other, Method::GET, "/v1/contacts/+14155550153", None).await.1["name"], "Grace Hopper");
+    assert_eq!(env.call(&other, Method::PATCH, &path, Some(serde_json::json!({"name": "x"}))).await.0, 404);
+
+    // Bad input names the field: a 101-character name, an empty external id, an unknown property,
+    // a wrong type, an empty object (422); no body at all (400); a number that is not E.164 (400).
+    for (body, field, code) in [
+        (serde_json::json!({"name": "a".repeat(101)}), "name", "invalid_name"),
+        (serde_json::json!({"external_id": ""}), "external_id", "invalid_external_id"),
+        (serde_json::json!({"name": "x", "opted_out": false}), "opted_out", "unknown_field"),
+        (serde_json::json!({"name": 7}), "name", "invalid_type"),
+        (serde_json::json!({}), "body", "empty_patch"),
+    ] {
+        let (st, problem) = env.call(&token, Method::PATCH, &path, Some(body.clone())).await;
+        assert_eq!((st, problem["field"].as_str(), problem["code"].as_str()), (422, Some(field), Some(code)), "{body}: {problem}");
+    }
+    let (st, problem, ct) =
+        parts(env.http.patch(env.api(&path)).bearer_auth(&token).header("content-type", "application/json").send().await.unwrap()).await;
+    assert_eq!((st, problem["field"].as_str(), ct.as_str()), (400, Some("body"), "application/problem+json"), "{problem}");
+    let (st, problem) = env.call(&token, Method::PATCH, "/v1/contacts/14155550151", Some(serde_json::json!({"name": "x"}))).await;
+    assert_eq!((st, problem["field"].as_str()), (400, Some("e164")), "{problem}");
+    // None of it changed the contact.
+    let (_, c) = env.call(&token, Method::GET, &path, None).await;
+    assert_eq!((&c["name"], &c["external_id"], &c["opted_out"]), (&Value::Null, &Value::Null, &Value::Bool(true)), "{c}");
+}
+
 /// `?q=` keeps the conversations whose contact's number or our number contains the query's digits,
 /// or whose contact's name contains it (any case); pages of a search carry on from their cursor and
 /// miss nothing; a bad `q` is a 400 naming `q`.

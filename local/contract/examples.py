@@ -384,8 +384,12 @@ class Run:
         self.call("activateMessagingProfile", pid)
 
         # SMS: a contact, a message to it (delivered by the sandbox), a reply through each carrier's webhook.
-        self.call("createContact", expect=201)
+        contact = self.call("createContact", expect=201)
         self.call("listContacts")
+        if contact is not None:
+            # The contact read back, then renamed (the example request's new name).
+            self.call("showContact", {"e164": contact["phone_number"]})
+            self.call("updateContact", {"e164": contact["phone_number"]})
         sent = self.call("sendMessage", expect=202)
         self.telnyx()
         self.twilio("twilioInboundMessage")

@@ -1,6 +1,6 @@
 //! Conversations: list (newest activity first, unread counts, the contact's name, `?q=` to search),
-//! a conversation's messages (newest first, both directions, a failed one's reason), mark read. Only
-//! the caller's conversations exist for them.
+//! a conversation's messages (newest first, both directions, a failed one's reason), mark read; and
+//! contacts: list, create, show, rename. Only the caller's conversations and contacts exist for them.
 
 use std::sync::Arc;
 
@@ -9,12 +9,12 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use patchbay_adapters::http::json::not_null;
+use patchbay_adapters::http::json::{not_null, present};
 use patchbay_adapters::http::views::PageView;
-use patchbay_adapters::http::{ApiError, AuthUser, JsonBody, QueryParams};
+use patchbay_adapters::http::{ApiError, AuthUser, E164Path, JsonBody, QueryParams};
 use patchbay_adapters::wire::rfc3339;
 use patchbay_adapters::Wiring;
-use patchbay_domain::messaging::{Contact, Conversation, ConversationSearch, ConversationStore, Conversations, Message};
+use patchbay_domain::messaging::{Contact, ContactPatch, Conversation, ConversationSearch, ConversationStore, Conversations, Message};
 use patchbay_domain::{ConversationId, Cursor, Limit, SyncError, ValidationError, E164};
 use serde::Deserialize;
 use serde::Serialize;
@@ -40,6 +40,7 @@ pub fn router(api: Arc<ConversationsApi>) -> Router {
         .route("/v1/conversations/{id}/messages", get(messages))
         .route("/v1/conversations/{id}/read", post(read))
         .route("/v1/contacts", get(list_contacts).post(create_contact))
+        .route("/v1/contacts/{e164}", get(show_contact).patch(update_contact))
         .with_state(api)
 }
 
@@ -154,6 +155,38 @@ async fn create_contact(
     let external_id = Contact::parse_external_id(body.external_id.as_deref()).map_err(ApiError::unprocessable)?;
     let c = api.ops().create_contact(&user, phone_number, name, external_id, OffsetDateTime::now_utc()).await?;
     Ok((axum::http::StatusCode::CREATED, Json(ContactView::from(&c))).into_response())
+}
+
+async fn show_contact(
+    State(api): State<Arc<ConversationsApi>>,
+    AuthUser(user): AuthUser,
+    E164Path(e164): E164Path,
+) -> Result<Response, ApiError> {
+    let c = api.ops().contact(&user, &e164).await?;
+    Ok(Json(ContactView::from(&c)).into_response())
+}
+
+/// `PATCH /v1/contacts/{e164}`: absent is unchanged; a null name or external id clears it, as does a
+/// blank name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContactPatchBody {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    external_id: Option<Option<String>>,
+}
+
+async fn update_contact(
+    State(api): State<Arc<ConversationsApi>>,
+    AuthUser(user): AuthUser,
+    E164Path(e164): E164Path,
+    JsonBody(body): JsonBody<ContactPatchBody>,
+) -> Result<Response, ApiError> {
+    let patch = ContactPatch::parse(body.name.as_ref().map(Option::as_deref), body.external_id.as_ref().map(Option::as_deref))
+        .map_err(ApiError::unprocessable)?;
+    let c = api.ops().update_contact(&user, &e164, &patch).await?;
+    Ok(Json(ContactView::from(&c)).into_response())
 }
 
 async fn list_contacts(State(api): State<Arc<ConversationsApi>>, AuthUser(user): AuthUser, q: QueryParams) -> Result<Response, ApiError> {

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use patchbay_adapters::http::json::not_null;
+use patchbay_adapters::http::json::{not_null, present};
 use patchbay_adapters::http::{idempotency_key, ApiError, AuthUser, IdPath, JsonBody, QueryParams};
 use patchbay_adapters::wire::rfc3339;
 use patchbay_adapters::Wiring;
@@ -189,10 +189,6 @@ struct PatchBody {
     description: Option<Option<String>>,
     #[serde(default, deserialize_with = "not_null")]
     enabled: Option<bool>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 async fn update(

@@ -234,6 +234,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/contacts/{e164}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the number in E.164 (`+12125550123`; `%2B12125550123` also works) */
+                e164: components["parameters"]["E164"];
+            };
+            cookie?: never;
+        };
+        /** One of the caller's contacts */
+        get: operations["showContact"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Name a contact (one that texted first has no name), or change its external id
+         * @description Only the properties given change; `null` clears one (and so does a blank `name`). The rest
+         *     of the contact (whether it opted out, when it was created) is untouched. No event is sent.
+         */
+        patch: operations["updateContact"];
+        trace?: never;
+    };
     "/v1/sip-connections": {
         parameters: {
             query?: never;
@@ -2436,6 +2461,72 @@ export interface operations {
             400: components["responses"]["Problem"];
             401: components["responses"]["Problem"];
             409: components["responses"]["Problem"];
+            413: components["responses"]["Problem"];
+            415: components["responses"]["Problem"];
+            422: components["responses"]["Problem"];
+            503: components["responses"]["Problem"];
+        };
+    };
+    showContact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the number in E.164 (`+12125550123`; `%2B12125550123` also works) */
+                e164: components["parameters"]["E164"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the contact */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Contact"];
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+            503: components["responses"]["Problem"];
+        };
+    };
+    updateContact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the number in E.164 (`+12125550123`; `%2B12125550123` also works) */
+                e164: components["parameters"]["E164"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description trimmed; null or blank clears it */
+                    name?: string | null;
+                    /** @description null clears it */
+                    external_id?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description the contact as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Contact"];
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
             413: components["responses"]["Problem"];
             415: components["responses"]["Problem"];
             422: components["responses"]["Problem"];

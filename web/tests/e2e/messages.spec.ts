@@ -68,10 +68,17 @@ for (const phone of [false, true]) {
     }
     await link.click();
     await expect(page.getByRole('log', { name: `Messages with ${stranger}` }).getByText('Are you open today?')).toBeVisible();
+    // Whoever texted first can be named from the thread; the list shows the name.
+    await page.getByRole('button', { name: 'Name contact' }).click();
+    await page.getByLabel(`Name of ${stranger}`).fill('Walk-in customer');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect(page.getByRole('heading', { level: 2, name: `Walk-in customer (${stranger})` })).toBeVisible();
+    expect((await api.get(`/v1/contacts/${encodeURIComponent(stranger)}`)).name).toBe('Walk-in customer');
     if (phone) await expect(list).toBeHidden();
     await expect.poll(async () => (await api.get('/v1/conversations')).data.find((c: { contact: string }) => c.contact === stranger)?.unread).toBe(0);
     if (phone) await page.getByRole('link', { name: '← Conversations' }).click();
     await expect(list.getByText('1 unread')).toHaveCount(0);
+    await expect(list.getByRole('link', { name: /Walk-in customer/ })).toBeVisible();
     await expect(page).toHaveTitle(/^Messages/);
     if (phone) {
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

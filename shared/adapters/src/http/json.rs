@@ -77,6 +77,16 @@ where
     T::deserialize(d).map(Some)
 }
 
+/// For optional body fields a `null` clears (a PATCH's): absent is `None` (with `#[serde(default)]`),
+/// `null` is `Some(None)`, a value `Some(Some(v))`.
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 fn backticked(message: &str) -> Option<&str> {
     let start = message.find('`')? + 1;
     let end = start + message[start..].find('`')?;

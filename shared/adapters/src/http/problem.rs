@@ -189,6 +189,7 @@ impl From<ConversationError> for ApiError {
     fn from(e: ConversationError) -> Self {
         match e {
             ConversationError::NotFound => ApiError::not_found("conversation not found"),
+            ConversationError::ContactNotFound => ApiError::not_found("contact not found"),
             ConversationError::InvalidCursor(v) => ApiError::bad_request(v),
             ConversationError::Conflict(c) => ApiError::new(StatusCode::CONFLICT, c.code(), c.to_string()),
             ConversationError::Store(e) => ProfileError::Store(e).into(),

@@ -208,6 +208,26 @@ impl Contact {
     }
 }
 
+/// What `PATCH /v1/contacts/{e164}` changes: absent is unchanged, `Some(None)` clears. At least one
+/// is given; the rest of the contact (its opt-out, when it was created) is never touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactPatch {
+    pub name: Option<Option<String>>,
+    pub external_id: Option<Option<String>>,
+}
+
+impl ContactPatch {
+    /// Each field as the body gives it: `None` absent, `Some(None)` null. A name is checked and
+    /// trimmed as at creation, and null or blank clears it; an external id is 1 to 128 characters, and
+    /// null clears it.
+    pub fn parse(name: Option<Option<&str>>, external_id: Option<Option<&str>>) -> Result<Self, ValidationError> {
+        if name.is_none() && external_id.is_none() {
+            return Err(ValidationError::new("body", "empty_patch", "name at least one of: name, external_id"));
+        }
+        Ok(Self { name: name.map(Contact::parse_name).transpose()?, external_id: external_id.map(Contact::parse_external_id).transpose()? })
+    }
+}
+
 /// A conversation as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversation {
@@ -321,6 +341,24 @@ mod tests {
             assert_eq!(ConversationSearch::parse(bad).unwrap_err().field, "q", "{bad:?}");
         }
         assert!(ConversationSearch::parse(&"a".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn a_contact_patch_changes_something_and_clears_with_null_or_blank() {
+        assert_eq!(ContactPatch::parse(None, None).unwrap_err().code, "empty_patch");
+        let p = ContactPatch::parse(Some(Some("  Ada King ")), None).unwrap();
+        assert_eq!((p.name, p.external_id), (Some(Some("Ada King".to_owned())), None));
+        // Null or blank clears the name; null clears the external id, which is never blank.
+        for cleared in [None, Some(""), Some("   ")] {
+            assert_eq!(ContactPatch::parse(Some(cleared), None).unwrap().name, Some(None), "{cleared:?}");
+        }
+        assert_eq!(ContactPatch::parse(None, Some(None)).unwrap().external_id, Some(None));
+        assert_eq!(ContactPatch::parse(None, Some(Some(""))).unwrap_err().field, "external_id");
+        assert_eq!(ContactPatch::parse(None, Some(Some(&"x".repeat(129)))).unwrap_err().field, "external_id");
+        // Names are bounded as at creation (counted before trimming).
+        assert!(ContactPatch::parse(Some(Some(&"é".repeat(100))), None).is_ok());
+        assert_eq!(ContactPatch::parse(Some(Some(&"é".repeat(101))), None).unwrap_err().field, "name");
+        assert_eq!(ContactPatch::parse(Some(Some("a\u{7}b")), Some(None)).unwrap_err().field, "name");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::kernel::ids::{ConversationId, IdempotencyKey, UserId};
 use crate::kernel::page::{Cursor, Limit, Page};
 use crate::kernel::phone::E164;
 use crate::kernel::provider::Created;
-use crate::messaging::model::{Contact, Conversation, ConversationSearch, Message, OutboundSms};
+use crate::messaging::model::{Contact, ContactPatch, Conversation, ConversationSearch, Message, OutboundSms};
 use crate::messaging::ports::{ConversationStore, Outbox};
 use crate::numbers::ports::NumberReader;
 
@@ -52,6 +52,9 @@ pub enum ConversationError {
     /// A cursor that no page of this list ever answered.
     #[error("{0}")]
     InvalidCursor(ValidationError),
+    /// No such contact of this user (another user's does not exist for them).
+    #[error("contact not found")]
+    ContactNotFound,
     /// `POST /v1/contacts` for a number the user already has.
     #[error("conflict: {0}")]
     Conflict(Conflict),
@@ -73,6 +76,14 @@ fn store(e: StoreError) -> ConversationError {
     match e {
         StoreError::Conflict(c) => ConversationError::Conflict(c),
         other => ConversationError::Store(other),
+    }
+}
+
+/// A store error of a request that names one contact: `NotFound` is that contact's.
+fn contact_store(e: StoreError) -> ConversationError {
+    match e {
+        StoreError::NotFound => ConversationError::ContactNotFound,
+        other => store(other),
     }
 }
 
@@ -176,6 +187,17 @@ impl Conversations<'_> {
         self.store.create_contact(user, &contact).await.map_err(store)
     }
 
+    /// One of the user's contacts.
+    pub async fn contact(&self, user: &UserId, phone_number: &E164) -> Result<Contact, ConversationError> {
+        self.store.get_contact(user, phone_number).await.map_err(contact_store)
+    }
+
+    /// A contact's name and external id changed (`PATCH /v1/contacts/{e164}`); its opt-out untouched.
+    /// No event: the catalogue has none for it.
+    pub async fn update_contact(&self, user: &UserId, phone_number: &E164, patch: &ContactPatch) -> Result<Contact, ConversationError> {
+        self.store.update_contact(user, phone_number, patch).await.map_err(contact_store)
+    }
+
     /// The user's contacts in E.164 order.
     pub async fn contacts(&self, user: &UserId, cursor: Option<&Cursor>, limit: Limit) -> Result<Page<Contact>, ConversationError> {
         position(cursor, |p| E164::parse(p).ok())?;
@@ -231,6 +253,12 @@ mod tests {
             unreachable!()
         }
         async fn list_contacts(&self, _: &UserId, _: Option<&Cursor>, _: Limit) -> Result<Page<Contact>, StoreError> {
+            unreachable!()
+        }
+        async fn get_contact(&self, _: &UserId, _: &E164) -> Result<Contact, StoreError> {
+            unreachable!()
+        }
+        async fn update_contact(&self, _: &UserId, _: &E164, _: &ContactPatch) -> Result<Contact, StoreError> {
             unreachable!()
         }
     }

@@ -11,7 +11,7 @@ use crate::kernel::page::{Cursor, Limit, Page};
 use crate::kernel::phone::E164;
 use crate::kernel::provider::Created;
 use crate::kernel::sync::SyncError;
-use crate::messaging::model::{Contact, Conversation, Inbound, InboundSms, Message, OutboundSms, Receipt, ReceiptOutcome};
+use crate::messaging::model::{Contact, ContactPatch, Conversation, Inbound, InboundSms, Message, OutboundSms, Receipt, ReceiptOutcome};
 use crate::numbers::model::PhoneNumber;
 
 /// What the webhook receiver writes. Every webhook effect is one transaction that also writes the
@@ -53,6 +53,14 @@ pub trait ConversationStore: Send + Sync {
 
     /// The user's contacts in E.164 order.
     async fn list_contacts(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Contact>, StoreError>;
+
+    /// One of the user's contacts (one GetItem); `NotFound` if the user has none with that number.
+    async fn get_contact(&self, user: &UserId, phone_number: &E164) -> Result<Contact, StoreError>;
+
+    /// Change a contact's name and external id as the patch says (one UpdateItem conditioned on
+    /// `attribute_exists`), nothing else of it; answers the contact as changed, `NotFound` if the
+    /// user has none with that number.
+    async fn update_contact(&self, user: &UserId, phone_number: &E164, patch: &ContactPatch) -> Result<Contact, StoreError>;
 }
 
 /// The send API's one write.

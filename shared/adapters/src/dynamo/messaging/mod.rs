@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use outbound::final_counter;
 use patchbay_domain::calls::Counters;
 use patchbay_domain::messaging::{
-    events, keyword, Contact, Conversation, ConversationStore, Inbound, InboundSms, Inbox, Keyword, Message, Receipt, ReceiptOutcome,
+    events, keyword, Contact, ContactPatch, Conversation, ConversationStore, Inbound, InboundSms, Inbox, Keyword, Message, Receipt,
+    ReceiptOutcome,
 };
 use patchbay_domain::{CarrierName, Conflict, ConversationId, Cursor, Limit, Page, StoreError, UserId, E164};
 use time::OffsetDateTime;
@@ -32,6 +33,10 @@ fn message_from(item: Item) -> Result<Message, StoreError> {
 
 fn conversation_from(item: Item) -> Result<Conversation, StoreError> {
     from_item::<ConversationItem>(item)?.try_into()
+}
+
+fn contact_from(item: Item) -> Result<Contact, StoreError> {
+    from_item::<ContactItem>(item)?.try_into()
 }
 
 fn message_key(m: &Message) -> Key {
@@ -341,7 +346,38 @@ impl ConversationStore for DynamoStore {
     }
 
     async fn list_contacts(&self, user: &UserId, after: Option<&Cursor>, limit: Limit) -> Result<Page<Contact>, StoreError> {
-        let contact_from = |i: Item| from_item::<ContactItem>(i).and_then(Contact::try_from);
         self.list_page(&Key::user_pk(user), CONTACT_PREFIX, after, limit, true, contact_from, |c| c.phone_number.to_string()).await
+    }
+
+    async fn get_contact(&self, user: &UserId, phone_number: &E164) -> Result<Contact, StoreError> {
+        self.get(&Key::contact(user, phone_number)).await?.map(contact_from).unwrap_or(Err(StoreError::NotFound))
+    }
+
+    async fn update_contact(&self, user: &UserId, phone_number: &E164, patch: &ContactPatch) -> Result<Contact, StoreError> {
+        // Only the fields the patch names: a value is set, a null removed. The opt-out, and whatever
+        // an inbound text or a send writes, is left as it is.
+        let (mut sets, mut removes, mut names, mut values) = (vec![], vec![], vec![], vec![]);
+        for (name, attribute, value, field) in [("#n", "name", ":n", &patch.name), ("#x", "external_id", ":x", &patch.external_id)] {
+            match field {
+                None => continue,
+                Some(Some(v)) => {
+                    sets.push(format!("{name} = {value}"));
+                    values.push((value, s(v.as_str())));
+                }
+                Some(None) => removes.push(name),
+            }
+            names.push((name, attribute));
+        }
+        let mut update = Vec::new();
+        if !sets.is_empty() {
+            update.push(format!("SET {}", sets.join(", ")));
+        }
+        if !removes.is_empty() {
+            update.push(format!("REMOVE {}", removes.join(", ")));
+        }
+        // Only a failed `attribute_exists` (no such contact) is a 404.
+        self.update_mapped(&Key::contact(user, phone_number), &update.join(" "), "attribute_exists(pk)", &names, values, contact_from)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 }
