@@ -183,3 +183,27 @@ test('an assistant is edited and deleted (confirmed)', async ({ page, signIn, ap
   await expect(page.getByRole('listitem', { name: 'Late line' })).toHaveCount(0);
   await expect(page.getByText('No assistants yet.')).toBeVisible();
 });
+
+test('the call log pages through 27 calls, 25 at a time', async ({ page, signIn, api, npa, request }) => {
+  const area = npa(23);
+  const ours = `+1${area}5550100`;
+  await connectionWith(api, [[ours, 'primary']]);
+  for (let i = 0; i < 27; i++) {
+    const res = await request.post('/local/sandbox/calls', { data: { to: ours, from: `+1${area}55501${String(50 + i).padStart(2, '0')}`, duration_seconds: 10 + i } });
+    expect(res.status()).toBe(200);
+  }
+  await signIn();
+  await page.goto('/calls');
+  const rows = page.getByRole('region', { name: 'Call log' }).getByRole('row');
+  await expect(rows).toHaveCount(26); // the header and 25 calls
+  await expect(page.getByRole('button', { name: 'Previous page' })).toBeDisabled();
+  await page.getByRole('button', { name: 'Next page' }).click();
+  await expect(rows).toHaveCount(3);
+  await expect(page.getByRole('button', { name: 'Next page' })).toBeDisabled();
+  await page.getByRole('button', { name: 'Previous page' }).click();
+  await expect(rows).toHaveCount(26);
+  // A filter starts again from the first page.
+  await page.getByLabel('Number').selectOption(ours);
+  await expect(rows).toHaveCount(26);
+  await expect(page.getByRole('button', { name: 'Previous page' })).toBeDisabled();
+});
