@@ -32,7 +32,9 @@ export function invalidateFor(qc: QueryClient, type: EventType | string) {
 
 export function useLiveEvents() {
   const qc = useQueryClient();
-  let after = cursorAt(Date.now() - 10_000);
+  // Five minutes back: a browser clock up to that far ahead of the API's still misses nothing; the
+  // first page (at most a few) only marks queries stale, and then `after` is an id the API gave.
+  let after = cursorAt(Date.now() - 5 * 60_000);
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
 
