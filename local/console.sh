@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The console's toolchain, installed and built only when something changed:
 #   local/console.sh install   npm ci in web/ when web/package-lock.json changed (a stamp holds its hash)
-#   local/console.sh build     install, then vite build into web/dist when the console's sources or
-#                              the API document changed (a stamp in web/dist holds their hash)
+#   local/console.sh build     install, then vite build into web/dist when the console's sources (the
+#                              generated API types among them) changed (a stamp in web/dist holds their hash)
 # scripts/up runs `build`; scripts/test runs both and the console's own checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ install() {
 }
 
 sources_hash() {
-  { git ls-files -co --exclude-standard -- web/src web/index.html web/vite.config.ts web/tsconfig.json web/package-lock.json web/public 2>/dev/null || true; } \
+  { git ls-files -co --exclude-standard -- web/src web/index.html web/vite.config.ts web/tsconfig.json web/package-lock.json 2>/dev/null || true; } \
     | LC_ALL=C sort | while read -r f; do [ -f "$f" ] && sha256sum "$f"; done | sha256sum | cut -d' ' -f1
 }
 

@@ -94,6 +94,8 @@ pub async fn layer(State(console): State<Option<Console>>, req: Request, next: N
     let Some(console) = console else { return next.run(req).await };
     let Some((file, app_page)) = console.file_for(path) else { return next.run(req).await };
     let head = req.method() == Method::HEAD;
+    // Read at each request, not once at start: a rebuild (`npm --prefix web run build`) shows on the
+    // next reload of a running stack. Local only; on AWS CloudFront serves the files.
     match tokio::fs::read(&file).await {
         Ok(bytes) => {
             let immutable = !app_page && path.starts_with("/assets/");

@@ -9,17 +9,13 @@ import { token } from '../auth';
 
 export type Schemas = components['schemas'];
 export type Profile = Schemas['Profile'];
-export type ProfilePage = Schemas['ProfilePage'];
 export type PhoneNumber = Schemas['PhoneNumber'];
 export type AvailableNumber = Schemas['AvailableNumber'];
 export type Conversation = Schemas['Conversation'];
 export type Message = Schemas['Message'];
-export type Contact = Schemas['Contact'];
 export type SipConnection = Schemas['SipConnection'];
 export type CarrierConnection = Schemas['CarrierConnection'];
 export type Assistant = Schemas['Assistant'];
-export type Call = Schemas['Call'];
-export type Counters = Schemas['Counters'];
 export type CarrierReason = Schemas['CarrierReason'];
 
 /** An answer that is not a success: the API's problem+json (RFC 9457), or what stood in for it. */

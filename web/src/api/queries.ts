@@ -3,7 +3,7 @@
 
 import { computed, type MaybeRefOrGetter, toValue } from 'vue';
 import { useQuery } from '@tanstack/vue-query';
-import { api, call, type Assistant, type Contact, type Conversation, type PhoneNumber, type Profile, type SipConnection } from './client';
+import { api, call, type Assistant, type Conversation, type PhoneNumber, type Profile, type SipConnection } from './client';
 
 /** Every page of a cursor-paged list (the console's lists are one user's: numbers, profiles…). */
 async function allPages<T>(page: (cursor?: string) => Promise<{ data: T[]; next_cursor: string | null }>): Promise<T[]> {
@@ -40,10 +40,13 @@ export function useProfiles() {
   });
 }
 
-export function useProfilePage(id: MaybeRefOrGetter<string>) {
+/** A profile's page (the profile, its numbers, the caller's numbers on no profile); nothing while
+ * `id` is null. Polls while a sync is in flight. */
+export function useProfilePage(id: MaybeRefOrGetter<string | null>) {
   return useQuery({
     queryKey: computed(() => ['profile', toValue(id)]),
-    queryFn: () => call(() => api().GET('/v1/messaging-profiles/{id}', { params: { path: { id: toValue(id) } } })),
+    enabled: computed(() => !!toValue(id)),
+    queryFn: () => call(() => api().GET('/v1/messaging-profiles/{id}', { params: { path: { id: toValue(id)! } } })),
     refetchInterval: (q) => {
       const p = q.state.data;
       if (!p) return false;
@@ -83,13 +86,6 @@ export function useConversations(q: MaybeRefOrGetter<string> = '') {
   });
 }
 
-export function useContacts() {
-  return useQuery({
-    queryKey: ['contacts'],
-    queryFn: () => allPages<Contact>((cursor) => call(() => api().GET('/v1/contacts', { params: { query: { limit: 100, cursor } } }))),
-  });
-}
-
 /** A UTC day, as the API's date parameters take it. */
 export function utcDay(d: Date): string {
   return d.toISOString().slice(0, 10);
@@ -119,11 +115,7 @@ export function useMessages(conversation: MaybeRefOrGetter<string | null>) {
 export function useActiveProfile() {
   const profiles = useProfiles();
   const active = computed(() => profiles.data.value?.find((p) => p.active) ?? null);
-  const page = useQuery({
-    queryKey: computed(() => ['profile', active.value?.id ?? 'none']),
-    enabled: computed(() => !!active.value),
-    queryFn: () => call(() => api().GET('/v1/messaging-profiles/{id}', { params: { path: { id: active.value!.id } } })),
-  });
+  const page = useProfilePage(() => active.value?.id ?? null);
   const senders = computed(() => (page.data.value?.assigned_numbers ?? []).filter((n) => n.status === 'active').map((n) => n.phone_number));
   const loading = computed(() => profiles.isPending.value || (!!active.value && page.isPending.value));
   return { profiles, active, page, senders, loading };
